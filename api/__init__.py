@@ -1,0 +1,1 @@
+"""FastAPI app, CLI: thin layers over the same library calls."""

@@ -1,0 +1,142 @@
+"""The `cdmo` command: the same library calls as the API, in a terminal."""
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.ingest import expand_paths, ingest_path
+from core.config import get_settings
+from core.documents import DocumentKind, IngestStatus
+from core.portfolio import load_portfolio
+from core.search import SearchFilters
+from retrieval.hybrid import SearchMode
+
+app = typer.Typer(help="CDMO document intelligence", no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+
+def _corpus():
+    from retrieval.corpus import Corpus
+
+    return Corpus(get_settings())
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the per-file results as JSON")] = False,
+) -> None:
+    """Ingest files (PDF, DOCX, EML, MSG, HTML, Markdown, text); folders are walked."""
+    settings = get_settings()
+    files = list(expand_paths(paths, settings))
+    if not files:
+        console.print("[red]No files found.[/red]")
+        raise typer.Exit(1)
+    corpus, portfolio = _corpus(), load_portfolio(settings.portfolio_path)
+    table = Table("file", "result", "kind", "pages", "chunks", "detail")
+    for column in table.columns:  # wrap, never cut: the file name and the reason must be readable
+        column.overflow = "fold"
+    results = []
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=json_output,
+    ) as progress:
+        task = progress.add_task("ingesting", total=len(files))
+        for path in files:
+            progress.update(task, description=f"ingesting {path.name[:40]}")
+            result = ingest_path(corpus, portfolio, path)
+            results.append(result)
+            colour = {"failed": "red", "unchanged": "dim", "new_version": "yellow"}.get(result.status.value, "green")
+            table.add_row(
+                result.filename,
+                f"[{colour}]{result.status.value}[/{colour}]",
+                result.kind.value if result.kind else "",
+                str(result.pages or ""),
+                str(result.chunks or ""),
+                result.error or (f"supersedes {result.supersedes}" if result.supersedes else ""),
+            )
+            progress.advance(task)
+    corpus.close()
+    failed = sum(r.status == IngestStatus.FAILED for r in results)
+    if json_output:
+        console.print_json(data=[r.model_dump(mode="json") for r in results])
+    else:
+        console.print(table)
+        console.print(f"{len(files) - failed} of {len(files)} files ingested or already present; {failed} failed.")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def search(
+    query: str,
+    site: Annotated[str | None, typer.Option(help="Site id, e.g. NGB-CORK")] = None,
+    program: Annotated[str | None, typer.Option(help="Program id, e.g. HB-101")] = None,
+    kind: Annotated[DocumentKind | None, typer.Option(help="Document kind")] = None,
+    since: Annotated[str | None, typer.Option(help="Documents dated on or after YYYY-MM-DD")] = None,
+    limit: int = 5,
+    mode: SearchMode = SearchMode.HYBRID,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the hits as JSON")] = False,
+) -> None:
+    """Ranked passages, each with document, kind, site, page and character span."""
+    filters = SearchFilters(site=site, program=program, kind=kind, since=date.fromisoformat(since) if since else None)
+    corpus = _corpus()
+    hits = corpus.search(query, filters, limit=limit, mode=mode)
+    corpus.close()
+    if json_output:
+        console.print_json(data=[h.model_dump(mode="json") for h in hits])
+        return
+    if not hits:
+        console.print("No passages found.")
+    for h in hits:
+        console.rule(
+            f"#{h.rank}  {h.title[:70]}  [dim]{h.kind.value} | {', '.join(h.sites) or '-'} | "
+            f"p.{h.page} chars {h.start}-{h.end}[/dim]"
+        )
+        console.print(h.text, markup=False, highlight=False)
+
+
+@app.command("documents")
+def list_documents(include_superseded: bool = False) -> None:
+    """List ingested documents."""
+    corpus = _corpus()
+    table = Table("id", "title", "kind", "sites", "programs", "date", "v", "status")
+    for d in corpus.store.list_documents(include_superseded=include_superseded):
+        table.add_row(
+            d.id[:12], d.title[:60], d.kind.value, ",".join(d.metadata.sites), ",".join(d.metadata.programs),
+            str(d.metadata.document_date or ""), str(d.version), d.status.value,
+        )
+    corpus.close()
+    console.print(table)
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Serve the API (OpenAPI page at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+
+
+@app.command("build-fixtures")
+def build_fixtures(out: Path = Path("fixtures/corpus")) -> None:
+    """Generate the sample corpus (PDF, DOCX, EML, HTML) into a folder."""
+    from fixtures.build_corpus import build
+
+    console.print(f"{len(build(out))} files written to {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,68 @@
+"""Upload, list and read documents."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
+
+from api.deps import AppState, get_corpus, get_state
+from api.ingest import ingest_bytes
+from core.documents import Document, DocumentDetail, DocumentKind, IngestResult, IngestStatus
+from core.errors import IngestError, NotFoundError
+from ingestion.filetypes import safe_filename
+from retrieval.corpus import Corpus
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+
+@router.post("", response_model=list[IngestResult], status_code=status.HTTP_201_CREATED)
+def upload_documents(files: list[UploadFile], response: Response, state: Annotated[AppState, Depends(get_state)]):
+    """Ingest one or more files. Each gets its own result; a failure names the file and the reason."""
+    results = [_ingest_upload(f, state) for f in files]
+    if all(r.status == IngestStatus.FAILED for r in results):
+        response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    elif not any(r.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION) for r in results):
+        response.status_code = status.HTTP_200_OK
+    return results
+
+
+def _ingest_upload(upload: UploadFile, state: AppState) -> IngestResult:
+    limit = state.settings.max_file_bytes
+    try:
+        name = safe_filename(upload.filename or "")
+    except IngestError as exc:
+        return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
+    data = upload.file.read(limit + 1)  # never hold more than the limit in memory
+    if len(data) > limit:
+        return IngestResult(
+            filename=name, status=IngestStatus.FAILED, error=f"file is over the {limit:,}-byte limit"
+        )
+    return ingest_bytes(state.corpus, state.portfolio, name, data)
+
+
+@router.get("", response_model=list[Document])
+def list_documents(
+    corpus: Annotated[Corpus, Depends(get_corpus)],
+    kind: DocumentKind | None = None,
+    site: str | None = None,
+    program: str | None = None,
+    include_superseded: bool = False,
+):
+    return corpus.store.list_documents(kind=kind, site=site, program=program, include_superseded=include_superseded)
+
+
+@router.get("/{document_id}", response_model=DocumentDetail)
+def get_document(document_id: str, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """Metadata, pages and chunks; superseded versions stay readable here."""
+    try:
+        return corpus.store.detail(document_id)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+
+
+@router.get("/{document_id}/versions", response_model=list[Document])
+def document_versions(document_id: str, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """Every version of the document, oldest first."""
+    try:
+        return corpus.store.versions(corpus.store.get(document_id).document_key)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None

@@ -1,0 +1,1 @@
+"""Domain records, settings and persistence. Imports nothing else of ours."""

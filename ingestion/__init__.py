@@ -1,0 +1,1 @@
+"""File -> parsed document (pages, blocks with offsets) -> kind and metadata -> chunks."""

@@ -1,0 +1,39 @@
+"""Refuse what would be dangerous or pointless to parse, before any parser sees it."""
+
+import zipfile
+from io import BytesIO
+
+from core.config import Settings
+from core.documents import FileType
+from core.errors import IngestError
+
+
+def check_size(name: str, size: int, settings: Settings) -> None:
+    if size == 0:
+        raise IngestError(name, "file is empty")
+    if size > settings.max_file_bytes:
+        raise IngestError(name, f"file is {size:,} bytes, over the {settings.max_file_bytes:,}-byte limit")
+
+
+def check_archive(name: str, data: bytes, file_type: FileType, settings: Settings) -> None:
+    """A DOCX is a ZIP: refuse one that would unpack to far more than it weighs (a ZIP bomb)."""
+    if file_type != FileType.DOCX:
+        return
+    try:
+        members = zipfile.ZipFile(BytesIO(data)).infolist()
+    except zipfile.BadZipFile as exc:
+        raise IngestError(name, f"corrupt DOCX: {exc}") from exc
+    if len(members) > 10_000:
+        raise IngestError(name, f"DOCX holds {len(members):,} parts; refusing a probable ZIP bomb")
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > settings.max_unpacked_bytes:
+        raise IngestError(
+            name, f"DOCX would unpack to {unpacked:,} bytes, over the {settings.max_unpacked_bytes:,}-byte limit"
+        )
+    for m in members:
+        if m.file_size > 1_000_000 and m.file_size > settings.max_compression_ratio * max(m.compress_size, 1):
+            raise IngestError(
+                name,
+                f"DOCX part {m.filename} expands {m.file_size / max(m.compress_size, 1):,.0f}x; "
+                "refusing a probable ZIP bomb",
+            )

@@ -1,0 +1,88 @@
+"""Sites, programs, products, batch and document IDs, and dates found in a document's text."""
+
+import re
+from datetime import date
+
+from dateutil import parser as dateparser
+
+from core.documents import DocumentKind, DocumentMetadata, ParsedDocument
+from core.identifiers import DOCUMENT_ID, batch_ids, unique
+from core.portfolio import Portfolio
+
+_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_DATE = re.compile(  # lines may wrap inside a date, so any white space separates its parts
+    rf"\b(\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[\s-]+{_MONTHS}[\s,-]+\d{{4}}|{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}})\b", re.I
+)
+_LABELLED_DATE = re.compile(
+    r"\b(?:date|dated|effective date|report date|date of (?:report|issue|meeting)|meeting date|issued|"
+    r"sent)\s*[:\-]?\s*(?:[A-Za-z]{3},\s*)?",
+    re.I,
+)
+def extract_metadata(parsed: ParsedDocument, portfolio: Portfolio) -> DocumentMetadata:
+    full = "\n".join(p.text for p in parsed.pages)
+    dates = _dates(full)
+    return DocumentMetadata(
+        sites=portfolio.site_ids_in(full),
+        programs=portfolio.program_ids_in(full),
+        products=portfolio.products_in(full),
+        batch_ids=batch_ids(full),
+        document_ids=unique(m.group(0) for m in DOCUMENT_ID.finditer(full)),
+        dates=dates,
+        document_date=_document_date(parsed) or (dates[0] if dates else None),
+    )
+
+
+# The record-number prefixes each kind of document numbers itself with.
+_OWN_PREFIXES = {
+    DocumentKind.QTA: ("QA", "QTA", "QAG"),
+    DocumentKind.DEVIATION_REPORT: ("DEV", "DV", "NC", "NCR"),
+    DocumentKind.OOS_INVESTIGATION: ("OOS", "OOT", "INV"),
+    DocumentKind.CAPA: ("CAPA",),
+    DocumentKind.CHANGE_CONTROL: ("CC", "CCR", "CR"),
+    DocumentKind.AUDIT_REPORT: ("AUD",),
+}
+
+
+def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentMetadata) -> str:
+    """What stays the same across revisions: the record number the document gives itself, else its title.
+
+    A batch record is known by its batch; minutes by their title and date, since the record numbers
+    they mention belong to other documents.
+    """
+    if kind == DocumentKind.BATCH_RECORD and metadata.batch_ids:
+        return f"{kind.value}:{metadata.batch_ids[0]}"
+    head = parsed.title + "\n" + (parsed.pages[0].text[:600] if parsed.pages else "")
+    own = [i for i in DOCUMENT_ID.findall(head) if i.split("-")[0] in _OWN_PREFIXES.get(kind, ())]
+    if own:
+        return f"{kind.value}:{own[0]}"
+    title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", parsed.title, flags=re.I)
+    title = re.sub(r"\W+", " ", title).strip().lower()
+    suffix = f"@{metadata.document_date}" if kind == DocumentKind.MEETING_MINUTES and metadata.document_date else ""
+    return f"{kind.value}:{title}{suffix}"
+
+
+def _dates(text: str) -> list[date]:
+    found = []
+    for m in _DATE.finditer(text):
+        parsed = _parse_date(m.group(1))
+        if parsed:
+            found.append(parsed)
+    return sorted(set(found))
+
+
+def _document_date(parsed: ParsedDocument) -> date | None:
+    head = parsed.pages[0].text[:2500] if parsed.pages else ""
+    for m in _LABELLED_DATE.finditer(head):
+        d = _DATE.match(head, m.end())
+        if d and (value := _parse_date(d.group(1))):
+            return value
+    return None
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        value = dateparser.parse(" ".join(text.split()), dayfirst=True, fuzzy=False).date()
+    except (ValueError, OverflowError):
+        return None
+    return value if 1990 <= value.year <= 2100 else None
+

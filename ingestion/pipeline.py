@@ -1,0 +1,64 @@
+"""One file in, one PreparedDocument out (nothing stored yet), or an IngestError naming the file."""
+
+import hashlib
+from pathlib import Path
+
+from core.config import Settings
+from core.documents import Document, PreparedDocument
+from core.errors import IngestError
+from core.portfolio import Portfolio
+from core.store import utcnow
+from ingestion.chunking import chunk_document
+from ingestion.classify import classify
+from ingestion.filetypes import detect_file_type, safe_filename
+from ingestion.guards import check_archive, check_size
+from ingestion.metadata import document_key, extract_metadata
+from ingestion.parsers import parse
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_file(path: Path, settings: Settings) -> bytes:
+    """Read a file from disk, checking its size before reading it whole."""
+    name = path.name
+    try:
+        if not path.is_file():
+            raise IngestError(str(path), "not a regular file")
+        check_size(name, path.stat().st_size, settings)
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
+
+
+def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio) -> PreparedDocument:
+    name = safe_filename(filename)
+    check_size(name, len(data), settings)
+    file_type = detect_file_type(name, data)
+    check_archive(name, data, file_type, settings)
+    parsed = parse(name, data, file_type)
+    if len(parsed.pages) > settings.max_pages:
+        raise IngestError(name, f"document has {len(parsed.pages):,} pages, over the {settings.max_pages:,}-page limit")
+    digest = content_hash(data)
+    doc_id = digest[:24]
+    kind = classify(parsed)
+    metadata = extract_metadata(parsed, portfolio)
+    chunks = chunk_document(parsed, doc_id, settings.chunk_target_words, settings.chunk_max_words)
+    if not chunks:
+        raise IngestError(name, "document has no text to index")
+    document = Document(
+        id=doc_id,
+        content_hash=digest,
+        filename=name,
+        title=parsed.title,
+        kind=kind,
+        file_type=file_type,
+        size_bytes=len(data),
+        metadata=metadata,
+        document_key=document_key(parsed, kind, metadata),
+        ingested_at=utcnow(),
+        page_count=len(parsed.pages),
+        chunk_count=len(chunks),
+    )
+    return PreparedDocument(document=document, pages=parsed.pages, chunks=chunks)

@@ -1,0 +1,1 @@
+"""Embeddings, vector index, keyword index, hybrid search with filters, citations."""

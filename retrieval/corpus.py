@@ -1,0 +1,147 @@
+"""The searchable corpus: records in the store, vectors in Qdrant, BM25 in memory, kept in step.
+
+`add` writes a document's rows and vectors in one transaction: if the vector write fails the rows
+roll back, and if the commit fails the vectors are removed, so no half document is ever left.
+"""
+
+import threading
+
+from core.config import Settings
+from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
+from core.identifiers import identifiers_in
+from core.search import SearchFilters, SearchHit
+from core.store import RecordStore
+from retrieval.embeddings import Embedder, make_embedder
+from retrieval.hybrid import SearchMode, identifier_bonus, reciprocal_rank_fusion
+from retrieval.keyword import KeywordIndex
+from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
+
+
+def embedding_text(document: Document, section: str, text: str) -> str:
+    # the title and heading say what a bare table row or clause is about
+    return f"{document.title}\n{section}\n{text}" if section and section not in text[:200] else f"{document.title}\n{text}"
+
+
+class Corpus:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, vectors: VectorStore | None = None):
+        self.settings = settings
+        self.store = RecordStore(settings.sqlalchemy_url)
+        self.embedder = embedder or make_embedder(settings)
+        self.vectors = vectors or open_vector_store(settings, self.embedder.dimension)
+        self._keyword: KeywordIndex | None = None
+        self._keyword_generation = -1
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.store.engine.dispose()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def add(self, prepared: PreparedDocument) -> IngestResult:
+        doc = prepared.document
+        with self._lock:
+            existing = self.store.find_by_hash(doc.content_hash)
+            if existing is not None:
+                return _result(existing, IngestStatus.UNCHANGED)
+            previous = self.store.current_with_key(doc.document_key)
+            if previous is not None:
+                doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
+                prepared = prepared.model_copy(update={"document": doc})
+            vectors = self.embedder.embed([embedding_text(doc, c.section, c.text) for c in prepared.chunks])
+            payload = ChunkPayload(
+                document_id=doc.id,
+                sites=doc.metadata.sites,
+                programs=doc.metadata.programs,
+                kind=doc.kind.value,
+                date=date_key(doc.metadata.document_date),
+                status=DocumentStatus.CURRENT.value,
+            )
+
+            def write_vectors() -> None:
+                self.vectors.upsert([c.id for c in prepared.chunks], vectors, [payload] * len(prepared.chunks))
+                if previous is not None:
+                    self.vectors.set_status(previous.id, DocumentStatus.SUPERSEDED)
+
+            try:
+                self.store.add(prepared, in_transaction=write_vectors)
+            except BaseException:
+                self.vectors.delete_document(doc.id)
+                if previous is not None:
+                    self.vectors.set_status(previous.id, DocumentStatus.CURRENT)
+                raise
+            return _result(doc, IngestStatus.NEW_VERSION if previous else IngestStatus.ADDED)
+
+    # --- searching ----------------------------------------------------------------------------
+
+    def keyword_index(self) -> KeywordIndex:
+        with self._lock:
+            generation = self.store.generation()
+            if self._keyword is None or generation != self._keyword_generation:
+                self._keyword = KeywordIndex.build(list(self.store.iter_all_chunks()))
+                self._keyword_generation = generation
+            return self._keyword
+
+    def search(
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        limit: int = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+    ) -> list[SearchHit]:
+        filters = filters or SearchFilters()
+        candidates = self.settings.search_candidates
+        keyword = self.keyword_index()
+        rankings = []
+        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
+            vector = self.embedder.embed([query])[0]
+            rankings.append(self.vectors.search(vector, candidates, filters))
+        if mode in (SearchMode.HYBRID, SearchMode.BM25):
+            rankings.append(keyword.search(query, candidates, filters))
+        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
+        bonus = {}
+        if mode == SearchMode.HYBRID and (identifiers := identifiers_in(query)):
+            named_docs = {keyword.document_ids[r] for i in identifiers for r in keyword.rows_naming(i, filters)}
+            bonus = identifier_bonus(identifiers, keyword, filters, self.store.documents_by_id(list(named_docs)))
+        scores = {cid: fused.get(cid, 0.0) + bonus.get(cid, (0.0, []))[0] for cid in fused.keys() | bonus.keys()}
+        top = sorted(scores, key=lambda cid: -scores[cid])[:limit]
+        chunks = self.store.chunks_by_id(top)
+        documents = self.store.documents_by_id(list({c.document_id for c in chunks.values()}))
+        hits = []
+        for cid in top:
+            if cid not in chunks:  # in the index but not in the store: never cite what cannot be shown
+                continue
+            chunk, doc = chunks[cid], documents[chunks[cid].document_id]
+            hits.append(
+                SearchHit(
+                    rank=len(hits) + 1,
+                    score=round(scores[cid], 6),
+                    chunk_id=cid,
+                    document_id=doc.id,
+                    title=doc.title,
+                    filename=doc.filename,
+                    kind=doc.kind,
+                    sites=doc.metadata.sites,
+                    programs=doc.metadata.programs,
+                    page=chunk.page,
+                    start=chunk.start,
+                    end=chunk.end,
+                    section=chunk.section,
+                    block_kind=chunk.block_kind,
+                    text=chunk.text,
+                    matched_identifiers=bonus.get(cid, (0.0, []))[1],
+                )
+            )
+        return hits
+
+
+def _result(doc: Document, status: IngestStatus) -> IngestResult:
+    return IngestResult(
+        filename=doc.filename,
+        status=status,
+        document_id=doc.id,
+        kind=doc.kind,
+        pages=doc.page_count,
+        chunks=doc.chunk_count,
+        supersedes=doc.supersedes,
+    )

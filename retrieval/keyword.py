@@ -1,0 +1,111 @@
+"""BM25 over chunk texts (bm25s), with identifiers kept whole and filters applied as masks.
+
+Built in memory from the record store and rebuilt when the store's generation changes. Tokens keep
+record and batch numbers whole ("dev-2024-031", "24-017") and also add their parts, so both an exact
+number and a partial one match.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+
+from core.documents import Chunk, Document, DocumentStatus
+from core.search import SearchFilters
+from retrieval.vector_stores import date_key
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*")
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
+    "which what who when where how does do did any all there their than then these those our your".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    tokens = []
+    for token in _TOKEN.findall(text.lower()):
+        if token in _STOPWORDS:
+            continue
+        tokens.append(token)
+        if not token.replace(".", "").isdigit() and any(c in token for c in "-./"):
+            tokens.extend(p for p in re.split(r"[-./]", token) if p and p not in _STOPWORDS)
+    return tokens
+
+
+@dataclass
+class KeywordIndex:
+    chunk_ids: list[str]
+    document_ids: list[str]
+    bm25: bm25s.BM25 | None
+    current: np.ndarray
+    dates: np.ndarray
+    kinds: np.ndarray
+    site_masks: dict[str, np.ndarray]
+    program_masks: dict[str, np.ndarray]
+    postings: dict[str, list[int]] = field(default_factory=dict)  # identifier token -> chunk rows
+    document_rows: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, rows: list[tuple[Chunk, Document]]) -> "KeywordIndex":
+        n = len(rows)
+        corpus = [tokenize(f"{doc.title}\n{chunk.section}\n{chunk.text}") for chunk, doc in rows]
+        bm25 = None
+        if n:
+            bm25 = bm25s.BM25()
+            bm25.index(corpus, show_progress=False)
+        site_masks: dict[str, np.ndarray] = {}
+        program_masks: dict[str, np.ndarray] = {}
+        postings: dict[str, list[int]] = {}
+        document_rows: dict[str, list[int]] = {}
+        for row, (chunk, doc) in enumerate(rows):
+            document_rows.setdefault(doc.id, []).append(row)
+            for site in doc.metadata.sites:
+                site_masks.setdefault(site, np.zeros(n, dtype=bool))[row] = True
+            for program in doc.metadata.programs:
+                program_masks.setdefault(program, np.zeros(n, dtype=bool))[row] = True
+            for token in set(_TOKEN.findall(chunk.text.lower())):
+                if any(c.isdigit() for c in token) and any(c.isalpha() or c == "-" for c in token):
+                    postings.setdefault(token, []).append(row)
+        return cls(
+            chunk_ids=[c.id for c, _ in rows],
+            document_ids=[d.id for _, d in rows],
+            bm25=bm25,
+            current=np.array([d.status == DocumentStatus.CURRENT for _, d in rows], dtype=bool),
+            dates=np.array([date_key(d.metadata.document_date) for _, d in rows], dtype=np.int64),
+            kinds=np.array([d.kind.value for _, d in rows]),
+            site_masks=site_masks,
+            program_masks=program_masks,
+            postings=postings,
+            document_rows=document_rows,
+        )
+
+    def mask(self, f: SearchFilters) -> np.ndarray:
+        n = len(self.chunk_ids)
+        mask = np.ones(n, dtype=bool) if f.include_superseded else self.current.copy()
+        if f.site:
+            mask &= self.site_masks.get(f.site, np.zeros(n, dtype=bool))
+        if f.program:
+            mask &= self.program_masks.get(f.program, np.zeros(n, dtype=bool))
+        if f.kind:
+            mask &= self.kinds == f.kind.value
+        if f.since:
+            mask &= self.dates >= date_key(f.since)
+        return mask
+
+    def search(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[str, float]]:
+        tokens = tokenize(query)
+        if self.bm25 is None or not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens) * self.mask(filters)
+        top = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def rows_naming(self, identifier: str, filters: SearchFilters) -> list[int]:
+        mask = self.mask(filters)
+        return [r for r in self.postings.get(identifier.lower(), []) if mask[r]]
+
+    def rows_of_document(self, document_id: str, filters: SearchFilters) -> list[int]:
+        mask = self.mask(filters)
+        return [r for r in self.document_rows.get(document_id, []) if mask[r]]

@@ -1,0 +1,84 @@
+"""Qdrant Edge: Qdrant's engine in-process (HNSW, payload indexes), persisted in a folder."""
+
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+
+from core.documents import DocumentStatus
+from core.search import SearchFilters
+from retrieval.vector_stores import ChunkPayload, date_key
+
+_KEYWORD_FIELDS = ("document_id", "sites", "programs", "kind", "status")
+
+
+class QdrantEdgeStore:
+    def __init__(self, path: Path, dimension: int):
+        path.mkdir(parents=True, exist_ok=True)
+        if any(path.iterdir()):
+            self.shard = qe.EdgeShard.load(str(path))
+        else:
+            self.shard = qe.EdgeShard.create(
+                str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
+            )
+            for field in _KEYWORD_FIELDS:
+                self.shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            self.shard.update(qe.UpdateOperation.create_field_index("date", qe.PayloadSchemaType.Integer))
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[ChunkPayload]) -> None:
+        for start in range(0, len(ids), 1024):
+            points = [
+                qe.Point(i, v.tolist(), p.model_dump())
+                for i, v, p in zip(ids[start : start + 1024], vectors[start : start + 1024], payloads[start : start + 1024])
+            ]
+            self.shard.update(qe.UpdateOperation.upsert_points(points))
+        self.shard.flush()
+
+    def optimize(self) -> None:
+        """Build the HNSW index over what was appended (the benchmark calls it after a bulk load)."""
+        self.shard.optimize()
+
+    def delete_document(self, document_id: str) -> None:
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc(document_id)))
+        self.shard.flush()
+
+    def set_status(self, document_id: str, status: DocumentStatus) -> None:
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(_doc(document_id), {"status": status.value}))
+        self.shard.flush()
+
+    def search(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[tuple[str, float]]:
+        points = self.shard.query(
+            qe.QueryRequest(query=qe.Query.Nearest(vector.tolist()), limit=limit, filter=_filter(filters))
+        )
+        return [(str(p.id), p.score) for p in points]
+
+    def count(self) -> int:
+        return self.shard.count(qe.CountRequest(exact=True))
+
+    def close(self) -> None:
+        self.shard.flush()
+        self.shard.close()
+
+
+def _match(key: str, value: str) -> qe.FieldCondition:
+    # booleans are avoided on purpose: qdrant-edge-py 0.9 stores True but matches it as 1
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+def _doc(document_id: str) -> qe.Filter:
+    return qe.Filter(must=[_match("document_id", document_id)])
+
+
+def _filter(f: SearchFilters) -> qe.Filter | None:
+    must = []
+    if not f.include_superseded:
+        must.append(_match("status", DocumentStatus.CURRENT.value))
+    if f.site:
+        must.append(_match("sites", f.site))
+    if f.program:
+        must.append(_match("programs", f.program))
+    if f.kind:
+        must.append(_match("kind", f.kind.value))
+    if f.since:
+        must.append(qe.FieldCondition(key="date", range=qe.RangeFloat(gte=float(date_key(f.since)))))
+    return qe.Filter(must=must) if must else None

@@ -1,0 +1,113 @@
+"""Shared fixtures. A guard refuses every connection that leaves this machine: tests run offline."""
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["SCARF_NO_ANALYTICS"] = "true"
+
+from core.config import Settings, VectorEngine  # noqa: E402
+from core.portfolio import load_portfolio  # noqa: E402
+from fixtures.build_corpus import build  # noqa: E402
+from retrieval.corpus import Corpus  # noqa: E402
+from retrieval.embeddings import OnnxEmbedder, default_model_path  # noqa: E402
+
+ENGINES = [VectorEngine.EDGE, VectorEngine.LOCAL]
+
+
+class NetworkAccessError(RuntimeError):
+    pass
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(real):
+        def connect(self, address):
+            if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
+                raise NetworkAccessError(f"test tried to reach {address}")
+            return real(self, address)
+
+        return connect
+
+    socket.socket.connect = guarded(real_connect)
+    socket.socket.connect_ex = guarded(real_connect_ex)
+    yield
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache):
+    return OnnxEmbedder(default_model_path(), model_cache, int8=False, batch_size=32, threads=2)
+
+
+@pytest.fixture
+def make_settings(tmp_path, model_cache):
+    def make(engine: VectorEngine = VectorEngine.EDGE, **overrides) -> Settings:
+        data = tmp_path / f"data-{engine.value}"
+        data.mkdir(exist_ok=True)
+        (data / "models").mkdir(exist_ok=True)
+        return Settings(data_dir=data, vector_engine=engine, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def portfolio():
+    return load_portfolio()
+
+
+@pytest.fixture
+def empty_corpus(make_settings, embedder):
+    corpus = Corpus(make_settings(), embedder=embedder)
+    yield corpus
+    corpus.close()
+
+
+def ingest_all(corpus: Corpus, folder: Path) -> None:
+    from api.ingest import ingest_path
+
+    portfolio = load_portfolio()
+    for path in sorted(folder.iterdir()):
+        result = ingest_path(corpus, portfolio, path)
+        assert result.error is None, result
+
+
+@pytest.fixture(scope="session", params=ENGINES, ids=lambda e: e.value)
+def sample_corpus(request, tmp_path_factory, corpus_dir, embedder):
+    """The whole sample corpus ingested once per vector engine."""
+    data = tmp_path_factory.mktemp(f"sample-{request.param.value}")
+    corpus = Corpus(Settings(data_dir=data, vector_engine=request.param), embedder=embedder)
+    ingest_all(corpus, corpus_dir)
+    yield corpus
+    corpus.close()

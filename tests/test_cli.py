@@ -1,0 +1,39 @@
+"""The `cdmo` command in a terminal: progress, per-file results, ranked passages."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from core.config import get_settings
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, model_cache):
+    monkeypatch.setenv("CDMO_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "models").symlink_to(model_cache)  # reuse the session's exported model
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_ingest_then_search(cli_env, corpus_dir, tmp_path):
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"%PDF-1.4 broken")
+    runner = CliRunner()
+    oos = corpus_dir / "OOS-24-007_SEC_Purity_Veltrusimab_DS_24-019.pdf"
+    result = runner.invoke(app, ["ingest", str(oos), str(bad)])
+    assert result.exit_code == 2, result.output  # one file failed
+    assert "2/2" in result.output and "1 of 2 files ingested or already present; 1 failed." in result.output
+
+    result = runner.invoke(app, ["ingest", "--json", str(oos), str(bad)])
+    by_file = {r["filename"]: r for r in json.loads(result.output)}
+    assert by_file[oos.name]["status"] == "unchanged" and by_file[oos.name]["kind"] == "oos_investigation"
+    assert by_file["scan.pdf"]["status"] == "failed" and "corrupt" in by_file["scan.pdf"]["error"]
+
+    result = runner.invoke(app, ["search", "OOS-24-007 retest", "--limit", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"filename": "OOS-24-007_SEC_Purity_Veltrusimab_DS_24-019.pdf"' in result.output
+    assert '"page": 1' in result.output

@@ -1,0 +1,75 @@
+"""Hybrid search over the ingested sample corpus, run against each embedded vector engine."""
+
+from datetime import date
+
+import pytest
+
+from core.documents import DocumentKind
+from core.search import SearchFilters
+from retrieval.hybrid import SearchMode
+
+
+def test_vectors_and_records_agree(sample_corpus):
+    assert sample_corpus.vectors.count() == sample_corpus.store.counts()["chunks"] > 100
+
+
+@pytest.mark.parametrize(
+    "query, filename",
+    [
+        ("DEV-2024-031", "DEV-2024-031_Investigation_Report.pdf"),
+        ("what was the root cause of NC-2024-0127?", "NC-2024-0127_Stellaris_Filling_Interruption.pdf"),
+        ("status of CAPA-2024-019", "CAPA-2024-019_Record.docx"),
+        ("OOS-24-011 assignable cause", "OOS-24-011_Bioburden_Ordesekimab_24-033.docx"),
+        ("batch 24-033 purification results", "BPR_HB-240_DS_24-033.pdf"),
+        ("fill weights lot F4471", "Stellaris_Lot_Record_F4471.pdf"),
+    ],
+)
+def test_a_named_record_comes_first(sample_corpus, query, filename):
+    hits = sample_corpus.search(query, limit=5)
+    assert hits[0].filename == filename
+    assert hits[0].matched_identifiers
+
+
+def test_passages_of_the_named_record_outrank_mentions(sample_corpus):
+    hits = sample_corpus.search("DEV-2024-031 root cause", limit=12)
+    own = [h.filename == "DEV-2024-031_Investigation_Report.pdf" for h in hits]
+    assert own[0] and own == sorted(own, reverse=True), "all of the report's passages before any mention"
+    assert any("Root Cause" in h.text for h in hits[:3])
+
+
+def test_hit_carries_its_citation(sample_corpus):
+    hit = sample_corpus.search("notification of FDA 483 inspection findings to the sponsor", limit=3)[0]
+    page = next(p for p in sample_corpus.store.detail(hit.document_id).pages if p.number == hit.page)
+    assert page.text[hit.start : hit.end] == hit.text
+    assert hit.title and hit.kind and hit.sites
+
+
+def test_dense_retrieval_finds_a_paraphrase(sample_corpus):
+    query = "Is the Irish drug substance plant being sold to an investor?"
+    hits = sample_corpus.search(query, limit=3, mode=SearchMode.DENSE)
+    assert any("Aldren Capital" in h.text for h in hits)
+
+
+@pytest.mark.parametrize("mode", list(SearchMode))
+def test_each_mode_returns_ranked_hits(sample_corpus, mode):
+    hits = sample_corpus.search("glove integrity testing frequency on the isolator", limit=5, mode=mode)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1)) and hits
+    assert any("glove" in h.text.lower() for h in hits)
+
+
+def test_filters_restrict_results(sample_corpus):
+    query = "deviation notification time limits"
+    for hit in sample_corpus.search(query, SearchFilters(site="SFF-MONZA"), limit=10):
+        assert "SFF-MONZA" in hit.sites
+    for hit in sample_corpus.search(query, SearchFilters(program="HB-240"), limit=10):
+        assert "HB-240" in hit.programs
+    qtas = sample_corpus.search(query, SearchFilters(kind=DocumentKind.QTA), limit=10)
+    assert qtas and {h.kind for h in qtas} == {DocumentKind.QTA}
+    recent = sample_corpus.search(query, SearchFilters(since=date(2024, 10, 1)), limit=20)
+    docs = sample_corpus.store.documents_by_id([h.document_id for h in recent])
+    assert recent and all(d.metadata.document_date >= date(2024, 10, 1) for d in docs.values())
+
+
+def test_identifier_boost_respects_filters(sample_corpus):
+    hits = sample_corpus.search("DEV-2024-031", SearchFilters(site="SFF-MONZA"), limit=5)
+    assert all("SFF-MONZA" in h.sites for h in hits)

@@ -1,0 +1,48 @@
+"""Re-ingesting changes nothing; a new version supersedes the old, which stays readable as history."""
+
+from api.ingest import ingest_bytes
+from core.documents import DocumentStatus, IngestStatus
+from core.search import SearchFilters
+from fixtures.render import load_source, render_pdf
+from pathlib import Path
+
+SOURCE = Path(__file__).parents[1] / "fixtures" / "sources" / "qta_northgate.md"
+
+
+def _qta_revision(tmp_path, old: str, new: str) -> bytes:
+    source = load_source(SOURCE)
+    for el in source.elements:
+        el.text = el.text.replace(old, new)
+    out = tmp_path / "rev.pdf"
+    render_pdf(source, out)
+    return out.read_bytes()
+
+
+def test_reingest_is_idempotent(empty_corpus, portfolio, corpus_dir):
+    path = corpus_dir / "DEV-2024-031_Investigation_Report.pdf"
+    first = ingest_bytes(empty_corpus, portfolio, path.name, path.read_bytes())
+    before = (empty_corpus.store.counts(), empty_corpus.vectors.count(), empty_corpus.store.generation())
+    again = ingest_bytes(empty_corpus, portfolio, "renamed copy.pdf", path.read_bytes())
+    assert first.status == IngestStatus.ADDED and again.status == IngestStatus.UNCHANGED
+    assert again.document_id == first.document_id
+    assert (empty_corpus.store.counts(), empty_corpus.vectors.count(), empty_corpus.store.generation()) == before
+
+
+def test_new_version_supersedes_and_history_stays(empty_corpus, portfolio, corpus_dir, tmp_path):
+    v1 = corpus_dir / "QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
+    first = ingest_bytes(empty_corpus, portfolio, v1.name, v1.read_bytes())
+    revised = _qta_revision(tmp_path, "at least 90 calendar days", "at least 120 calendar days")
+    second = ingest_bytes(empty_corpus, portfolio, "QA-NGB-HB-002_Rev4.pdf", revised)
+
+    assert second.status == IngestStatus.NEW_VERSION and second.supersedes == first.document_id
+    old, new = empty_corpus.store.get(first.document_id), empty_corpus.store.get(second.document_id)
+    assert old.status == DocumentStatus.SUPERSEDED and old.superseded_by == new.id
+    assert new.version == 2 and new.status == DocumentStatus.CURRENT
+    assert [d.id for d in empty_corpus.store.versions(new.document_key)] == [old.id, new.id]
+    assert "90 calendar days" in "\n".join(p.text for p in empty_corpus.store.detail(old.id).pages)
+
+    query = "how many days before implementation must a Class A change request be submitted"
+    current = empty_corpus.search(query, limit=5)
+    assert current and all(h.document_id == new.id for h in current)
+    history = empty_corpus.search(query, SearchFilters(include_superseded=True), limit=10)
+    assert {h.document_id for h in history} == {old.id, new.id}
