@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.ingest import expand_paths, ingest_path
-from core.config import get_settings
+from core.config import EmbeddingBackend, get_settings
 from core.documents import DocumentKind, IngestStatus
 from core.portfolio import load_portfolio
 from core.search import SearchFilters
@@ -117,6 +117,44 @@ def list_documents(include_superseded: bool = False) -> None:
         )
     corpus.close()
     console.print(table)
+
+
+eval_app = typer.Typer(help="Measure quality on the gold sets", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    backend: Annotated[
+        list[EmbeddingBackend] | None, typer.Option(help="Embedding engines to compare (repeatable)")
+    ] = None,
+    k: int = 5,
+    report: Path = Path("eval/reports/retrieval.json"),
+) -> None:
+    """recall@k and MRR for dense-only, BM25-only and hybrid search, per embedding engine."""
+    import tempfile
+
+    from eval import retrieval
+
+    backends = backend or [EmbeddingBackend.ONNX, EmbeddingBackend.ONNX_INT8, EmbeddingBackend.TORCH]
+    with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
+        result = retrieval.run(corpus_dir, Path(work), backends, k)
+    categories = sorted({c for s in result.scores for c in s.recall_by_category})
+    table = Table("embedding", "mode", f"recall@{k}", "MRR", *[f"recall@{k} {c}" for c in categories], "questions")
+    for s in result.scores:
+        table.add_row(
+            s.embedding,
+            s.mode.value,
+            f"{s.recall_at_k:.3f}",
+            f"{s.mrr:.3f}",
+            *[f"{s.recall_by_category.get(c, 0):.3f}" for c in categories],
+            str(s.questions),
+        )
+    console.print(table)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(result.model_dump_json(indent=2))
+    console.print(f"report written to {report}")
 
 
 @app.command()

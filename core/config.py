@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     chunk_max_words: int = Field(220, description="A table or clause longer than this is split")
 
     search_candidates: int = Field(50, description="Candidates taken from each retriever before fusion")
-    rrf_k: int = 60
+    dense_weight: float = Field(0.5, description="Weight of dense scores in hybrid fusion; BM25 gets the rest")
+    identifier_bonus: float = Field(
+        0.25, description="Added to passages of a record (or batch) the query names, and to those naming it"
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -12,7 +12,7 @@ from core.identifiers import identifiers_in
 from core.search import SearchFilters, SearchHit
 from core.store import RecordStore
 from retrieval.embeddings import Embedder, make_embedder
-from retrieval.hybrid import SearchMode, identifier_bonus, reciprocal_rank_fusion
+from retrieval.hybrid import IdentifierMatches, SearchMode, relative_score_fusion
 from retrieval.keyword import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
 
@@ -92,19 +92,21 @@ class Corpus:
         filters = filters or SearchFilters()
         candidates = self.settings.search_candidates
         keyword = self.keyword_index()
-        rankings = []
+        dense, sparse = [], []
         if mode in (SearchMode.HYBRID, SearchMode.DENSE):
-            vector = self.embedder.embed([query])[0]
-            rankings.append(self.vectors.search(vector, candidates, filters))
+            dense = self.vectors.search(self.embedder.embed([query])[0], candidates, filters)
         if mode in (SearchMode.HYBRID, SearchMode.BM25):
-            rankings.append(keyword.search(query, candidates, filters))
-        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
-        bonus = {}
+            sparse = keyword.search(query, candidates, filters)
+        weight = {SearchMode.HYBRID: self.settings.dense_weight, SearchMode.DENSE: 1.0, SearchMode.BM25: 0.0}[mode]
+        scores = relative_score_fusion([(weight, dense), (1.0 - weight, sparse)])
+        matches = None
         if mode == SearchMode.HYBRID and (identifiers := identifiers_in(query)):
-            named_docs = {keyword.document_ids[r] for i in identifiers for r in keyword.rows_naming(i, filters)}
-            bonus = identifier_bonus(identifiers, keyword, filters, self.store.documents_by_id(list(named_docs)))
-        scores = {cid: fused.get(cid, 0.0) + bonus.get(cid, (0.0, []))[0] for cid in fused.keys() | bonus.keys()}
+            named = {keyword.document_ids[r] for i in identifiers for r in keyword.rows_naming(i, filters)}
+            matches = IdentifierMatches(identifiers, keyword, filters, self.store.documents_by_id(list(named)))
+            scores = matches.add_bonus(scores, self.settings.identifier_bonus)
         top = sorted(scores, key=lambda cid: -scores[cid])[:limit]
+        if matches:
+            top = matches.pin_best_own(top, scores)
         chunks = self.store.chunks_by_id(top)
         documents = self.store.documents_by_id(list({c.document_id for c in chunks.values()}))
         hits = []
@@ -129,7 +131,7 @@ class Corpus:
                     section=chunk.section,
                     block_kind=chunk.block_kind,
                     text=chunk.text,
-                    matched_identifiers=bonus.get(cid, (0.0, []))[1],
+                    matched_identifiers=matches.carried.get(cid, []) if matches else [],
                 )
             )
         return hits

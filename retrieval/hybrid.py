@@ -1,9 +1,14 @@
-"""Hybrid search: dense and BM25 rankings fused by reciprocal rank, then exact identifiers first.
+"""Hybrid search: dense and BM25 scores fused, with exact identifiers.
 
-A query that names a record or batch number ("DEV-2024-031", "24-017") puts that record's own
-passages ahead of everything else (the deviation report DEV-2024-031, the batch record of 24-017:
-every passage of it, since its table rows need not repeat the number), then passages of other
-documents that mention it; each group in fused order.
+Fusion is a weighted sum of each retriever's scores min-max normalized over its candidates
+("relative score fusion"). Reciprocal rank fusion was measured too (eval/README.md): it rewards
+passages both retrievers half-like over the one BM25 ranks first, and lost to BM25 alone here.
+
+A query that names a record or batch number ("DEV-2024-031", "24-017") gives a bonus to that
+record's own passages (the deviation report DEV-2024-031, the batch record of 24-017, all of whose
+passages count, since its table rows need not repeat the number) and to passages of other documents
+that mention it. The record's best passage is then put first, so that naming a record always finds
+it first, without its other passages crowding out the answer.
 """
 
 from enum import StrEnum
@@ -19,45 +24,55 @@ class SearchMode(StrEnum):
     BM25 = "bm25"
 
 
-OWN_RECORD_BONUS = 2.0
-MENTION_BONUS = 1.0  # both far above any fused score (at most 2 / (rrf_k + 1))
-
-
-def reciprocal_rank_fusion(rankings: list[list[tuple[str, float]]], k: int) -> dict[str, float]:
+def relative_score_fusion(weighted: list[tuple[float, list[tuple[str, float]]]]) -> dict[str, float]:
+    """Sum of weight x (score - min) / (max - min) over each ranking's candidates."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, (chunk_id, _) in enumerate(ranking, start=1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    for weight, ranking in weighted:
+        if not ranking:
+            continue
+        scores = [s for _, s in ranking]
+        low, high = min(scores), max(scores)
+        for chunk_id, score in ranking:
+            normalized = (score - low) / (high - low) if high > low else 1.0
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * normalized
     return fused
 
 
-def identifier_bonus(
-    identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, documents: dict[str, Document]
-) -> dict[str, tuple[float, list[str]]]:
-    """Chunk id -> (bonus, identifiers) for the named records' own passages and for passages naming them.
+class IdentifierMatches:
+    """The passages a query's record and batch numbers point at, within the filters."""
 
-    `documents` holds the documents of the passages that name an identifier.
-    """
-    bonus: dict[str, tuple[float, list[str]]] = {}
+    def __init__(
+        self, identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, documents: dict[str, Document]
+    ):
+        self.carried: dict[str, list[str]] = {}  # chunk id -> the identifiers that point at it
+        self.own: set[str] = set()  # passages of the named records themselves
+        self.mentions: set[str] = set()  # passages that carry a named number
+        for ident in identifiers:
+            naming = keyword.rows_naming(ident, filters)
+            own_documents = {
+                keyword.document_ids[r]
+                for r in naming
+                if (doc := documents.get(keyword.document_ids[r])) and _is_own_record(doc, ident)
+            }
+            own_rows = [r for d in own_documents for r in keyword.rows_of_document(d, filters)]
+            for row in naming:
+                self.mentions.add(keyword.chunk_ids[row])
+            self.own.update(keyword.chunk_ids[r] for r in own_rows)
+            for row in set(naming) | set(own_rows):
+                self.carried.setdefault(keyword.chunk_ids[row], []).append(ident)
 
-    def give(row: int, value: float, ident: str) -> None:
-        chunk_id = keyword.chunk_ids[row]
-        old, names = bonus.get(chunk_id, (0.0, []))
-        bonus[chunk_id] = (max(old, value), names if ident in names else names + [ident])
+    def add_bonus(self, scores: dict[str, float], bonus: float) -> dict[str, float]:
+        """The bonus once for a passage that carries a named number or belongs to the named record."""
+        boosted = dict(scores)
+        for chunk_id in self.own | self.mentions:
+            boosted[chunk_id] = boosted.get(chunk_id, 0.0) + bonus
+        return boosted
 
-    for ident in identifiers:
-        naming = keyword.rows_naming(ident, filters)
-        own_documents = {
-            doc.id
-            for doc in (documents.get(keyword.document_ids[r]) for r in naming)
-            if doc is not None and _is_own_record(doc, ident)
-        }
-        for row in naming:
-            give(row, MENTION_BONUS, ident)
-        for document_id in own_documents:
-            for row in keyword.rows_of_document(document_id, filters):
-                give(row, OWN_RECORD_BONUS, ident)
-    return bonus
+    def pin_best_own(self, top: list[str], scores: dict[str, float]) -> list[str]:
+        if not self.own or (top and top[0] in self.own):
+            return top
+        best = max(self.own, key=lambda cid: scores.get(cid, 0.0))
+        return [best] + [cid for cid in top if cid != best][: max(len(top) - 1, 0)]
 
 
 def _is_own_record(doc: Document, ident: str) -> bool:

@@ -30,11 +30,14 @@ def test_a_named_record_comes_first(sample_corpus, query, filename):
     assert hits[0].matched_identifiers
 
 
-def test_passages_of_the_named_record_outrank_mentions(sample_corpus):
-    hits = sample_corpus.search("DEV-2024-031 root cause", limit=12)
-    own = [h.filename == "DEV-2024-031_Investigation_Report.pdf" for h in hits]
-    assert own[0] and own == sorted(own, reverse=True), "all of the report's passages before any mention"
-    assert any("Root Cause" in h.text for h in hits[:3])
+def test_the_named_record_leads_without_crowding_out_the_answer(sample_corpus):
+    hits = sample_corpus.search("DEV-2024-031 root cause", limit=5)
+    assert hits[0].filename == "DEV-2024-031_Investigation_Report.pdf"
+    assert any("4. Root Cause" in h.text for h in hits[:2])
+    # a question about a batch finds the batch record first, and the deviation that answers it still makes the top 5
+    hits = sample_corpus.search("Which other batches were checked for impact after the excursion on 24-017?", limit=5)
+    assert hits[0].filename == "BPR_HB-101_DS_24-017.pdf"
+    assert any("24-015 and 24-016" in h.text for h in hits)
 
 
 def test_hit_carries_its_citation(sample_corpus):

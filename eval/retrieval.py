@@ -1,0 +1,121 @@
+"""Retrieval eval: recall@5 and MRR of dense-only, BM25-only and hybrid search on the gold set.
+
+A hit answers a gold passage when it comes from the named file and contains the quote (case and
+white space ignored). recall@k is the share of a question's gold passages found in the top k,
+averaged over questions; MRR is the mean of 1/rank of the first answering hit.
+"""
+
+import re
+import time
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+from core.config import EmbeddingBackend, Settings
+from core.portfolio import load_portfolio
+from core.search import SearchHit
+from ingestion.pipeline import prepare
+from retrieval.corpus import Corpus
+from retrieval.hybrid import SearchMode
+
+GOLD = Path(__file__).resolve().parent / "retrieval_gold.yaml"
+
+
+class GoldPassage(BaseModel):
+    file: str
+    quote: str
+
+
+class GoldQuestion(BaseModel):
+    q: str
+    category: str = "lexical"  # lexical: uses the document's words; paraphrase: does not
+    answers: list[GoldPassage]
+
+
+class ModeScore(BaseModel):
+    embedding: str
+    mode: SearchMode
+    recall_at_k: float
+    mrr: float
+    questions: int
+    recall_by_category: dict[str, float]
+    misses: list[str]
+
+
+class RetrievalReport(BaseModel):
+    k: int
+    scores: list[ModeScore]
+    ingest_seconds: dict[str, float]
+
+
+def load_gold(path: Path = GOLD) -> list[GoldQuestion]:
+    return [GoldQuestion(**q) for q in yaml.safe_load(path.read_text())["questions"]]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def answers(hit: SearchHit, passage: GoldPassage) -> bool:
+    return hit.filename == passage.file and _norm(passage.quote) in _norm(hit.text)
+
+
+def check_gold(corpus: Corpus, gold: list[GoldQuestion]) -> None:
+    """Every gold quote must exist in its document, so that a stale gold set fails loudly."""
+    texts = {
+        d.filename: _norm(" ".join(p.text for p in corpus.store.detail(d.id).pages))
+        for d in corpus.store.list_documents()
+    }
+    for q in gold:
+        for a in q.answers:
+            if a.file not in texts or _norm(a.quote) not in texts[a.file]:
+                raise ValueError(f"gold passage not in the corpus: {a.file}: {a.quote!r}")
+
+
+def score(corpus: Corpus, gold: list[GoldQuestion], mode: SearchMode, k: int = 5) -> ModeScore:
+    recalls, reciprocal_ranks, misses = [], [], []
+    by_category: dict[str, list[float]] = {}
+    for q in gold:
+        hits = corpus.search(q.q, limit=k, mode=mode)
+        found = [any(answers(h, a) for h in hits) for a in q.answers]
+        recalls.append(sum(found) / len(found))
+        by_category.setdefault(q.category, []).append(recalls[-1])
+        first = next((h.rank for h in hits if any(answers(h, a) for a in q.answers)), None)
+        reciprocal_ranks.append(1 / first if first else 0.0)
+        if not first:
+            misses.append(q.q)
+    return ModeScore(
+        embedding=corpus.embedder.name,
+        mode=mode,
+        recall_at_k=sum(recalls) / len(gold),
+        mrr=sum(reciprocal_ranks) / len(gold),
+        questions=len(gold),
+        recall_by_category={c: sum(v) / len(v) for c, v in by_category.items()},
+        misses=misses,
+    )
+
+
+def ingest_folder(corpus: Corpus, folder: Path) -> None:
+    portfolio = load_portfolio(corpus.settings.portfolio_path)
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            corpus.add(prepare(path.name, path.read_bytes(), corpus.settings, portfolio))
+
+
+def run(corpus_dir: Path, work_dir: Path, backends: list[EmbeddingBackend], k: int = 5) -> RetrievalReport:
+    gold = load_gold()
+    scores, ingest_seconds = [], {}
+    for backend in backends:
+        settings = Settings(data_dir=work_dir / backend.value, embedding_backend=backend)
+        corpus = Corpus(settings)
+        try:
+            started = time.perf_counter()
+            ingest_folder(corpus, corpus_dir)
+            ingest_seconds[backend.value] = round(time.perf_counter() - started, 2)
+            check_gold(corpus, gold)
+            modes = list(SearchMode) if backend == backends[0] else [SearchMode.DENSE, SearchMode.HYBRID]
+            scores += [score(corpus, gold, mode, k) for mode in modes]
+        finally:
+            corpus.close()
+    return RetrievalReport(k=k, scores=scores, ingest_seconds=ingest_seconds)
