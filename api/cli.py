@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.ingest import expand_paths, ingest_path
-from core.config import EmbeddingBackend, get_settings
+from core.config import EmbeddingBackend, VectorEngine, get_settings
 from core.documents import DocumentKind, IngestStatus
 from core.portfolio import load_portfolio
 from core.search import SearchFilters
@@ -151,6 +151,40 @@ def eval_retrieval(
             *[f"{s.recall_by_category.get(c, 0):.3f}" for c in categories],
             str(s.questions),
         )
+    console.print(table)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(result.model_dump_json(indent=2))
+    console.print(f"report written to {report}")
+
+
+@app.command()
+def bench(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    sizes: Annotated[str, typer.Option(help="Corpus sizes in chunks, comma-separated")] = "10000,100000",
+    engines: Annotated[str, typer.Option(help="Vector engines, comma-separated")] = "edge,local",
+    report: Path = Path("eval/reports/benchmark.json"),
+) -> None:
+    """Ingestion pages/s, embedding chunks/s per engine, search latency p50/p95 per vector engine and size."""
+    from eval import benchmark
+
+    result = benchmark.run(
+        corpus_dir,
+        [int(s) for s in sizes.split(",")],
+        [VectorEngine(e) for e in engines.split(",")],
+        threads=get_settings().threads,
+    )
+    i = result.ingestion
+    console.print(
+        f"ingestion: {i.parse_pages_per_second} PDF pages/s parsed and chunked; "
+        f"{i.end_to_end_pages_per_second} pages/s end to end with embedding ({i.pdf_pages} pages)"
+    )
+    table = Table("embedding engine", "chunks", "mean tokens", "chunks/s")
+    for e in result.embedding:
+        table.add_row(e.engine, str(e.chunks), str(e.mean_tokens), str(e.chunks_per_second))
+    console.print(table)
+    table = Table("vector engine", "chunks", "load s", "search p50 ms", "search p95 ms", "queries")
+    for s in result.search:
+        table.add_row(s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms), str(s.queries))
     console.print(table)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(result.model_dump_json(indent=2))

@@ -40,15 +40,17 @@ class Corpus:
 
     def add(self, prepared: PreparedDocument) -> IngestResult:
         doc = prepared.document
+        if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
+            return _result(existing, IngestStatus.UNCHANGED)
+        # embedding is the slow part: done before taking the lock, so searches are not held up
+        vectors = self.embedder.embed([embedding_text(doc, c.section, c.text) for c in prepared.chunks])
         with self._lock:
-            existing = self.store.find_by_hash(doc.content_hash)
-            if existing is not None:
-                return _result(existing, IngestStatus.UNCHANGED)
+            if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
+                return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
             previous = self.store.current_with_key(doc.document_key)
             if previous is not None:
                 doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
                 prepared = prepared.model_copy(update={"document": doc})
-            vectors = self.embedder.embed([embedding_text(doc, c.section, c.text) for c in prepared.chunks])
             payload = ChunkPayload(
                 document_id=doc.id,
                 sites=doc.metadata.sites,

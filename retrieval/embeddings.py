@@ -45,7 +45,7 @@ class TorchEmbedder:
         torch.set_num_threads(threads)
         self.model = SentenceTransformer(str(model_path), device="cpu")
         self.batch_size = batch_size
-        self.dimension = self.model.get_sentence_embedding_dimension()
+        self.dimension = self.model.get_embedding_dimension()
         self.name = f"torch:{model_path.name}"
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -10,6 +10,9 @@ from core.search import SearchFilters
 from retrieval.vector_stores import ChunkPayload, date_key
 
 _KEYWORD_FIELDS = ("document_id", "sites", "programs", "kind", "status")
+# Edge appends to plain (brute-force) segments and builds HNSW only when asked; ask once this many
+# points are waiting, so that a growing corpus keeps its search fast.
+UNINDEXED_LIMIT = 20_000
 
 
 class QdrantEdgeStore:
@@ -33,9 +36,12 @@ class QdrantEdgeStore:
             ]
             self.shard.update(qe.UpdateOperation.upsert_points(points))
         self.shard.flush()
+        info = self.shard.info()
+        if info.points_count - info.indexed_vectors_count > UNINDEXED_LIMIT:
+            self.optimize()
 
     def optimize(self) -> None:
-        """Build the HNSW index over what was appended (the benchmark calls it after a bulk load)."""
+        """Build the HNSW index over what was appended."""
         self.shard.optimize()
 
     def delete_document(self, document_id: str) -> None:
