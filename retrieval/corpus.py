@@ -103,8 +103,7 @@ class Corpus:
         scores = relative_score_fusion([(weight, dense), (1.0 - weight, sparse)])
         matches = None
         if mode == SearchMode.HYBRID and (identifiers := identifiers_in(query)):
-            named = {keyword.document_ids[r] for i in identifiers for r in keyword.rows_naming(i, filters)}
-            matches = IdentifierMatches(identifiers, keyword, filters, self.store.documents_by_id(list(named)))
+            matches = IdentifierMatches(identifiers, keyword, filters, list(scores))
             scores = matches.add_bonus(scores, self.settings.identifier_bonus)
         top = sorted(scores, key=lambda cid: -scores[cid])[:limit]
         if matches:

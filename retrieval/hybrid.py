@@ -13,7 +13,6 @@ it first, without its other passages crowding out the answer.
 
 from enum import StrEnum
 
-from core.documents import Document
 from core.search import SearchFilters
 from retrieval.keyword import KeywordIndex
 
@@ -39,27 +38,29 @@ def relative_score_fusion(weighted: list[tuple[float, list[tuple[str, float]]]])
 
 
 class IdentifierMatches:
-    """The passages a query's record and batch numbers point at, within the filters."""
+    """The passages a query's record and batch numbers point at, within the filters.
 
-    def __init__(
-        self, identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, documents: dict[str, Document]
-    ):
+    Own passages are every passage of the named records. Mentions are looked for among the
+    retrievers' candidates only: a number named in thousands of passages must not cost thousands
+    of lookups, and a passage neither retriever found is no answer however often it names it.
+    """
+
+    def __init__(self, identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, candidates):
         self.carried: dict[str, list[str]] = {}  # chunk id -> the identifiers that point at it
         self.own: set[str] = set()  # passages of the named records themselves
-        self.mentions: set[str] = set()  # passages that carry a named number
+        self.mentions: set[str] = set()  # candidate passages that carry a named number
         for ident in identifiers:
-            naming = keyword.rows_naming(ident, filters)
-            own_documents = {
-                keyword.document_ids[r]
-                for r in naming
-                if (doc := documents.get(keyword.document_ids[r])) and _is_own_record(doc, ident)
-            }
-            own_rows = [r for d in own_documents for r in keyword.rows_of_document(d, filters)]
-            for row in naming:
-                self.mentions.add(keyword.chunk_ids[row])
-            self.own.update(keyword.chunk_ids[r] for r in own_rows)
-            for row in set(naming) | set(own_rows):
-                self.carried.setdefault(keyword.chunk_ids[row], []).append(ident)
+            for row in keyword.record_rows(ident, filters):
+                self._add(self.own, keyword.chunk_ids[row], ident)
+            for chunk_id in candidates:
+                if keyword.names(chunk_id, ident):
+                    self._add(self.mentions, chunk_id, ident)
+
+    def _add(self, group: set[str], chunk_id: str, ident: str) -> None:
+        group.add(chunk_id)
+        names = self.carried.setdefault(chunk_id, [])
+        if ident not in names:
+            names.append(ident)
 
     def add_bonus(self, scores: dict[str, float], bonus: float) -> dict[str, float]:
         """The bonus once for a passage that carries a named number or belongs to the named record."""
@@ -74,6 +75,3 @@ class IdentifierMatches:
         best = max(self.own, key=lambda cid: scores.get(cid, 0.0))
         return [best] + [cid for cid in top if cid != best][: max(len(top) - 1, 0)]
 
-
-def _is_own_record(doc: Document, ident: str) -> bool:
-    return doc.document_key.lower().endswith(":" + ident.lower())

@@ -43,8 +43,10 @@ class KeywordIndex:
     kinds: np.ndarray
     site_masks: dict[str, np.ndarray]
     program_masks: dict[str, np.ndarray]
-    postings: dict[str, list[int]] = field(default_factory=dict)  # identifier token -> chunk rows
+    postings: dict[str, set[int]] = field(default_factory=dict)  # identifier token -> chunk rows
     document_rows: dict[str, list[int]] = field(default_factory=dict)
+    records: dict[str, list[str]] = field(default_factory=dict)  # "dev-2024-031" -> documents that are it
+    row_of: dict[str, int] = field(default_factory=dict)  # chunk id -> row
 
     @classmethod
     def build(cls, rows: list[tuple[Chunk, Document]]) -> "KeywordIndex":
@@ -56,9 +58,13 @@ class KeywordIndex:
             bm25.index(corpus, show_progress=False)
         site_masks: dict[str, np.ndarray] = {}
         program_masks: dict[str, np.ndarray] = {}
-        postings: dict[str, list[int]] = {}
+        postings: dict[str, set[int]] = {}
         document_rows: dict[str, list[int]] = {}
+        records: dict[str, list[str]] = {}
         for row, (chunk, doc) in enumerate(rows):
+            if doc.id not in document_rows:
+                # a document's key ends in the record or batch number it is, e.g. "deviation_report:DEV-2024-031"
+                records.setdefault(doc.document_key.rsplit(":", 1)[-1].lower(), []).append(doc.id)
             document_rows.setdefault(doc.id, []).append(row)
             for site in doc.metadata.sites:
                 site_masks.setdefault(site, np.zeros(n, dtype=bool))[row] = True
@@ -66,7 +72,7 @@ class KeywordIndex:
                 program_masks.setdefault(program, np.zeros(n, dtype=bool))[row] = True
             for token in set(_TOKEN.findall(chunk.text.lower())):
                 if any(c.isdigit() for c in token) and any(c.isalpha() or c == "-" for c in token):
-                    postings.setdefault(token, []).append(row)
+                    postings.setdefault(token, set()).add(row)
         return cls(
             chunk_ids=[c.id for c, _ in rows],
             document_ids=[d.id for _, d in rows],
@@ -78,6 +84,8 @@ class KeywordIndex:
             program_masks=program_masks,
             postings=postings,
             document_rows=document_rows,
+            records=records,
+            row_of={c.id: row for row, (c, _) in enumerate(rows)},
         )
 
     def mask(self, f: SearchFilters) -> np.ndarray:
@@ -102,10 +110,13 @@ class KeywordIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
-    def rows_naming(self, identifier: str, filters: SearchFilters) -> list[int]:
-        mask = self.mask(filters)
-        return [r for r in self.postings.get(identifier.lower(), []) if mask[r]]
+    def names(self, chunk_id: str, identifier: str) -> bool:
+        """Whether the passage carries the record or batch number."""
+        return self.row_of.get(chunk_id, -1) in self.postings.get(identifier.lower(), ())
 
-    def rows_of_document(self, document_id: str, filters: SearchFilters) -> list[int]:
+    def record_rows(self, identifier: str, filters: SearchFilters) -> list[int]:
+        """Rows of the documents that are the named record (the report DEV-2024-031, batch 24-017's record)."""
         mask = self.mask(filters)
-        return [r for r in self.document_rows.get(document_id, []) if mask[r]]
+        return [
+            r for d in self.records.get(identifier.lower(), []) for r in self.document_rows[d] if mask[r]
+        ]
