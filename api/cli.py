@@ -21,9 +21,14 @@ console = Console()
 
 
 def _corpus():
+    from core.errors import StoreBusyError
     from retrieval.corpus import Corpus
 
-    return Corpus(get_settings())
+    try:
+        return Corpus(get_settings())
+    except StoreBusyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from None
 
 
 @app.command()

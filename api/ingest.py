@@ -15,11 +15,15 @@ from retrieval.corpus import Corpus
 log = logging.getLogger(__name__)
 
 
+def failure(exc: IngestError) -> IngestResult:
+    return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
+
+
 def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes) -> IngestResult:
     try:
         return corpus.add(prepare(filename, data, corpus.settings, portfolio))
     except IngestError as exc:
-        return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
+        return failure(exc)
     except Exception as exc:  # a parser bug must not take the batch down or go unnamed
         log.exception("unexpected failure ingesting %s", filename)
         return IngestResult(filename=filename, status=IngestStatus.FAILED, error=f"internal error: {exc}")
@@ -29,7 +33,7 @@ def ingest_path(corpus: Corpus, portfolio: Portfolio, path: Path) -> IngestResul
     try:
         data = read_file(path, corpus.settings)
     except IngestError as exc:
-        return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
+        return failure(exc)
     return ingest_bytes(corpus, portfolio, path.name, data)
 
 

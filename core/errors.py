@@ -12,3 +12,13 @@ class IngestError(Exception):
 
 class NotFoundError(LookupError):
     pass
+
+
+class StoreBusyError(RuntimeError):
+    """The embedded vector index is open in another process (a running server, say)."""
+
+    def __init__(self, path: str):
+        super().__init__(
+            f"the vector index at {path} is in use by another process; stop it (e.g. `cdmo serve`) "
+            "or ingest through its API (POST /documents)"
+        )

@@ -5,14 +5,12 @@ Every write of a document happens in one transaction; the caller passes a hook t
 """
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (
     JSON,
     Column,
-    Connection,
     DateTime,
     ForeignKey,
     Integer,
@@ -107,15 +105,10 @@ class RecordStore:
 
     # --- writes -------------------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
     def add(self, prepared: PreparedDocument, in_transaction: Callable[[], None] = lambda: None) -> None:
         """Store a document; supersede the current version with the same key. All or nothing."""
         doc = prepared.document
-        with self.transaction() as conn:
+        with self.engine.begin() as conn:
             if doc.supersedes:
                 conn.execute(
                     update(documents)

@@ -10,6 +10,7 @@ import uvicorn
 
 from api.app import create_app
 from core.config import VectorEngine
+from retrieval.corpus import Corpus
 from tests.bad_files import encrypted_pdf
 
 
@@ -23,9 +24,6 @@ def _free_port() -> int:
 def server(request, make_settings, embedder):
     settings = make_settings(request.param, max_file_bytes=2_000_000)
     app = create_app(settings)
-    app.state.cdmo._corpus = None
-    from retrieval.corpus import Corpus
-
     app.state.cdmo._corpus = Corpus(settings, embedder=embedder)  # share the session's loaded model
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -46,3 +46,13 @@ def test_new_version_supersedes_and_history_stays(empty_corpus, portfolio, corpu
     assert current and all(h.document_id == new.id for h in current)
     history = empty_corpus.search(query, SearchFilters(include_superseded=True), limit=10)
     assert {h.document_id for h in history} == {old.id, new.id}
+
+
+def test_a_second_process_gets_a_clear_busy_error(empty_corpus):
+    import pytest
+
+    from core.errors import StoreBusyError
+    from retrieval.vector_stores import open_vector_store
+
+    with pytest.raises(StoreBusyError, match="in use by another process"):
+        open_vector_store(empty_corpus.settings, 384)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 
 from api.deps import AppState, get_corpus, get_state
-from api.ingest import ingest_bytes
+from api.ingest import failure, ingest_bytes
 from core.documents import Document, DocumentDetail, DocumentKind, IngestResult, IngestStatus
 from core.errors import IngestError, NotFoundError
 from ingestion.filetypes import safe_filename
@@ -16,7 +16,10 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 
 @router.post("", response_model=list[IngestResult], status_code=status.HTTP_201_CREATED)
 def upload_documents(files: list[UploadFile], response: Response, state: Annotated[AppState, Depends(get_state)]):
-    """Ingest one or more files. Each gets its own result; a failure names the file and the reason."""
+    """Ingest one or more files. Each gets its own result; a failure names the file and the reason.
+
+    201 when something was added, 200 when every file was already there, 422 when every file failed.
+    """
     results = [_ingest_upload(f, state) for f in files]
     if all(r.status == IngestStatus.FAILED for r in results):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
@@ -29,13 +32,11 @@ def _ingest_upload(upload: UploadFile, state: AppState) -> IngestResult:
     limit = state.settings.max_file_bytes
     try:
         name = safe_filename(upload.filename or "")
+        data = upload.file.read(limit + 1)  # never hold more than the limit in memory
+        if len(data) > limit:
+            raise IngestError(name, f"file is over the {limit:,}-byte limit")
     except IngestError as exc:
-        return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
-    data = upload.file.read(limit + 1)  # never hold more than the limit in memory
-    if len(data) > limit:
-        return IngestResult(
-            filename=name, status=IngestStatus.FAILED, error=f"file is over the {limit:,}-byte limit"
-        )
+        return failure(exc)
     return ingest_bytes(state.corpus, state.portfolio, name, data)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from core.documents import DocumentStatus
+from core.errors import StoreBusyError
 from core.search import SearchFilters
 from retrieval.vector_stores import ChunkPayload, date_key
 
@@ -14,7 +15,12 @@ class QdrantClientStore:
     def __init__(self, dimension: int, collection: str, path: Path | None = None, url: str | None = None, api_key=None):
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
-            self.client = QdrantClient(path=str(path))
+            try:
+                self.client = QdrantClient(path=str(path))
+            except RuntimeError as exc:
+                if "already accessed" in str(exc):
+                    raise StoreBusyError(str(path)) from exc
+                raise
         else:
             self.client = QdrantClient(url=url, api_key=api_key, timeout=30)
         self.collection = collection

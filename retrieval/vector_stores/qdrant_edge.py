@@ -6,6 +6,7 @@ import numpy as np
 import qdrant_edge as qe
 
 from core.documents import DocumentStatus
+from core.errors import StoreBusyError
 from core.search import SearchFilters
 from retrieval.vector_stores import ChunkPayload, date_key
 
@@ -19,7 +20,12 @@ class QdrantEdgeStore:
     def __init__(self, path: Path, dimension: int):
         path.mkdir(parents=True, exist_ok=True)
         if any(path.iterdir()):
-            self.shard = qe.EdgeShard.load(str(path))
+            try:
+                self.shard = qe.EdgeShard.load(str(path))
+            except Exception as exc:
+                if "WouldBlock" in str(exc):  # another process holds the write-ahead log's lock
+                    raise StoreBusyError(str(path)) from exc
+                raise
         else:
             self.shard = qe.EdgeShard.create(
                 str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
