@@ -6,7 +6,7 @@ number and a partial one match.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import bm25s
 import numpy as np
@@ -36,17 +36,16 @@ def tokenize(text: str) -> list[str]:
 @dataclass
 class KeywordIndex:
     chunk_ids: list[str]
-    document_ids: list[str]
     bm25: bm25s.BM25 | None
     current: np.ndarray
     dates: np.ndarray
     kinds: np.ndarray
     site_masks: dict[str, np.ndarray]
     program_masks: dict[str, np.ndarray]
-    postings: dict[str, set[int]] = field(default_factory=dict)  # identifier token -> chunk rows
-    document_rows: dict[str, list[int]] = field(default_factory=dict)
-    records: dict[str, list[str]] = field(default_factory=dict)  # "dev-2024-031" -> documents that are it
-    row_of: dict[str, int] = field(default_factory=dict)  # chunk id -> row
+    postings: dict[str, set[int]]  # identifier token -> chunk rows
+    document_rows: dict[str, list[int]]
+    records: dict[str, list[str]]  # "dev-2024-031" -> the documents that are that record
+    row_of: dict[str, int]  # chunk id -> row
 
     @classmethod
     def build(cls, rows: list[tuple[Chunk, Document]]) -> "KeywordIndex":
@@ -75,7 +74,6 @@ class KeywordIndex:
                     postings.setdefault(token, set()).add(row)
         return cls(
             chunk_ids=[c.id for c, _ in rows],
-            document_ids=[d.id for _, d in rows],
             bm25=bm25,
             current=np.array([d.status == DocumentStatus.CURRENT for _, d in rows], dtype=bool),
             dates=np.array([date_key(d.metadata.document_date) for _, d in rows], dtype=np.int64),

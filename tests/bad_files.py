@@ -7,9 +7,10 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 
 
-def encrypted_pdf(source: Path) -> bytes:
+def encrypted_pdf(source: Path, user_password: str = "s3cret") -> bytes:
+    """AES-256; with an empty user password it opens without one but stays restricted."""
     writer = PdfWriter(clone_from=PdfReader(source))
-    writer.encrypt(user_password="s3cret", owner_password="owner", algorithm="AES-256")
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="AES-256")
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -28,11 +29,3 @@ def docx_bomb(member_bytes: int = 40_000_000) -> bytes:
         z.writestr("word/document.xml", b"\0" * member_bytes)
     return out.getvalue()
 
-
-def owner_locked_pdf(source: Path) -> bytes:
-    """Restricted (printing, editing) but openable without a password, as many CDMO PDFs are."""
-    writer = PdfWriter(clone_from=PdfReader(source))
-    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()

@@ -91,7 +91,6 @@ def test_failure_while_indexing_rolls_the_whole_document_back(seeded, portfolio,
 
 
 def test_pdf_locked_only_by_an_owner_password_is_read(empty_corpus, portfolio, corpus_dir):
-    from tests.bad_files import owner_locked_pdf
-
-    result = ingest_bytes(empty_corpus, portfolio, "locked.pdf", owner_locked_pdf(corpus_dir / QTA))
+    locked = encrypted_pdf(corpus_dir / QTA, user_password="")
+    result = ingest_bytes(empty_corpus, portfolio, "locked.pdf", locked)
     assert result.status == IngestStatus.ADDED and result.kind == "qta" and result.pages == 3
