@@ -2,7 +2,8 @@
 
 Built in memory from the record store and rebuilt when the store's generation changes. Tokens keep
 record and batch numbers whole ("dev-2024-031", "24-017") and also add their parts, so both an exact
-number and a partial one match.
+number and a partial one match. Postings list, for each record or batch number, the passages that
+carry it, read by the same rules (core.identifiers) as the numbers in a query.
 """
 
 import re
@@ -12,10 +13,13 @@ import bm25s
 import numpy as np
 
 from core.documents import Chunk, Document, DocumentStatus
+from core.identifiers import identifiers_in
 from core.search import SearchFilters
 from retrieval.vector_stores import date_key
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-./][a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+")
+# possessive, and only from the start of a word: the plain pattern backtracks through every word
+_COMPOUND = re.compile(r"(?<![a-z0-9])[a-z0-9]++(?:[-./][a-z0-9]++)+")
 _STOPWORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to was were will with "
     "which what who when where how does do did any all there their than then these those our your".split()
@@ -23,14 +27,9 @@ _STOPWORDS = frozenset(
 
 
 def tokenize(text: str) -> list[str]:
-    tokens = []
-    for token in _TOKEN.findall(text.lower()):
-        if token in _STOPWORDS:
-            continue
-        tokens.append(token)
-        if not token.replace(".", "").isdigit() and any(c in token for c in "-./"):
-            tokens.extend(p for p in re.split(r"[-./]", token) if p and p not in _STOPWORDS)
-    return tokens
+    """Words, plus compounds kept whole ("dev-2024-031", "24-017", "36.5") beside their parts."""
+    lowered = text.lower()
+    return [w for w in _WORD.findall(lowered) if w not in _STOPWORDS] + _COMPOUND.findall(lowered)
 
 
 @dataclass
@@ -69,9 +68,8 @@ class KeywordIndex:
                 site_masks.setdefault(site, np.zeros(n, dtype=bool))[row] = True
             for program in doc.metadata.programs:
                 program_masks.setdefault(program, np.zeros(n, dtype=bool))[row] = True
-            for token in set(_TOKEN.findall(chunk.text.lower())):
-                if any(c.isdigit() for c in token) and any(c.isalpha() or c == "-" for c in token):
-                    postings.setdefault(token, set()).add(row)
+            for ident in identifiers_in(chunk.text):  # the same reading of numbers as the query side
+                postings.setdefault(ident.lower(), set()).add(row)
         return cls(
             chunk_ids=[c.id for c, _ in rows],
             bm25=bm25,
