@@ -60,23 +60,25 @@ def ingest(
             progress.update(task, description=f"ingesting {path.name[:40]}")
             result = ingest_path(corpus, portfolio, path)
             results.append(result)
-            colour = {"failed": "red", "unchanged": "dim", "new_version": "yellow"}.get(result.status.value, "green")
-            table.add_row(
-                result.filename,
-                f"[{colour}]{result.status.value}[/{colour}]",
-                result.kind.value if result.kind else "",
-                str(result.pages or ""),
-                str(result.chunks or ""),
-                result.error or (f"supersedes {result.supersedes}" if result.supersedes else ""),
-            )
+            for row in [result, *result.attachments]:
+                colour = {"failed": "red", "unchanged": "dim", "new_version": "yellow"}.get(row.status.value, "green")
+                table.add_row(
+                    row.filename if row is result else f"  attached: {row.filename}",
+                    f"[{colour}]{row.status.value}[/{colour}]",
+                    row.kind.value if row.kind else "",
+                    str(row.pages or ""),
+                    str(row.chunks or ""),
+                    row.error or (f"supersedes {row.supersedes}" if row.supersedes else ""),
+                )
             progress.advance(task)
     corpus.close()
-    failed = sum(r.status == IngestStatus.FAILED for r in results)
+    every = [row for r in results for row in [r, *r.attachments]]  # attachments count as files
+    failed = sum(r.status == IngestStatus.FAILED for r in every)
     if json_output:
         console.print_json(data=[r.model_dump(mode="json") for r in results])
     else:
         console.print(table)
-        console.print(f"{len(files) - failed} of {len(files)} files ingested or already present; {failed} failed.")
+        console.print(f"{len(every) - failed} of {len(every)} files ingested or already present; {failed} failed.")
     if failed:
         raise typer.Exit(2)
 

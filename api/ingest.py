@@ -5,9 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.config import Settings
-from core.documents import IngestResult, IngestStatus
+from core.documents import IngestResult, IngestStatus, PreparedDocument
 from core.errors import IngestError
 from core.portfolio import Portfolio
+from ingestion.attachments import email_attachments
 from ingestion.filetypes import EXTENSIONS
 from ingestion.pipeline import prepare, read_file
 from retrieval.corpus import Corpus
@@ -20,13 +21,24 @@ def failure(exc: IngestError) -> IngestResult:
 
 
 def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes) -> IngestResult:
+    """Ingest one file and, for an e-mail, each of its attachments as a document of its own."""
+    result, prepared = _add(corpus, portfolio, filename, data)
+    if prepared is not None:
+        # one level: an attached e-mail's own attachments are not followed
+        attached = email_attachments(prepared.document.filename, data, prepared.document.file_type)
+        result.attachments = [_add(corpus, portfolio, name, payload)[0] for name, payload in attached]
+    return result
+
+
+def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, PreparedDocument | None]:
     try:
-        return corpus.add(prepare(filename, data, corpus.settings, portfolio))
+        prepared = prepare(name, data, corpus.settings, portfolio)
+        return corpus.add(prepared), prepared
     except IngestError as exc:
-        return failure(exc)
+        return failure(exc), None
     except Exception as exc:  # a parser bug must not take the batch down or go unnamed
-        log.exception("unexpected failure ingesting %s", filename)
-        return IngestResult(filename=filename, status=IngestStatus.FAILED, error=f"internal error: {exc}")
+        log.exception("unexpected failure ingesting %s", name)
+        return IngestResult(filename=name, status=IngestStatus.FAILED, error=f"internal error: {exc}"), None
 
 
 def ingest_path(corpus: Corpus, portfolio: Portfolio, path: Path) -> IngestResult:

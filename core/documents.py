@@ -136,3 +136,4 @@ class IngestResult(BaseModel):
     chunks: int = 0
     supersedes: str | None = None
     error: str | None = None
+    attachments: list["IngestResult"] = Field(default_factory=list, description="Files attached to an e-mail")

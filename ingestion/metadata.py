@@ -1,11 +1,12 @@
 """Sites, programs, products, batch and document IDs, and dates found in a document's text."""
 
+import hashlib
 import re
 from datetime import date
 
 from dateutil import parser as dateparser
 
-from core.documents import DocumentKind, DocumentMetadata, ParsedDocument
+from core.documents import DocumentKind, DocumentMetadata, FileType, ParsedDocument
 from core.identifiers import DOCUMENT_ID, batch_ids, unique
 from core.portfolio import Portfolio
 
@@ -47,8 +48,11 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
     """What stays the same across revisions: the record number the document gives itself, else its title.
 
     A batch record is known by its batch; minutes by their title and date, since the record numbers
-    they mention belong to other documents.
+    they mention belong to other documents. An e-mail is never a new version of anything: a covering
+    message titled "NC-2024-0127 report attached" must not supersede the report it carries.
     """
+    if parsed.file_type in (FileType.EML, FileType.MSG):
+        return f"email:{hashlib.sha256(parsed.pages[0].text.encode()).hexdigest()[:24]}"
     if kind == DocumentKind.BATCH_RECORD and metadata.batch_ids:
         return f"{kind.value}:{metadata.batch_ids[0]}"
     head = parsed.title + "\n" + (parsed.pages[0].text[:600] if parsed.pages else "")
