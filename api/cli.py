@@ -126,6 +126,12 @@ def list_documents(include_superseded: bool = False) -> None:
     console.print(table)
 
 
+def _write_report(path: Path, result) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.model_dump_json(indent=2))
+    console.print(f"report written to {path}")
+
+
 eval_app = typer.Typer(help="Measure quality on the gold sets", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -159,9 +165,7 @@ def eval_retrieval(
             str(s.questions),
         )
     console.print(table)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(result.model_dump_json(indent=2))
-    console.print(f"report written to {report}")
+    _write_report(report, result)
 
 
 @app.command()
@@ -193,9 +197,7 @@ def bench(
     for s in result.search:
         table.add_row(s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms), str(s.queries))
     console.print(table)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(result.model_dump_json(indent=2))
-    console.print(f"report written to {report}")
+    _write_report(report, result)
 
 
 @app.command()

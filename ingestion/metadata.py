@@ -1,6 +1,5 @@
 """Sites, programs, products, batch and document IDs, and dates found in a document's text."""
 
-import hashlib
 import re
 from datetime import date
 
@@ -44,7 +43,7 @@ _OWN_PREFIXES = {
 }
 
 
-def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentMetadata) -> str:
+def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentMetadata, content_hash: str) -> str:
     """What stays the same across revisions: the record number the document gives itself, else its title.
 
     A batch record is known by its batch; minutes by their title and date, since the record numbers
@@ -52,7 +51,7 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
     message titled "NC-2024-0127 report attached" must not supersede the report it carries.
     """
     if parsed.file_type in (FileType.EML, FileType.MSG):
-        return f"email:{hashlib.sha256(parsed.pages[0].text.encode()).hexdigest()[:24]}"
+        return f"email:{content_hash}"  # each message is its own document, even one whose text repeats another's
     if kind == DocumentKind.BATCH_RECORD and metadata.batch_ids:
         return f"{kind.value}:{metadata.batch_ids[0]}"
     head = parsed.title + "\n" + (parsed.pages[0].text[:600] if parsed.pages else "")

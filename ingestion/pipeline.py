@@ -56,7 +56,7 @@ def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio
         file_type=file_type,
         size_bytes=len(data),
         metadata=metadata,
-        document_key=document_key(parsed, kind, metadata),
+        document_key=document_key(parsed, kind, metadata, digest),
         ingested_at=utcnow(),
         page_count=len(parsed.pages),
         chunk_count=len(chunks),

@@ -33,3 +33,12 @@ def test_attachments_are_ingested_as_their_own_documents(empty_corpus, portfolio
     assert stored == {"cover.eml", "cover.eml - NC-2024-0127.pdf"}
     hits = empty_corpus.search("how many vials were filled while the glove was torn", limit=3)
     assert hits[0].filename == "cover.eml - NC-2024-0127.pdf"
+
+
+def test_two_emails_with_the_same_text_are_two_documents(empty_corpus, portfolio, corpus_dir):
+    """Resent with another attachment, the same covering text must not supersede the first message."""
+    first = _mail_with_attachments(corpus_dir)
+    second = first.replace(b"viewer.exe", b"viewer2.exe")
+    a = ingest_bytes(empty_corpus, portfolio, "first.eml", first)
+    b = ingest_bytes(empty_corpus, portfolio, "second.eml", second)
+    assert a.status == b.status == IngestStatus.ADDED and b.supersedes is None
