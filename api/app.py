@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.deps import AppState
-from api.routers import documents, search
+from api.routers import documents, extraction, search
 from core.config import Settings, get_settings
 
 
@@ -19,13 +19,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="CDMO document intelligence",
-        description="Ingest CDMO quality documents into a searchable corpus where every passage is cited.",
+        description="CDMO quality documents: a cited, searchable corpus; QTA gap review; investigation triage.",
         version="0.1.0",
         lifespan=lifespan,
     )
     app.state.cdmo = state
     app.include_router(documents.router)
     app.include_router(search.router)
+    app.include_router(extraction.router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict:

@@ -1,6 +1,7 @@
 """The `cdmo` command: the same library calls as the API, in a terminal."""
 
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,13 @@ from core.documents import DocumentKind, IngestStatus
 from core.portfolio import load_portfolio
 from core.search import SearchFilters
 from retrieval.hybrid import SearchMode
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
 
 app = typer.Typer(help="CDMO document intelligence", no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -68,7 +76,7 @@ def ingest(
                     row.kind.value if row.kind else "",
                     str(row.pages or ""),
                     str(row.chunks or ""),
-                    row.error or (f"supersedes {row.supersedes}" if row.supersedes else ""),
+                    row.error or "; ".join(x for x in (f"supersedes {row.supersedes}" if row.supersedes else "", row.analysis or "") if x),
                 )
             progress.advance(task)
     corpus.close()
@@ -110,6 +118,68 @@ def search(
             f"p.{h.page} chars {h.start}-{h.end}[/dim]"
         )
         console.print(h.text, markup=False, highlight=False)
+
+
+def _analysed(path: Path, analyse, fmt: "ReportFormat", out: Path | None) -> None:
+    """Prepare a file (not stored), analyse it with `analyse(extractor, source)`, print or write the report."""
+    from api.reports import event_html, event_markdown, qta_html, qta_markdown
+    from core.errors import IngestError
+    from core.qta import QtaReview
+    from core.store import RecordStore
+    from extraction.playbook import PlaybookError
+    from extraction.service import Extractor, source_of
+    from ingestion.pipeline import prepare, read_file
+
+    settings = get_settings()
+    portfolio = load_portfolio(settings.portfolio_path)
+    try:
+        prepared = prepare(path.name, read_file(path, settings), settings, portfolio)
+        extractor = Extractor(settings, RecordStore(settings.sqlalchemy_url), portfolio)
+        result = analyse(extractor, source_of(prepared))
+    except (IngestError, PlaybookError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    pages = {p.number: p.text for p in prepared.pages}
+    review = isinstance(result, QtaReview)
+    text = {
+        ReportFormat.JSON: lambda: result.model_dump_json(indent=2),
+        ReportFormat.MARKDOWN: lambda: qta_markdown(result) if review else event_markdown(result),
+        ReportFormat.HTML: lambda: qta_html(result, pages) if review else event_html(result, pages),
+    }[fmt]()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(f"report written to {out}")
+    else:
+        print(text)
+
+
+@app.command("review-qta")
+def review_qta(
+    file: Path,
+    playbook: Annotated[Path | None, typer.Option(help="A playbook YAML; default: the built-in one")] = None,
+    format: Annotated[ReportFormat, typer.Option(help="json, markdown or html")] = ReportFormat.MARKDOWN,
+    out: Annotated[Path | None, typer.Option(help="Write the report here instead of printing it")] = None,
+) -> None:
+    """Review a quality agreement against a playbook: every element present, vague, missing or conflicting."""
+    from extraction.playbook import load_playbook
+
+    def analyse(extractor, source):
+        return extractor.review_qta(source, load_playbook(playbook) if playbook else None)
+
+    _analysed(file, analyse, format, out)
+
+
+@app.command()
+def triage(
+    file: Path,
+    format: Annotated[ReportFormat, typer.Option(help="json, markdown or html")] = ReportFormat.MARKDOWN,
+    out: Annotated[Path | None, typer.Option(help="Write the report here instead of printing it")] = None,
+) -> None:
+    """Triage a deviation, OOS or change report: event, risk, weak-investigation flags, clocks, CTD sections.
+
+    Notification and closure times are checked against the site's quality agreement in the corpus."""
+    _analysed(file, lambda extractor, source: extractor.triage(source), format, out)
 
 
 @app.command("documents")
@@ -166,6 +236,50 @@ def eval_retrieval(
         )
     console.print(table)
     _write_report(report, result)
+
+
+@eval_app.command("extraction")
+def eval_extraction(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    llm: Annotated[bool, typer.Option(help="Also score the LLM backend (CDMO_LLM_BASE_URL, CDMO_LLM_MODEL)")] = False,
+    report: Path = Path("eval/reports/extraction.json"),
+) -> None:
+    """QTA element-status accuracy, gap detection, triage field P/R/F1, flags, risk, time: per backend."""
+    from eval import extraction
+    from extraction.backends import RulesBackend
+
+    settings = get_settings()
+    backends = [RulesBackend()]
+    if llm:
+        if not settings.llm_enabled:
+            console.print("[red]--llm needs CDMO_LLM_BASE_URL and CDMO_LLM_MODEL[/red]")
+            raise typer.Exit(2)
+        from extraction.llm import LlmBackend
+
+        backends.append(LlmBackend(settings))
+    results = extraction.run(corpus_dir, settings, backends)
+    rows = {
+        "QTA element-status accuracy": lambda s: f"{s.element_status_accuracy:.3f} of {s.qta_elements}",
+        **{
+            f"{k} P / R": (lambda k: lambda s: f"{s.status_detection[k]['precision']:.3f} / {s.status_detection[k]['recall']:.3f}")(k)
+            for k in ("missing", "vague", "conflicting")
+        },
+        "triage fields P / R / F1": lambda s: f"{s.fields['precision']:.3f} / {s.fields['recall']:.3f} / {s.fields['f1']:.3f}",
+        "flags P / R": lambda s: f"{s.flags['precision']:.3f} / {s.flags['recall']:.3f}",
+        "risk accuracy": lambda s: f"{s.risk_accuracy:.3f} of {s.reports}",
+        "seconds per QTA review": lambda s: f"{s.seconds_per_qta_review:.3f}",
+        "seconds per triage": lambda s: f"{s.seconds_per_triage:.3f}",
+        "model quotes grounded": lambda s: f"{s.grounding.grounded} of {s.grounding.offered}",
+        "invalid model answers / fallbacks": lambda s: f"{s.grounding.invalid_outputs} / {len(s.grounding.fallbacks)}",
+    }
+    table = Table("measure", *[f"{s.backend}, {s.gold_set}" for s in results])
+    for label, cell in rows.items():
+        table.add_row(label, *[cell(s) for s in results])
+    console.print(table)
+    path = report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("[" + ",".join(s.model_dump_json(indent=2) for s in results) + "]")
+    console.print(f"report written to {path}")
 
 
 @app.command()

@@ -8,8 +8,14 @@ from core.config import Settings
 from core.documents import IngestResult, IngestStatus, PreparedDocument
 from core.errors import IngestError
 from core.portfolio import Portfolio
+from core.investigations import InvestigationEvent
+from core.qta import ElementStatus
+from extraction.playbook import PlaybookError
+from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments
-from ingestion.filetypes import EXTENSIONS
+from fastapi import UploadFile
+
+from ingestion.filetypes import EXTENSIONS, safe_filename
 from ingestion.pipeline import prepare, read_file
 from retrieval.corpus import Corpus
 
@@ -33,12 +39,47 @@ def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: byte
 def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, PreparedDocument | None]:
     try:
         prepared = prepare(name, data, corpus.settings, portfolio)
-        return corpus.add(prepared), prepared
+        result = corpus.add(prepared)
     except IngestError as exc:
         return failure(exc), None
     except Exception as exc:  # a parser bug must not take the batch down or go unnamed
         log.exception("unexpected failure ingesting %s", name)
         return IngestResult(filename=name, status=IngestStatus.FAILED, error=f"internal error: {exc}"), None
+    if corpus.settings.analyze_on_ingest and result.kind in ANALYSED_KINDS:
+        result.analysis = analyse(corpus, portfolio, result.document_id)
+    return result, prepared
+
+
+def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:
+    """Review or triage a stored document (once per version); a failure here never undoes the ingest."""
+    store = corpus.store
+    try:
+        if (done := store.analysis(document_id)) is not None:
+            return f"analysed before ({done.backend})"
+        found = Extractor(corpus.settings, store, portfolio).analyse_stored(document_id)
+    except PlaybookError as exc:
+        return f"not analysed: {exc}"
+    except Exception as exc:  # the document is stored; say why its analysis is missing
+        log.exception("analysis failed for %s", document_id)
+        return f"not analysed: internal error: {exc}"
+    return summary(found)
+
+
+def summary(found) -> str:
+    if isinstance(found, InvestigationEvent):
+        flags = ", ".join(found.flag_codes) or "no weakness flags"
+        return f"{found.type.value} event, risk {found.risk.value}: {flags}"
+    gaps = {s: len(found.by_status(s)) for s in (ElementStatus.MISSING, ElementStatus.VAGUE, ElementStatus.CONFLICTING)}
+    return "QTA review: " + ", ".join(f"{n} {s.value}" for s, n in gaps.items())
+
+
+def read_upload(upload: UploadFile, limit: int) -> tuple[str, bytes]:
+    """An uploaded file's safe name and bytes, never holding more than the limit in memory."""
+    name = safe_filename(upload.filename or "")
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise IngestError(name, f"file is over the {limit:,}-byte limit")
+    return name, data
 
 
 def ingest_path(corpus: Corpus, portfolio: Portfolio, path: Path) -> IngestResult:

@@ -4,7 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,12 +55,27 @@ class Settings(BaseSettings):
         0.25, description="Added to passages of a record (or batch) the query names, and to those naming it"
     )
 
+    llm_base_url: str | None = Field(
+        None, description="An OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp); none: rules only"
+    )
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="Local servers accept any key")
+    llm_model: str | None = Field(None, description="Model name at the endpoint; extraction uses the LLM when set")
+    llm_max_tokens: int = Field(700, description="Sent as max_tokens: some servers ignore max_completion_tokens")
+    llm_max_retries: int = Field(2, description="Re-asks, with the validation error, after an invalid answer")
+    llm_timeout_s: float = 120.0
+    playbook_path: Path | None = Field(None, description="QTA review playbook (YAML); default: the built-in one")
+    analyze_on_ingest: bool = Field(True, description="Triage investigations and review QTAs as they are ingested")
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
 
     @property
     def vectors_path(self) -> Path:

@@ -136,4 +136,5 @@ class IngestResult(BaseModel):
     chunks: int = 0
     supersedes: str | None = None
     error: str | None = None
+    analysis: str | None = Field(None, description="What the QTA review or triage found, or why it could not run")
     attachments: list["IngestResult"] = Field(default_factory=list, description="Files attached to an e-mail")

@@ -46,6 +46,12 @@ class Portfolio(BaseModel):
     def program_ids_in(self, text: str) -> list[str]:
         return _by_first_mention(text, {p.id: [p.id, p.name, *p.products, *p.aliases] for p in self.programs})
 
+    def site(self, site_id: str) -> Site | None:
+        return next((s for s in self.sites if s.id == site_id), None)
+
+    def program(self, program_id: str) -> Program | None:
+        return next((p for p in self.programs if p.id == program_id), None)
+
     def products_in(self, text: str) -> list[str]:
         return _by_first_mention(text, {name: [name] for p in self.programs for name in p.products})
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from core.analysis import Analysis, FindingRow
 from core.documents import Chunk, Document, DocumentDetail, DocumentKind, DocumentStatus, Page, PreparedDocument
 from core.errors import NotFoundError
 
@@ -72,6 +73,38 @@ chunks = Table(
     Column("section", Text, nullable=False),
     Column("block_kind", String(16), nullable=False),
     Column("text", Text, nullable=False),
+)
+
+# Analyses of a stored document: the latest QTA review or investigation event, as JSON, with the columns
+# later aggregation filters on. Re-analysing a document replaces its row.
+analyses = Table(
+    "analyses",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("kind", String(16), nullable=False, index=True),  # qta_review or event
+    Column("site", String(64), index=True),
+    Column("programs", JSON, nullable=False),
+    Column("batch_ids", JSON, nullable=False),
+    Column("risk", String(8)),
+    Column("backend", String(128), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("analysed_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per finding (a weakness flag or a QTA gap), linked to site, program, product and batch.
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", String(64), ForeignKey("documents.id"), nullable=False, index=True),
+    Column("source", String(16), nullable=False),  # event or qta_review
+    Column("code", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("site", String(64), index=True),
+    Column("programs", JSON, nullable=False),
+    Column("product", String(128)),
+    Column("batch_ids", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
 )
 
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
@@ -125,6 +158,44 @@ class RecordStore:
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
             in_transaction()
 
+    def save_analysis(self, analysis: Analysis, rows: list[FindingRow]) -> None:
+        """Replace a document's analysis and its findings, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(findings.delete().where(findings.c.document_id == analysis.document_id))
+            conn.execute(analyses.delete().where(analyses.c.document_id == analysis.document_id))
+            conn.execute(analyses.insert().values(**analysis.model_dump(mode="json") | {"analysed_at": analysis.analysed_at}))
+            if rows:
+                conn.execute(findings.insert(), [r.model_dump(mode="json", exclude={"id"}) for r in rows])
+
+    def analysis(self, document_id: str) -> Analysis | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(analyses).where(analyses.c.document_id == document_id)).mappings().first()
+        return Analysis(**row) if row else None
+
+    def list_analyses(
+        self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
+    ) -> list[Analysis]:
+        query = select(analyses).order_by(analyses.c.analysed_at, analyses.c.document_id)
+        if kind:
+            query = query.where(analyses.c.kind == kind)
+        if site:
+            query = query.where(analyses.c.site == site)
+        with self.engine.connect() as conn:
+            rows = [Analysis(**r) for r in conn.execute(query).mappings()]
+        return [
+            a for a in rows if (program is None or program in a.programs) and (batch is None or batch in a.batch_ids)
+        ]
+
+    def list_findings(self, site: str | None = None, program: str | None = None, code: str | None = None) -> list[FindingRow]:
+        query = select(findings).order_by(findings.c.id)
+        if site:
+            query = query.where(findings.c.site == site)
+        if code:
+            query = query.where(findings.c.code == code)
+        with self.engine.connect() as conn:
+            rows = [FindingRow(**r) for r in conn.execute(query).mappings()]
+        return [r for r in rows if program is None or program in r.programs]
+
     # --- reads --------------------------------------------------------------------------------
 
     def generation(self) -> int:
@@ -169,7 +240,7 @@ class RecordStore:
     ) -> list[Document]:
         query = select(documents).order_by(documents.c.ingested_at, documents.c.id)
         if kind:
-            query = query.where(documents.c.kind == kind.value)
+            query = query.where(documents.c.kind == DocumentKind(kind).value)
         if not include_superseded:
             query = query.where(documents.c.status == DocumentStatus.CURRENT.value)
         with self.engine.connect() as conn:
@@ -215,6 +286,7 @@ class RecordStore:
             return {
                 "documents": conn.execute(select(func.count()).select_from(documents)).scalar_one(),
                 "chunks": conn.execute(select(func.count()).select_from(chunks)).scalar_one(),
+                "analyses": conn.execute(select(func.count()).select_from(analyses)).scalar_one(),
             }
 
     def _one(self, where) -> Document | None:

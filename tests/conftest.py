@@ -3,13 +3,20 @@
 import ipaddress
 import os
 import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["SCARF_NO_ANALYTICS"] = "true"
+for _name in ("CDMO_LLM_BASE_URL", "CDMO_LLM_MODEL", "CDMO_LLM_API_KEY"):  # the rules backend unless a test says so
+    os.environ.pop(_name, None)
 
 from core.config import Settings, VectorEngine  # noqa: E402
 from core.portfolio import load_portfolio  # noqa: E402
@@ -82,6 +89,16 @@ def make_settings(tmp_path, model_cache):
     return make
 
 
+@pytest.fixture(scope="session")
+def records(tmp_path_factory, corpus_dir):
+    """The sample corpus in a record store only (extraction reads text, not vectors)."""
+    from eval.extraction import load_store
+
+    store = load_store(corpus_dir, Settings(data_dir=tmp_path_factory.mktemp("records")))
+    yield store
+    store.engine.dispose()
+
+
 @pytest.fixture
 def portfolio():
     return load_portfolio()
@@ -111,3 +128,33 @@ def sample_corpus(request, tmp_path_factory, corpus_dir, embedder):
     ingest_all(corpus, corpus_dir)
     yield corpus
     corpus.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(settings: Settings, embedder):
+    """The real app under uvicorn on a free loopback port; yields an HTTP client for it."""
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    app.state.cdmo._corpus = Corpus(settings, embedder=embedder)  # share the session's loaded model
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,41 +1,16 @@
 """The real FastAPI app served by uvicorn on loopback, exercised over HTTP."""
 
-import socket
-import threading
-import time
-
-import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from core.config import VectorEngine
-from retrieval.corpus import Corpus
 from tests.bad_files import encrypted_pdf
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import serve
 
 
 @pytest.fixture(params=[VectorEngine.EDGE, VectorEngine.LOCAL], ids=lambda e: e.value)
 def server(request, make_settings, embedder):
-    settings = make_settings(request.param, max_file_bytes=2_000_000)
-    app = create_app(settings)
-    app.state.cdmo._corpus = Corpus(settings, embedder=embedder)  # share the session's loaded model
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with serve(make_settings(request.param, max_file_bytes=2_000_000), embedder) as client:
         yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def _upload(client, *paths_or_pairs):

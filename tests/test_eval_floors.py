@@ -24,3 +24,20 @@ def test_hybrid_retrieval_holds_its_floors(sample_corpus):
     assert hybrid.mrr >= FLOORS["hybrid_mrr"], hybrid
     for other in FLOORS["hybrid_must_beat"]:
         assert hybrid.recall_at_k > scores[SearchMode(other)].recall_at_k, (hybrid, scores[SearchMode(other)])
+
+
+def test_extraction_by_rules_holds_its_floors(corpus_dir, tmp_path):
+    from core.config import Settings
+    from eval.extraction import run
+    from extraction.backends import RulesBackend
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["extraction"]
+    (scores,) = run(corpus_dir, Settings(data_dir=tmp_path), [RulesBackend()], holdout=False)
+    gaps = scores.status_detection
+    assert scores.qta_elements == 51 and scores.reports >= 8
+    assert scores.element_status_accuracy >= floors["element_status_accuracy"], scores.mismatches
+    assert gaps["missing"]["recall"] >= floors["missing_recall"] and gaps["vague"]["recall"] >= floors["vague_recall"]
+    assert min(gaps["missing"]["precision"], gaps["vague"]["precision"]) >= floors["gap_precision"], scores.mismatches
+    assert scores.fields["f1"] >= floors["field_f1"], scores.mismatches
+    assert scores.flags["precision"] >= floors["flag_precision"] and scores.flags["recall"] >= floors["flag_recall"]
+    assert scores.risk_accuracy >= floors["risk_accuracy"], scores.mismatches

@@ -5,10 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 
 from api.deps import AppState, get_corpus, get_state
-from api.ingest import failure, ingest_bytes
+from api.ingest import failure, ingest_bytes, read_upload
 from core.documents import Document, DocumentDetail, DocumentKind, IngestResult, IngestStatus
 from core.errors import IngestError, NotFoundError
-from ingestion.filetypes import safe_filename
 from retrieval.corpus import Corpus
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -29,12 +28,8 @@ def upload_documents(files: list[UploadFile], response: Response, state: Annotat
 
 
 def _ingest_upload(upload: UploadFile, state: AppState) -> IngestResult:
-    limit = state.settings.max_file_bytes
     try:
-        name = safe_filename(upload.filename or "")
-        data = upload.file.read(limit + 1)  # never hold more than the limit in memory
-        if len(data) > limit:
-            raise IngestError(name, f"file is over the {limit:,}-byte limit")
+        name, data = read_upload(upload, state.settings.max_file_bytes)
     except IngestError as exc:
         return failure(exc)
     return ingest_bytes(state.corpus, state.portfolio, name, data)

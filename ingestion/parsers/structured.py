@@ -133,5 +133,5 @@ def _plain_text(name: str, data: bytes) -> ParsedDocument:
     blocks = blocks_from_text(text, 1)
     if not blocks:
         raise IngestError(name, "document has no text")
-    title = next((b.text for b in blocks if b.kind == BlockKind.HEADING), blocks[0].text[:80])
+    title = next((b.text for b in blocks if b.kind == BlockKind.HEADING), blocks[0].text.strip().split("\n")[0][:80])
     return ParsedDocument(file_type=FileType.TEXT, title=title, pages=[Page(number=1, text=text)], blocks=blocks)

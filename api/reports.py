@@ -1,0 +1,184 @@
+"""Reviewer-facing reports of a QTA review or an investigation event, as Markdown or as one HTML page.
+
+The HTML page shows each cited page with every quoted span highlighted, so a reviewer checks a finding
+against its source in one click. All document text is escaped: a document cannot inject markup.
+"""
+
+from html import escape
+
+from core.evidence import Evidence
+from core.investigations import InvestigationEvent
+from core.qta import ElementStatus, QtaReview
+
+_STATUS_MARK = {
+    ElementStatus.PRESENT: "✓ present",
+    ElementStatus.VAGUE: "~ vague",
+    ElementStatus.MISSING: "✗ missing",
+    ElementStatus.CONFLICTING: "≠ conflicting",
+}
+
+
+def _cite(e: Evidence) -> str:
+    return f"p. {e.page}, chars {e.start}-{e.end}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def qta_markdown(review: QtaReview) -> str:
+    counts = {s: len(review.by_status(s)) for s in ElementStatus}
+    lines = [
+        f"# QTA gap review: {review.title}",
+        "",
+        f"File `{review.filename}` (document {review.document_id}); site {review.site or 'unknown'}.",
+        f"Playbook: {review.playbook}. Backend: {review.backend}.",
+        "",
+        " · ".join(f"{n} {s.value}" for s, n in counts.items()),
+        "",
+    ]
+    if review.hostile_text:
+        lines += ["> **Text addressed to an AI reviewer was found and ignored:**"]
+        lines += [f'> "{_one_line(e.quote)}" ({_cite(e)})' for e in review.hostile_text] + [""]
+    for f in review.findings:
+        lines += [f"## {f.title} — {_STATUS_MARK[f.status]}" + (f" ({f.severity.value})" if f.severity != "none" else "")]
+        lines += ["", f"{f.reason}", "", f"*Source:* {f.source}", ""]
+        lines += [f'> "{_one_line(e.quote)}" — {_cite(e)}' for e in f.evidence]
+        if f.suggested_wording:
+            lines += ["", f"**Suggested wording:** {f.suggested_wording}"]
+        lines += [""]
+    return "\n".join(lines)
+
+
+def event_markdown(event: InvestigationEvent) -> str:
+    d = event.dates
+    lines = [
+        f"# Investigation triage: {event.title}",
+        "",
+        f"File `{event.filename}` (document {event.document_id}). Backend: {event.backend}.",
+        "",
+        f"**Risk {event.risk.value}** — {event.risk_reason} Sponsor response: {event.sponsor_response}.",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| type | {event.type.value} |",
+        f"| records | {', '.join(event.record_ids) or '—'} |",
+        f"| site / programs / product | {event.site or '—'} / {', '.join(event.programs) or '—'} / {event.product or '—'} |",
+        f"| batches | {', '.join(event.batch_ids) or '—'} |",
+        f"| classification | {event.classification.value if event.classification else '—'} |",
+        f"| occurred / detected / reported / closed | {d.occurred or '—'} / {d.detected or '—'} / {d.reported or '—'} / {d.closed or '—'} |",
+        f"| root cause | {event.root_cause.text if event.root_cause else '—'} ({event.root_cause_category or '—'}) |",
+        f"| impact assessment | {event.impact_assessment.text if event.impact_assessment else '—'} |",
+        "",
+    ]
+    if event.hostile_text:
+        lines += ["> **Text addressed to an AI reviewer was found and ignored:**"]
+        lines += [f'> "{_one_line(e.quote)}" ({_cite(e)})' for e in event.hostile_text] + [""]
+    lines += ["## CAPAs", ""]
+    lines += [
+        f"- {c.action} — owner {c.owner or '—'}, due {c.due or '—'}, effectiveness check: {c.effectiveness_check or 'none'}"
+        for c in event.capas
+    ] or ["- none stated"]
+    lines += ["", "## Weak-investigation flags", ""]
+    for flag in event.flags:
+        lines += [f"- **{flag.code.value}**: {flag.reason}"]
+        lines += [f'  > "{_one_line(e.quote)}" — {_cite(e)}' for e in flag.evidence]
+    lines += ["- none"] if not event.flags else []
+    lines += ["", "## Reporting clocks", ""]
+    lines += [f"- **{c.name}** ({c.applies}): {c.deadline}. Rule: {c.rule}" for c in event.reporting_clocks] or ["- none"]
+    lines += ["", "## CTD Module 3 sections", ""]
+    lines += [f"- {c.section} {c.title}: {c.rule}" for c in event.ctd_sections] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def _highlighted_pages(pages: dict[int, str], evidence: list[Evidence], document_id: str) -> str:
+    parts = []
+    for number in sorted({e.page for e in evidence if e.document_id == document_id}):
+        text = pages.get(number, "")
+        spans = sorted({(e.start, e.end) for e in evidence if e.page == number and e.document_id == document_id})
+        out, cursor = [], 0
+        for start, end in spans:
+            start = max(start, cursor)
+            if end <= start:
+                continue
+            out += [escape(text[cursor:start]), f'<mark id="p{number}-{start}">', escape(text[start:end]), "</mark>"]
+            cursor = end
+        out.append(escape(text[cursor:]))
+        parts.append(f'<section class="page"><h3>Page {number}</h3><pre>{"".join(out)}</pre></section>')
+    return "\n".join(parts)
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;line-height:1.4}
+pre{white-space:pre-wrap;background:#f7f7f7;padding:1rem;border:1px solid #ddd}mark{background:#ffe066}
+.present{color:#1a7f37}.vague{color:#9a6700}.missing,.conflicting{color:#cf222e}blockquote{color:#444}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def _quote_html(e: Evidence) -> str:
+    return f'<blockquote><a href="#p{e.page}-{e.start}">{escape(_cite(e))}</a>: “{escape(_one_line(e.quote))}”</blockquote>'
+
+
+def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
+    rows = []
+    for f in review.findings:
+        wording = f"<p><b>Suggested wording:</b> {escape(f.suggested_wording)}</p>" if f.suggested_wording else ""
+        rows.append(
+            f'<tr><td>{escape(f.title)}</td><td class="{f.status.value}">{_STATUS_MARK[f.status]}</td>'
+            f"<td>{escape(f.severity.value)}</td><td>{escape(f.reason)}{''.join(_quote_html(e) for e in f.evidence)}"
+            f"{wording}<small>Source: {escape(f.source)}</small></td></tr>"
+        )
+    hostile = "".join(_quote_html(e) for e in review.hostile_text)
+    evidence = [e for f in review.findings for e in f.evidence] + review.hostile_text
+    body = (
+        f"<h1>QTA gap review: {escape(review.title)}</h1><p>{escape(review.filename)} · site {escape(review.site or '?')}"
+        f" · {escape(review.playbook)} · backend {escape(review.backend)}</p>"
+        + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
+        + "<table><tr><th>Element</th><th>Status</th><th>Severity</th><th>Why, and the clauses</th></tr>"
+        + "".join(rows)
+        + "</table><h2>Cited pages</h2>"
+        + _highlighted_pages(pages, evidence, review.document_id)
+    )
+    return _page(f"QTA review - {review.title}", body)
+
+
+def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
+    flags = "".join(
+        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)}{''.join(_quote_html(e) for e in f.evidence)}</li>"
+        for f in event.flags
+    )
+    capas = "".join(
+        f"<li>{escape(c.action)} — owner {escape(c.owner or '—')}, due {c.due or '—'}, "
+        f"effectiveness check: {escape(c.effectiveness_check or 'none')}</li>"
+        for c in event.capas
+    )
+    clocks = "".join(f"<li><b>{escape(c.name)}</b> ({escape(c.applies)}): {escape(c.deadline)}. {escape(c.rule)}</li>" for c in event.reporting_clocks)
+    ctd = "".join(f"<li>{escape(c.section)} {escape(c.title)}: {escape(c.rule)}</li>" for c in event.ctd_sections)
+    hostile = "".join(_quote_html(e) for e in event.hostile_text)
+    evidence = [e for f in event.flags for e in f.evidence] + event.hostile_text + event.date_evidence
+    evidence += [q.evidence for q in (event.description, event.root_cause, event.impact_assessment) if q and q.evidence]
+    d = event.dates
+    fields = [
+        ("type", event.type.value), ("records", ", ".join(event.record_ids)), ("site", event.site or "—"),
+        ("programs", ", ".join(event.programs)), ("product", event.product or "—"), ("batches", ", ".join(event.batch_ids)),
+        ("classification", event.classification.value if event.classification else "—"),
+        ("dates", f"occurred {d.occurred or '—'}, detected {d.detected or '—'}, reported {d.reported or '—'}, closed {d.closed or '—'}"),
+        ("root cause", f"{event.root_cause.text if event.root_cause else '—'} ({event.root_cause_category or '—'})"),
+        ("impact assessment", event.impact_assessment.text if event.impact_assessment else "—"),
+    ]  # fmt: skip
+    body = (
+        f"<h1>Investigation triage: {escape(event.title)}</h1><p>{escape(event.filename)} · backend {escape(event.backend)}</p>"
+        f"<h2>Risk {event.risk.value}</h2><p>{escape(event.risk_reason)} Sponsor response: {escape(event.sponsor_response)}.</p>"
+        + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
+        + "<table>" + "".join(f"<tr><th>{k}</th><td>{escape(v)}</td></tr>" for k, v in fields) + "</table>"
+        + f"<h2>CAPAs</h2><ul>{capas or '<li>none stated</li>'}</ul><h2>Weak-investigation flags</h2><ul>{flags or '<li>none</li>'}</ul>"
+        + f"<h2>Reporting clocks</h2><ul>{clocks or '<li>none</li>'}</ul><h2>CTD Module 3</h2><ul>{ctd or '<li>none</li>'}</ul>"
+        + "<h2>Cited pages</h2>" + _highlighted_pages(pages, evidence, event.document_id)
+    )  # fmt: skip
+    return _page(f"Triage - {event.title}", body)

@@ -1,0 +1,137 @@
+"""QTA gap review and investigation triage: of an uploaded file, or as stored when it was ingested.
+
+Uploading here analyses the file without adding it to the corpus; ingesting it (POST /documents) stores
+the analysis, linked to site, program and batch, where GET /events, /findings and /qta/reviews read it.
+"""
+
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, UploadFile, status
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from api.deps import AppState, get_state
+from api.ingest import read_upload
+from api.reports import event_html, event_markdown, qta_html, qta_markdown
+from core.analysis import AnalysisKind, FindingRow
+from core.errors import IngestError, NotFoundError
+from core.investigations import InvestigationEvent, RiskLevel
+from core.qta import QtaReview
+from extraction.playbook import PlaybookError, load_playbook
+from extraction.service import Extractor, source_of
+from ingestion.pipeline import prepare
+
+router = APIRouter(tags=["extraction"])
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+def _unprocessable(reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
+
+
+def _prepared(upload: UploadFile, state: AppState):
+    try:
+        name, data = read_upload(upload, state.settings.max_file_bytes)
+        return prepare(name, data, state.settings, state.portfolio)
+    except IngestError as exc:
+        raise _unprocessable(f"{exc.filename}: {exc.reason}") from None
+
+
+def _render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat):
+    if fmt == ReportFormat.JSON:
+        return result
+    if isinstance(result, QtaReview):
+        text = qta_markdown(result) if fmt == ReportFormat.MARKDOWN else qta_html(result, pages)
+    else:
+        text = event_markdown(result) if fmt == ReportFormat.MARKDOWN else event_html(result, pages)
+    return PlainTextResponse(text, media_type="text/markdown") if fmt == ReportFormat.MARKDOWN else HTMLResponse(text)
+
+
+@router.post("/qta/review", response_model=QtaReview)
+def review_qta(
+    file: UploadFile,
+    state: Annotated[AppState, Depends(get_state)],
+    playbook: UploadFile | None = None,
+    format: ReportFormat = ReportFormat.JSON,
+):
+    """Every playbook element: status, quoted clauses with page and span, reason, severity, source, wording.
+
+    Send your own playbook (YAML, the shape of prompts/qta_playbook.yaml) as `playbook` to review against it.
+    """
+    prepared = _prepared(file, state)
+    custom = None
+    if playbook is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "playbook.yaml"
+            path.write_bytes(playbook.file.read(1_000_000))
+            try:
+                custom = load_playbook(path)
+            except PlaybookError as exc:
+                raise _unprocessable(f"{playbook.filename}: {exc.reason}") from None
+    extractor = Extractor(state.settings, state.corpus.store, state.portfolio)
+    review = extractor.review_qta(source_of(prepared), custom)
+    return _render(review, {p.number: p.text for p in prepared.pages}, format)
+
+
+@router.post("/investigations/triage", response_model=InvestigationEvent)
+def triage(file: UploadFile, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+    """The structured event, risk and sponsor response, weak-investigation flags with quotes, clocks, CTD sections.
+
+    Notification and closure are checked against the site's quality agreement found in the corpus.
+    """
+    prepared = _prepared(file, state)
+    event = Extractor(state.settings, state.corpus.store, state.portfolio).triage(source_of(prepared))
+    return _render(event, {p.number: p.text for p in prepared.pages}, format)
+
+
+def _stored(state: AppState, document_id: str, kind: AnalysisKind):
+    store = state.corpus.store
+    analysis = store.analysis(document_id)
+    if analysis is None or analysis.kind != kind:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored {kind.value.replace('_', ' ')} for {document_id}")
+    try:
+        pages = {p.number: p.text for p in store.detail(document_id).pages}
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+    return analysis.payload, pages
+
+
+@router.get("/qta/reviews/{document_id}", response_model=QtaReview)
+def stored_review(document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+    payload, pages = _stored(state, document_id, AnalysisKind.QTA_REVIEW)
+    return _render(QtaReview.model_validate(payload), pages, format)
+
+
+@router.get("/events", response_model=list[InvestigationEvent])
+def list_events(
+    state: Annotated[AppState, Depends(get_state)],
+    site: str | None = None,
+    program: str | None = None,
+    batch: str | None = None,
+    risk: RiskLevel | None = None,
+):
+    """Triaged events of current documents, filtered by site, program, batch or risk."""
+    analyses = state.corpus.store.list_analyses(kind=AnalysisKind.EVENT, site=site, program=program, batch=batch)
+    events = [InvestigationEvent.model_validate(a.payload) for a in analyses]
+    return [e for e in events if risk is None or e.risk == risk]
+
+
+@router.get("/events/{document_id}", response_model=InvestigationEvent)
+def stored_event(document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+    payload, pages = _stored(state, document_id, AnalysisKind.EVENT)
+    return _render(InvestigationEvent.model_validate(payload), pages, format)
+
+
+@router.get("/findings", response_model=list[FindingRow])
+def list_findings(
+    state: Annotated[AppState, Depends(get_state)], site: str | None = None, program: str | None = None, code: str | None = None
+):
+    """Weak-investigation flags and QTA gaps, one row each, linked to site, program, product and batch."""
+    return state.corpus.store.list_findings(site=site, program=program, code=code)

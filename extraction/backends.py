@@ -1,0 +1,42 @@
+"""The two extraction backends behind one small interface, chosen by settings."""
+
+from typing import Protocol
+
+from core.config import Settings
+from core.evidence import GroundingReport
+from core.investigations import EventReading
+from core.qta import ElementFinding
+from extraction.hostile import hostile_clauses
+from extraction.playbook import Playbook
+from extraction.qta_rules import review_clauses
+from extraction.source import SourceText
+from extraction.triage_rules import read_event
+
+
+class Backend(Protocol):
+    name: str
+
+    def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]: ...
+
+    def read(self, source: SourceText) -> tuple[EventReading, GroundingReport]: ...
+
+
+class RulesBackend:
+    """Deterministic domain extractors: the default, with no model and no network."""
+
+    name = "rules"
+
+    def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]:
+        findings, _ = review_clauses(source, playbook)
+        return findings, GroundingReport()
+
+    def read(self, source: SourceText) -> tuple[EventReading, GroundingReport]:
+        return read_event(source, hostile_clauses(source)), GroundingReport()
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.llm_enabled:
+        from extraction.llm import LlmBackend  # LangChain loads only when a model is configured
+
+        return LlmBackend(settings)
+    return RulesBackend()

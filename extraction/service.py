@@ -1,0 +1,126 @@
+"""Extraction as the rest of the service calls it: review a QTA, triage a report, store what was found."""
+
+import logging
+
+from core.analysis import Analysis, AnalysisKind, FindingRow
+from core.config import Settings
+from core.documents import DocumentDetail, DocumentKind, PreparedDocument
+from core.investigations import InvestigationEvent
+from core.portfolio import Portfolio
+from core.qta import ElementStatus, QtaReview
+from core.store import RecordStore, utcnow
+from extraction.backends import Backend, make_backend
+from extraction.hostile import hostile_clauses
+from extraction.playbook import Playbook, load_playbook
+from extraction.source import SourceText
+from extraction.triage import assemble
+
+log = logging.getLogger(__name__)
+TRIAGED_KINDS = (DocumentKind.DEVIATION_REPORT, DocumentKind.OOS_INVESTIGATION, DocumentKind.CHANGE_CONTROL)
+ANALYSED_KINDS = (DocumentKind.QTA, *TRIAGED_KINDS)
+
+
+def source_of(document: PreparedDocument | DocumentDetail) -> SourceText:
+    if isinstance(document, PreparedDocument):
+        return SourceText(document.document, document.pages, document.chunks)
+    return SourceText(document, document.pages, document.chunks)
+
+
+class Extractor:
+    def __init__(
+        self,
+        settings: Settings,
+        store: RecordStore,
+        portfolio: Portfolio,
+        backend: Backend | None = None,
+        playbook: Playbook | None = None,
+    ):
+        self.settings = settings
+        self.store = store
+        self.portfolio = portfolio
+        self.backend = backend or make_backend(settings)
+        self.playbook = playbook or load_playbook(settings.playbook_path)
+
+    def review_qta(self, source: SourceText, playbook: Playbook | None = None) -> QtaReview:
+        playbook = playbook or self.playbook
+        findings, grounding = self.backend.review(source, playbook)
+        meta = source.document.metadata
+        return QtaReview(
+            document_id=source.id,
+            filename=source.document.filename,
+            title=source.document.title,
+            site=meta.sites[0] if meta.sites else None,
+            playbook=playbook.label,
+            backend=self._backend_label("qta_element"),
+            findings=findings,
+            hostile_text=[source.clause_evidence(c) for c in hostile_clauses(source)],
+            grounding=grounding,
+        )
+
+    def triage(self, source: SourceText) -> InvestigationEvent:
+        reading, grounding = self.backend.read(source)
+        agreement = self.agreement_for(reading.site)
+        return assemble(source, reading, agreement, self.portfolio, self._backend_label("triage"), grounding)
+
+    def agreement_for(self, site: str | None) -> SourceText | None:
+        """The site's current quality agreement in the corpus (the latest ingested, if several)."""
+        if not site:
+            return None
+        agreements = [d for d in self.store.list_documents(kind=DocumentKind.QTA) if d.metadata.sites[:1] == [site]]
+        return source_of(self.store.detail(agreements[-1].id)) if agreements else None
+
+    def analyse_stored(self, document_id: str) -> QtaReview | InvestigationEvent | None:
+        """Review or triage a stored document by its kind, and store the result (replacing any earlier one)."""
+        detail = self.store.detail(document_id)
+        if detail.kind == DocumentKind.QTA:
+            result: QtaReview | InvestigationEvent = self.review_qta(source_of(detail))
+            self.save(result, detail)
+            # the site's events were judged against the agreement in force before: judge them again
+            for event in self.store.list_analyses(kind=AnalysisKind.EVENT, site=result.site):
+                self.save(self.triage(source_of(self.store.detail(event.document_id))), self.store.detail(event.document_id))
+            return result
+        elif detail.kind in TRIAGED_KINDS:
+            result = self.triage(source_of(detail))
+        else:
+            return None
+        self.save(result, detail)
+        return result
+
+    def save(self, result: QtaReview | InvestigationEvent, detail: DocumentDetail) -> None:
+        meta = detail.metadata
+        site = meta.sites[0] if meta.sites else None
+        if isinstance(result, QtaReview):
+            kind, risk, batches, product = AnalysisKind.QTA_REVIEW, None, [], None
+            rows = [
+                FindingRow(document_id=detail.id, source=kind, code=f"qta_{f.status.value}:{f.element_id}",
+                           severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}")
+                for f in result.findings
+                if f.status != ElementStatus.PRESENT
+            ]  # fmt: skip
+        else:
+            kind, risk, batches, product = AnalysisKind.EVENT, result.risk.value, result.batch_ids, result.product
+            rows = [
+                FindingRow(document_id=detail.id, source=kind, code=f.code.value, severity=result.risk.value.lower(),
+                           site=site, programs=meta.programs, product=product, batch_ids=batches, summary=f.reason)
+                for f in result.flags
+            ]  # fmt: skip
+        analysis = Analysis(
+            document_id=detail.id,
+            kind=kind,
+            site=site,
+            programs=meta.programs,
+            batch_ids=batches,
+            risk=risk,
+            backend=result.backend,
+            payload=result.model_dump(mode="json"),
+            analysed_at=utcnow(),
+        )
+        self.store.save_analysis(analysis, rows)
+
+    def _backend_label(self, prompt: str) -> str:
+        if self.backend.name == "rules":
+            return "rules"
+        version = getattr(self.backend, f"{'triage' if prompt == 'triage' else 'element'}_prompt").version
+        return f"{self.backend.name} ({version})"
+
+

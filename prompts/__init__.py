@@ -1,0 +1,1 @@
+"""Prompts and review playbooks, as versioned files."""

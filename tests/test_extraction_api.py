@@ -1,0 +1,103 @@
+"""QTA review and triage over HTTP, against the real app under uvicorn, and in the terminal."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.bad_files import corrupt_pdf
+from tests.conftest import serve
+
+QTA = "Stellaris_QTA_Halvorsen_v1.docx"
+LATE = "NC-2024-0127_Stellaris_Filling_Interruption.pdf"
+
+
+@pytest.fixture
+def client(make_settings, embedder):
+    with serve(make_settings(max_file_bytes=2_000_000), embedder) as http:
+        yield http
+
+
+def _file(path, field="file"):
+    return {field: (path.name, path.read_bytes(), "application/octet-stream")}
+
+
+def test_review_an_uploaded_agreement(client, corpus_dir):
+    qta = corpus_dir / QTA
+    review = client.post("/qta/review", files=_file(qta)).json()
+    assert len(review["findings"]) == 17 and review["backend"] == "rules"
+    conflict = next(f for f in review["findings"] if f["element_id"] == "deviations_oos")
+    assert conflict["status"] == "conflicting" and {e["page"] for e in conflict["evidence"]} == {1}
+
+    markdown = client.post("/qta/review", params={"format": "markdown"}, files=_file(qta))
+    assert markdown.headers["content-type"].startswith("text/markdown") and "≠ conflicting" in markdown.text
+    html = client.post("/qta/review", params={"format": "html"}, files=_file(qta)).text
+    assert html.count("<mark") >= 10 and "Suggested wording" in html
+
+    playbook = b"name: Mine\nversion: '2'\nelements:\n  - {id: scope, title: Scope, source: s, severity: minor, cues: ['covers']}\n"
+    mine = client.post("/qta/review", files={**_file(qta), "playbook": ("mine.yaml", playbook)}).json()
+    assert mine["playbook"] == "Mine v2" and [f["status"] for f in mine["findings"]] == ["present"]
+    broken = client.post("/qta/review", files={**_file(qta), "playbook": ("mine.yaml", b"elements: [")})
+    assert broken.status_code == 422 and "mine.yaml: not valid YAML" in broken.json()["detail"]
+
+    bad = client.post("/qta/review", files={"file": ("agreement.pdf", corrupt_pdf(qta), "application/pdf")})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("agreement.pdf: ")
+    assert client.get("/documents").json() == []  # reviewing an upload stores nothing
+
+
+def test_document_text_renders_as_text_never_as_markup(client):
+    hostile = (
+        b"Quality Agreement\n\nChange Control\n\n"
+        b"The CDMO notifies changes <script>alert('x')</script> promptly <img src=x onerror=alert(1)>.\n"
+    )
+    html = client.post(
+        "/qta/review", params={"format": "html"}, files={"file": ("qta.txt", hostile, "text/plain")}
+    ).text
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_triage_ingested_events_and_findings(client, corpus_dir):
+    for name in (QTA, LATE):
+        assert client.post("/documents", files=_file(corpus_dir / name, "files")).status_code == 201
+    event = client.post("/investigations/triage", files=_file(corpus_dir / LATE)).json()
+    assert event["risk"] == "HIGH" and "notified_late" in [f["code"] for f in event["flags"]]
+
+    stored = client.get("/events", params={"site": "SFF-MONZA", "batch": "F4480"}).json()
+    assert [e["document_id"] for e in stored] == [event["document_id"]]
+    assert client.get("/events", params={"risk": "LOW"}).json() == []
+    report = client.get(f"/events/{event['document_id']}", params={"format": "markdown"}).text
+    assert "**notified_late**" in report and "Risk HIGH" in report
+    findings = client.get("/findings", params={"program": "HB-101", "code": "notified_late"}).json()
+    assert len(findings) == 1 and findings[0]["batch_ids"] == ["F4480"]
+    qta_id = client.get("/documents", params={"kind": "qta"}).json()[0]["id"]
+    assert client.get(f"/qta/reviews/{qta_id}").json()["site"] == "SFF-MONZA"
+    assert client.get(f"/events/{qta_id}").status_code == 404
+    assert client.get("/qta/reviews/nope").status_code == 404
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    from core.config import get_settings
+
+    monkeypatch.setenv("CDMO_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_review_and_triage_in_the_terminal(cli_env, corpus_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["review-qta", str(corpus_dir / QTA), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["findings"][13]["status"] == "missing"
+
+    out = tmp_path / "triage.html"
+    result = runner.invoke(app, ["triage", str(corpus_dir / LATE), "--format", "html", "--out", str(out)])
+    assert result.exit_code == 0 and "retraining_only_capa" in out.read_text()
+
+    broken = tmp_path / "report.pdf"
+    broken.write_bytes(b"%PDF-1.4 broken")
+    result = runner.invoke(app, ["triage", str(broken)])
+    assert result.exit_code == 2 and "report.pdf" in result.output and "corrupt" in result.output
