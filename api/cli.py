@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from api.ingest import expand_paths, ingest_path
@@ -76,7 +82,10 @@ def ingest(
                     row.kind.value if row.kind else "",
                     str(row.pages or ""),
                     str(row.chunks or ""),
-                    row.error or "; ".join(x for x in (f"supersedes {row.supersedes}" if row.supersedes else "", row.analysis or "") if x),
+                    row.error
+                    or "; ".join(
+                        x for x in (f"supersedes {row.supersedes}" if row.supersedes else "", row.analysis or "") if x
+                    ),
                 )
             progress.advance(task)
     corpus.close()
@@ -189,8 +198,14 @@ def list_documents(include_superseded: bool = False) -> None:
     table = Table("id", "title", "kind", "sites", "programs", "date", "v", "status")
     for d in corpus.store.list_documents(include_superseded=include_superseded):
         table.add_row(
-            d.id[:12], d.title[:60], d.kind.value, ",".join(d.metadata.sites), ",".join(d.metadata.programs),
-            str(d.metadata.document_date or ""), str(d.version), d.status.value,
+            d.id[:12],
+            d.title[:60],
+            d.kind.value,
+            ",".join(d.metadata.sites),
+            ",".join(d.metadata.programs),
+            str(d.metadata.document_date or ""),
+            str(d.version),
+            d.status.value,
         )
     corpus.close()
     console.print(table)
@@ -261,10 +276,14 @@ def eval_extraction(
     rows = {
         "QTA element-status accuracy": lambda s: f"{s.element_status_accuracy:.3f} of {s.qta_elements}",
         **{
-            f"{k} P / R": (lambda k: lambda s: f"{s.status_detection[k]['precision']:.3f} / {s.status_detection[k]['recall']:.3f}")(k)
+            f"{k} P / R": (
+                lambda k: lambda s: f"{s.status_detection[k]['precision']:.3f} / {s.status_detection[k]['recall']:.3f}"
+            )(k)
             for k in ("missing", "vague", "conflicting")
         },
-        "triage fields P / R / F1": lambda s: f"{s.fields['precision']:.3f} / {s.fields['recall']:.3f} / {s.fields['f1']:.3f}",
+        "triage fields P / R / F1": lambda s: (
+            f"{s.fields['precision']:.3f} / {s.fields['recall']:.3f} / {s.fields['f1']:.3f}"
+        ),
         "flags P / R": lambda s: f"{s.flags['precision']:.3f} / {s.flags['recall']:.3f}",
         "risk accuracy": lambda s: f"{s.risk_accuracy:.3f} of {s.reports}",
         "seconds per QTA review": lambda s: f"{s.seconds_per_qta_review:.3f}",
@@ -309,7 +328,9 @@ def bench(
     console.print(table)
     table = Table("vector engine", "chunks", "load s", "search p50 ms", "search p95 ms", "queries")
     for s in result.search:
-        table.add_row(s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms), str(s.queries))
+        table.add_row(
+            s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms), str(s.queries)
+        )
     console.print(table)
     _write_report(report, result)
 

@@ -4,17 +4,17 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from fastapi import UploadFile
+
 from core.config import Settings
 from core.documents import IngestResult, IngestStatus, PreparedDocument
 from core.errors import IngestError
-from core.portfolio import Portfolio
 from core.investigations import InvestigationEvent
+from core.portfolio import Portfolio
 from core.qta import ElementStatus
 from extraction.playbook import PlaybookError
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments
-from fastapi import UploadFile
-
 from ingestion.filetypes import EXTENSIONS, safe_filename
 from ingestion.pipeline import prepare, read_file
 from retrieval.corpus import Corpus
@@ -67,8 +67,8 @@ def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:
 
 def summary(found) -> str:
     if isinstance(found, InvestigationEvent):
-        flags = ", ".join(found.flag_codes) or "no weakness flags"
-        return f"{found.type.value} event, risk {found.risk.value}: {flags}"
+        count = len(found.flags)
+        return f"{found.type.value} event, risk {found.risk.value}, {count} weakness flag{'s' * (count != 1)}"
     gaps = {s: len(found.by_status(s)) for s in (ElementStatus.MISSING, ElementStatus.VAGUE, ElementStatus.CONFLICTING)}
     return "QTA review: " + ", ".join(f"{n} {s.value}" for s, n in gaps.items())
 

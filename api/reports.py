@@ -41,7 +41,9 @@ def qta_markdown(review: QtaReview) -> str:
         lines += ["> **Text addressed to an AI reviewer was found and ignored:**"]
         lines += [f'> "{_one_line(e.quote)}" ({_cite(e)})' for e in review.hostile_text] + [""]
     for f in review.findings:
-        lines += [f"## {f.title} — {_STATUS_MARK[f.status]}" + (f" ({f.severity.value})" if f.severity != "none" else "")]
+        lines += [
+            f"## {f.title} — {_STATUS_MARK[f.status]}" + (f" ({f.severity.value})" if f.severity != "none" else "")
+        ]
         lines += ["", f"{f.reason}", "", f"*Source:* {f.source}", ""]
         lines += [f'> "{_one_line(e.quote)}" — {_cite(e)}' for e in f.evidence]
         if f.suggested_wording:
@@ -85,7 +87,9 @@ def event_markdown(event: InvestigationEvent) -> str:
         lines += [f'  > "{_one_line(e.quote)}" — {_cite(e)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
     lines += ["", "## Reporting clocks", ""]
-    lines += [f"- **{c.name}** ({c.applies}): {c.deadline}. Rule: {c.rule}" for c in event.reporting_clocks] or ["- none"]
+    lines += [f"- **{c.name}** ({c.applies}): {c.deadline}. Rule: {c.rule}" for c in event.reporting_clocks] or [
+        "- none"
+    ]
     lines += ["", "## CTD Module 3 sections", ""]
     lines += [f"- {c.section} {c.title}: {c.rule}" for c in event.ctd_sections] or ["- none"]
     return "\n".join(lines) + "\n"
@@ -158,10 +162,13 @@ def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
         f"effectiveness check: {escape(c.effectiveness_check or 'none')}</li>"
         for c in event.capas
     )
-    clocks = "".join(f"<li><b>{escape(c.name)}</b> ({escape(c.applies)}): {escape(c.deadline)}. {escape(c.rule)}</li>" for c in event.reporting_clocks)
+    clocks = "".join(
+        f"<li><b>{escape(c.name)}</b> ({escape(c.applies)}): {escape(c.deadline)}. {escape(c.rule)}</li>"
+        for c in event.reporting_clocks
+    )
     ctd = "".join(f"<li>{escape(c.section)} {escape(c.title)}: {escape(c.rule)}</li>" for c in event.ctd_sections)
     hostile = "".join(_quote_html(e) for e in event.hostile_text)
-    evidence = [e for f in event.flags for e in f.evidence] + event.hostile_text + event.date_evidence
+    evidence = [e for f in event.flags for e in f.evidence] + event.hostile_text + list(event.date_evidence.values())
     evidence += [q.evidence for q in (event.description, event.root_cause, event.impact_assessment) if q and q.evidence]
     d = event.dates
     fields = [

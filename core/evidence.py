@@ -27,7 +27,9 @@ class GroundingReport(BaseModel):
     grounded: int = 0
     dropped: list[str] = Field(default_factory=list, description="Quotes not found in the text (or in hostile text)")
     invalid_outputs: int = Field(0, description="Model answers that failed validation and were re-asked")
-    fallbacks: list[str] = Field(default_factory=list, description="Where the rules answered because the model could not")
+    fallbacks: list[str] = Field(
+        default_factory=list, description="Where the rules answered because the model could not"
+    )
 
     def merge(self, other: "GroundingReport") -> None:
         self.offered += other.offered

@@ -111,7 +111,7 @@ class EventReading(BaseModel):
     capas: list[Capa] = Field(default_factory=list)
     impact_assessment: Quoted | None = None
     flags: list[Flag] = Field(default_factory=list)
-    date_evidence: list[Evidence] = Field(default_factory=list)
+    date_evidence: dict[str, Evidence] = Field(default_factory=dict, description="The clause each date was read from")
 
 
 class InvestigationEvent(EventReading):

@@ -27,7 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from core.analysis import Analysis, FindingRow
-from core.documents import Chunk, Document, DocumentDetail, DocumentKind, DocumentStatus, Page, PreparedDocument
+from core.documents import (
+    Chunk,
+    Document,
+    DocumentDetail,
+    DocumentKind,
+    DocumentStatus,
+    Page,
+    PreparedDocument,
+)
 from core.errors import NotFoundError
 
 metadata = MetaData()
@@ -151,7 +159,8 @@ class RecordStore:
             conn.execute(documents.insert().values(_document_row(doc)))
             if prepared.pages:
                 conn.execute(
-                    pages.insert(), [{"document_id": doc.id, "number": p.number, "text": p.text} for p in prepared.pages]
+                    pages.insert(),
+                    [{"document_id": doc.id, "number": p.number, "text": p.text} for p in prepared.pages],
                 )
             if prepared.chunks:
                 conn.execute(chunks.insert(), [c.model_dump(mode="json") for c in prepared.chunks])
@@ -163,7 +172,9 @@ class RecordStore:
         with self.engine.begin() as conn:
             conn.execute(findings.delete().where(findings.c.document_id == analysis.document_id))
             conn.execute(analyses.delete().where(analyses.c.document_id == analysis.document_id))
-            conn.execute(analyses.insert().values(**analysis.model_dump(mode="json") | {"analysed_at": analysis.analysed_at}))
+            conn.execute(
+                analyses.insert().values(**analysis.model_dump(mode="json") | {"analysed_at": analysis.analysed_at})
+            )
             if rows:
                 conn.execute(findings.insert(), [r.model_dump(mode="json", exclude={"id"}) for r in rows])
 
@@ -175,19 +186,31 @@ class RecordStore:
     def list_analyses(
         self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
     ) -> list[Analysis]:
-        query = select(analyses).order_by(analyses.c.analysed_at, analyses.c.document_id)
+        """Analyses of current documents (a superseded version's analysis is history, kept but not listed)."""
+        query = (
+            select(analyses)
+            .join(documents, documents.c.id == analyses.c.document_id)
+            .where(documents.c.status == DocumentStatus.CURRENT.value)
+            .order_by(analyses.c.analysed_at, analyses.c.document_id)
+        )
         if kind:
             query = query.where(analyses.c.kind == kind)
         if site:
             query = query.where(analyses.c.site == site)
         with self.engine.connect() as conn:
             rows = [Analysis(**r) for r in conn.execute(query).mappings()]
-        return [
-            a for a in rows if (program is None or program in a.programs) and (batch is None or batch in a.batch_ids)
-        ]
+        return [a for a in rows if (program is None or program in a.programs) and (batch is None or batch in a.batch_ids)]
 
-    def list_findings(self, site: str | None = None, program: str | None = None, code: str | None = None) -> list[FindingRow]:
-        query = select(findings).order_by(findings.c.id)
+    def list_findings(
+        self, site: str | None = None, program: str | None = None, code: str | None = None
+    ) -> list[FindingRow]:
+        """Findings of current documents."""
+        query = (
+            select(findings)
+            .join(documents, documents.c.id == findings.c.document_id)
+            .where(documents.c.status == DocumentStatus.CURRENT.value)
+            .order_by(findings.c.id)
+        )
         if site:
             query = query.where(findings.c.site == site)
         if code:

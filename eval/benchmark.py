@@ -18,13 +18,26 @@ import numpy as np
 from pydantic import BaseModel
 
 from core.config import Settings, VectorEngine
-from core.documents import Chunk, Document, DocumentKind, DocumentMetadata, FileType, Page, PreparedDocument
+from core.documents import (
+    Chunk,
+    Document,
+    DocumentKind,
+    DocumentMetadata,
+    FileType,
+    Page,
+    PreparedDocument,
+)
 from core.portfolio import load_portfolio
 from core.store import RecordStore
 from eval.retrieval import load_gold
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus, embedding_text
-from retrieval.embeddings import Embedder, OnnxEmbedder, TorchEmbedder, default_model_path
+from retrieval.embeddings import (
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    default_model_path,
+)
 from retrieval.vector_stores import ChunkPayload, date_key, open_vector_store
 
 

@@ -154,7 +154,9 @@ def score(store: RecordStore, extractor: Extractor, gold: dict, gold_set: str) -
         got_flags, want_flags = set(event.flag_codes), set(wanted.get("flags", []))
         flags.add({(name, f) for f in got_flags}, {(name, f) for f in want_flags})
         if got_flags != want_flags:
-            mismatches.append(f"{name} flags: missed {sorted(want_flags - got_flags)}, extra {sorted(got_flags - want_flags)}")
+            mismatches.append(
+                f"{name} flags: missed {sorted(want_flags - got_flags)}, extra {sorted(got_flags - want_flags)}"
+            )
         risks += event.risk.value == wanted["risk"]
         if event.risk.value != wanted["risk"]:
             mismatches.append(f"{name} risk: gold {wanted['risk']}, got {event.risk.value}")
@@ -177,9 +179,7 @@ def score(store: RecordStore, extractor: Extractor, gold: dict, gold_set: str) -
     )
 
 
-def run(
-    corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: bool = True
-) -> list[ExtractionScores]:
+def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: bool = True) -> list[ExtractionScores]:
     """Scores on the sample corpus; then, with the held-out files added to it, on those."""
     from fixtures.render import load_source, render
 

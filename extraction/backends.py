@@ -16,6 +16,10 @@ from extraction.triage_rules import read_event
 class Backend(Protocol):
     name: str
 
+    def label(self, job: str) -> str:
+        """What produced a result: the backend, and for a model the prompt version of the job (qta, triage)."""
+        ...
+
     def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]: ...
 
     def read(self, source: SourceText) -> tuple[EventReading, GroundingReport]: ...
@@ -25,6 +29,9 @@ class RulesBackend:
     """Deterministic domain extractors: the default, with no model and no network."""
 
     name = "rules"
+
+    def label(self, job: str) -> str:
+        return self.name
 
     def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]:
         findings, _ = review_clauses(source, playbook)
@@ -36,7 +43,9 @@ class RulesBackend:
 
 def make_backend(settings: Settings) -> Backend:
     if settings.llm_enabled:
-        from extraction.llm import LlmBackend  # LangChain loads only when a model is configured
+        from extraction.llm import (
+            LlmBackend,  # LangChain loads only when a model is configured
+        )
 
         return LlmBackend(settings)
     return RulesBackend()

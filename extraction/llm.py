@@ -25,11 +25,11 @@ from core.investigations import (
     Quoted,
     RootCauseCategory,
 )
-from core.qta import ElementFinding, ElementStatus, Severity
+from core.qta import ElementFinding, ElementStatus
 from extraction.grounding import Grounder
 from extraction.hostile import hostile_clauses
 from extraction.playbook import Element, Playbook
-from extraction.qta_rules import element_clauses, review_clauses
+from extraction.qta_rules import element_clauses, review_clauses, severity_of
 from extraction.source import SourceText
 from extraction.triage_rules import read_event
 from prompts.loader import load_prompt
@@ -40,7 +40,7 @@ WITHHELD = "[passage withheld: text addressed to an AI reviewer]"
 
 class LlmOutputError(RuntimeError):
     def __init__(self, attempts: int, last_error: str):
-        super().__init__(f"no valid answer after {attempts} attempts: {last_error}")
+        super().__init__(f"no valid answer after {attempts} attempt{'s' * (attempts != 1)}: {last_error}")
         self.attempts = attempts
         self.last_error = last_error
 
@@ -131,6 +131,10 @@ class LlmBackend:
         self.element_prompt = load_prompt("qta_element")
         self.name = f"llm:{settings.llm_model}"
 
+    def label(self, job: str) -> str:
+        prompt = self.triage_prompt if job == "triage" else self.element_prompt
+        return f"{self.name} ({prompt.version})"
+
     def _structured(self, messages: list[BaseMessage], schema: type[BaseModel], report: GroundingReport) -> BaseModel:
         error = ""
         for attempt in range(1, self.settings.llm_max_retries + 2):
@@ -144,6 +148,9 @@ class LlmBackend:
                     *messages,
                     HumanMessage(f"That answer was not valid: {error}. Call the function again with valid arguments."),
                 ]
+            except Exception as exc:  # the endpoint itself failed (down, timeout, refused): the rules answer
+                log.warning("LLM endpoint error: %s", exc)
+                raise LlmOutputError(attempt, f"endpoint error: {type(exc).__name__}: {exc}") from exc
         raise LlmOutputError(self.settings.llm_max_retries + 1, error)
 
     # --- QTA review -------------------------------------------------------------------------------
@@ -178,15 +185,11 @@ class LlmBackend:
         if answer.status != ElementStatus.MISSING and not evidence:
             report.fallbacks.append(f"{element.id}: the model's quotes were not in the document")
             return fallback
-        severity = {
-            ElementStatus.PRESENT: Severity.NONE,
-            ElementStatus.VAGUE: fallback.severity if fallback.status == ElementStatus.VAGUE else element.severity,
-        }.get(answer.status, element.severity)
         return fallback.model_copy(
             update={
                 "status": answer.status,
                 "reason": answer.reason.strip() or fallback.reason,
-                "severity": severity,
+                "severity": severity_of(element, answer.status),
                 "evidence": evidence,
                 "section": clauses[0].section,
                 "suggested_wording": None if answer.status == ElementStatus.PRESENT else element.suggested_wording,

@@ -34,6 +34,13 @@ _CHECKS: dict[str, re.Pattern] = {
 _MATRIX = re.compile(r"\bmatrix\b|\bresponsibilit\w* (table|chart)\b", re.I)
 _DEVIATION_CLASS = re.compile(r"\b(critical|major|minor)\b", re.I)
 _SEVERITY_DOWN = {Severity.CRITICAL: Severity.MAJOR, Severity.MAJOR: Severity.MINOR, Severity.MINOR: Severity.MINOR}
+
+
+def severity_of(element: Element, status: ElementStatus) -> Severity:
+    """A missing or conflicting element has the playbook's severity; a vague one a step lower."""
+    if status == ElementStatus.PRESENT:
+        return Severity.NONE
+    return _SEVERITY_DOWN[element.severity] if status == ElementStatus.VAGUE else element.severity
 _EVENT_NOUN = re.compile(r"\b(deviations?|OOS|out[- ]of[- ]specification|inspections?|complaints?|recalls?)\b", re.I)
 
 
@@ -89,13 +96,13 @@ def review_element(
 ) -> ElementFinding:
     clauses = element_clauses(source, element, skip)
 
-    def finding(status: ElementStatus, reason: str, quoted: list[Clause], severity: Severity) -> ElementFinding:
+    def finding(status: ElementStatus, reason: str, quoted: list[Clause]) -> ElementFinding:
         return ElementFinding(
             element_id=element.id,
             title=element.title,
             status=status,
             reason=reason,
-            severity=severity,
+            severity=severity_of(element, status),
             source=element.source,
             evidence=[source.clause_evidence(c) for c in quoted],
             section=quoted[0].section if quoted else "",
@@ -103,7 +110,7 @@ def review_element(
         )
 
     if not clauses:
-        return finding(ElementStatus.MISSING, f"No clause on {element.title.lower()} found.", [], element.severity)
+        return finding(ElementStatus.MISSING, f"No clause on {element.title.lower()} found.", [])
 
     clashes = conflicts(duties, element.event_classes)
     if clashes:
@@ -112,23 +119,23 @@ def review_element(
             f"{a.event_class.replace(':', ' ').capitalize()} ({a.duty}): {a.limit} in {_where(a.clause)} but "
             f"{b.limit} in {_where(b.clause)}."
         )
-        return finding(ElementStatus.CONFLICTING, reason, [a.clause, b.clause], element.severity)
+        return finding(ElementStatus.CONFLICTING, reason, [a.clause, b.clause])
 
     vague = _vague_clauses(playbook, clauses)
     if vague:
         clause, why = vague[0]
         more = f" (and {len(vague) - 1} more)" if len(vague) > 1 else ""
-        return finding(ElementStatus.VAGUE, why + more, [c for c, _ in vague[:3]], _SEVERITY_DOWN[element.severity])
+        return finding(ElementStatus.VAGUE, why + more, [c for c, _ in vague[:3]])
 
     unmet = [r for r in element.requires if not _met(r, clauses)]
     if unmet:
         wanted = "; ".join(r.description or r.check or "a required term" for r in unmet)
-        return finding(ElementStatus.VAGUE, f"Not stated: {wanted}.", clauses[:2], _SEVERITY_DOWN[element.severity])
+        return finding(ElementStatus.VAGUE, f"Not stated: {wanted}.", clauses[:2])
 
     met = "; ".join(r.description for r in element.requires if r.description)
     reason = f"Specific: {met}." if met else "Clause present."
     meeting = [c for c in clauses if any(_met(r, [c]) for r in element.requires)]
-    return finding(ElementStatus.PRESENT, reason, (meeting or clauses)[:2], Severity.NONE)
+    return finding(ElementStatus.PRESENT, reason, (meeting or clauses)[:2])
 
 
 def _vague_clauses(playbook: Playbook, clauses: list[Clause]) -> list[tuple[Clause, str]]:

@@ -130,7 +130,11 @@ def reporting_clocks(event: InvestigationEvent, portfolio: Portfolio, text: str)
                 deadline="as soon as possible, at most 45 calendar days from learning of the event",
                 rule="21 CFR 600.14: an event in the manufacture of a distributed biological product that may "
                 "affect safety, purity or potency"
-                + (f' - the text says "{distributed.group()}"' if distributed else " - applies if the batch was distributed"),
+                + (
+                    f' - the text says "{distributed.group()}"'
+                    if distributed
+                    else " - applies if the batch was distributed"
+                ),
                 applies="may start" if distributed else "assess",
             )
         )

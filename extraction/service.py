@@ -51,7 +51,7 @@ class Extractor:
             title=source.document.title,
             site=meta.sites[0] if meta.sites else None,
             playbook=playbook.label,
-            backend=self._backend_label("qta_element"),
+            backend=self.backend.label("qta"),
             findings=findings,
             hostile_text=[source.clause_evidence(c) for c in hostile_clauses(source)],
             grounding=grounding,
@@ -60,7 +60,7 @@ class Extractor:
     def triage(self, source: SourceText) -> InvestigationEvent:
         reading, grounding = self.backend.read(source)
         agreement = self.agreement_for(reading.site)
-        return assemble(source, reading, agreement, self.portfolio, self._backend_label("triage"), grounding)
+        return assemble(source, reading, agreement, self.portfolio, self.backend.label("triage"), grounding)
 
     def agreement_for(self, site: str | None) -> SourceText | None:
         """The site's current quality agreement in the corpus (the latest ingested, if several)."""
@@ -77,7 +77,9 @@ class Extractor:
             self.save(result, detail)
             # the site's events were judged against the agreement in force before: judge them again
             for event in self.store.list_analyses(kind=AnalysisKind.EVENT, site=result.site):
-                self.save(self.triage(source_of(self.store.detail(event.document_id))), self.store.detail(event.document_id))
+                self.save(
+                    self.triage(source_of(self.store.detail(event.document_id))), self.store.detail(event.document_id)
+                )
             return result
         elif detail.kind in TRIAGED_KINDS:
             result = self.triage(source_of(detail))
@@ -116,11 +118,3 @@ class Extractor:
             analysed_at=utcnow(),
         )
         self.store.save_analysis(analysis, rows)
-
-    def _backend_label(self, prompt: str) -> str:
-        if self.backend.name == "rules":
-            return "rules"
-        version = getattr(self.backend, f"{'triage' if prompt == 'triage' else 'element'}_prompt").version
-        return f"{self.backend.name} ({version})"
-
-

@@ -1,6 +1,7 @@
 """Investigation triage: a backend's reading of the report, checked against the site's quality agreement,
 then scored by the rules of REFERENCE.md (risk and response, reporting clocks, CTD sections)."""
 
+from core.evidence import GroundingReport
 from core.investigations import (
     Classification,
     EventReading,
@@ -9,7 +10,6 @@ from core.investigations import (
     FlagCode,
     InvestigationEvent,
 )
-from core.evidence import GroundingReport
 from core.portfolio import Portfolio
 from extraction.hostile import hostile_clauses
 from extraction.obligations import Obligation, limit_for, obligations
@@ -39,13 +39,17 @@ def _late(
     others = sorted({str(o.limit) for o in limits[1:] if o.limit.key != strictest.limit.key})
     conflict = f" (the agreement also says {', '.join(others)}; the stricter limit applies)" if others else ""
     what = "notified to the sponsor" if duty == "notify" else "closed"
-    unit = f"{strictest.limit.kind} {strictest.limit.unit}s" if strictest.limit.unit == "day" else f"{strictest.limit.unit}s"
+    unit = (
+        f"{strictest.limit.kind} {strictest.limit.unit}s"
+        if strictest.limit.unit == "day"
+        else f"{strictest.limit.unit}s"
+    )
     reason = (
         f"{what.capitalize()} {taken:g} {unit} after {'detection' if reading.dates.detected else 'the event'}; "
         f"the quality agreement allows {strictest.limit}{conflict}."
     )
-    own = [e for e in reading.date_evidence if e.quote and str(end.day) in e.quote]
-    evidence = own[:1] + [agreement.clause_evidence(o.clause) for o in limits[:2]]
+    own = [reading.date_evidence[end_field]] if end_field in reading.date_evidence else []
+    evidence = own + [agreement.clause_evidence(o.clause) for o in limits[:2]]
     code = FlagCode.NOTIFIED_LATE if duty == "notify" else FlagCode.CLOSED_LATE
     return Flag(code=code, reason=reason, evidence=evidence)
 
@@ -55,7 +59,10 @@ def timeliness_flags(reading: EventReading, agreement: SourceText | None) -> lis
     if agreement is None:
         return []
     duties = obligations(agreement, hostile_clauses(agreement))
-    flags = [_late(reading, agreement, duties, "notify", "reported"), _late(reading, agreement, duties, "complete", "closed")]
+    flags = [
+        _late(reading, agreement, duties, "notify", "reported"),
+        _late(reading, agreement, duties, "complete", "closed"),
+    ]
     return [f for f in flags if f]
 
 

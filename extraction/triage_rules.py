@@ -7,6 +7,8 @@ site's quality agreement (notified late, closed late) are added by `extraction.t
 import re
 
 from core.documents import DocumentKind
+from core.evidence import Evidence
+from core.identifiers import batch_ids, unique
 from core.investigations import (
     Capa,
     Classification,
@@ -18,7 +20,6 @@ from core.investigations import (
     Quoted,
     RootCauseCategory,
 )
-from core.identifiers import batch_ids, unique
 from extraction.dates import DATE, first_date, parse_date
 from extraction.source import Clause, SourceText
 
@@ -108,8 +109,8 @@ def event_type(source: SourceText, clauses: list[Clause]) -> EventType:
     return EventType.DEVIATION if kind == DocumentKind.DEVIATION_REPORT else EventType.OTHER
 
 
-def _dates(source: SourceText, clauses: list[Clause]) -> tuple[EventDates, list]:
-    found, evidence = {}, []
+def _dates(source: SourceText, clauses: list[Clause]) -> tuple[EventDates, dict[str, Evidence]]:
+    found, evidence = {}, {}
     for clause in clauses:
         for field, label in _DATE_LABELS.items():
             if field in found:
@@ -118,7 +119,7 @@ def _dates(source: SourceText, clauses: list[Clause]) -> tuple[EventDates, list]
             when = DATE.search(clause.text, hit.end()) if hit else None
             if when and when.start() - hit.end() <= 60 and (value := parse_date(when)):
                 found[field] = value
-                evidence.append(source.clause_evidence(clause))
+                evidence[field] = source.clause_evidence(clause)
     return EventDates(**found), evidence
 
 
@@ -228,9 +229,10 @@ def read_event(source: SourceText, skip: list[Clause]) -> EventReading:
     dates, date_evidence = _dates(source, clauses)
     root_cause, category = _root_cause(source, clauses)
     capas, capa_clauses = _capas(source, clauses)
-    description = _in_sections(clauses, _DESCRIPTION_HEADING)[:2] or [
-        c for c in clauses if re.search(r"\b(test|result)\b.*\b(specification|limit)\b", c.text, re.I)
-    ][:2]
+    description = (
+        _in_sections(clauses, _DESCRIPTION_HEADING)[:2]
+        or [c for c in clauses if re.search(r"\b(test|result)\b.*\b(specification|limit)\b", c.text, re.I)][:2]
+    )
     status = next((m for c in clauses if (m := _STATUS.search(c.text))), None)
     if status is None:
         status_clauses = _in_sections(clauses, _rx(r"^status$"))

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.investigations import Classification, FlagCode
 from core.qta import ElementStatus
 from extraction.backends import RulesBackend
-from extraction.llm import ElementAnswer, LlmBackend, TriageAnswer, WITHHELD
+from extraction.llm import WITHHELD, ElementAnswer, LlmBackend, TriageAnswer
 from extraction.service import Extractor, source_of
 from prompts.loader import load_prompt
 
@@ -152,6 +152,15 @@ def test_invalid_answers_are_re_asked_with_the_error_then_fall_back(records, por
     event = Extractor(settings, records, portfolio, LlmBackend(settings, ask=stubborn)).triage(source_of(detail))
     assert event.grounding.invalid_outputs == 2 and event.grounding.fallbacks[0].startswith("triage: no valid answer")
     assert len(stubborn.calls) == 2  # bounded: one re-ask, then the rules answer
+
+
+def test_an_unreachable_endpoint_leaves_the_rules_answer(records, portfolio, tmp_path):
+    settings = Settings(data_dir=tmp_path, **{**LLM, "llm_base_url": "http://127.0.0.1:9/v1", "llm_timeout_s": 2})
+    detail = _doc(records, HOSTILE)
+    event = Extractor(settings, records, portfolio, LlmBackend(settings)).triage(source_of(detail))
+    rules = Extractor(settings, records, portfolio, RulesBackend()).triage(source_of(detail))
+    assert "endpoint error: OpenAIConnectionError" in event.grounding.fallbacks[0]
+    assert event.flag_codes == rules.flag_codes and event.risk == rules.risk
 
 
 def test_a_model_that_obeys_the_injection_changes_no_finding(records, portfolio, tmp_path):

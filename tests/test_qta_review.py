@@ -1,7 +1,5 @@
 """QTA gap review by the rules backend: located, checked and quoted clauses; playbooks as data."""
 
-from pathlib import Path
-
 import pytest
 
 from core.config import Settings
@@ -68,7 +66,9 @@ def test_vague_words_and_duties_without_a_time_limit_are_caught(portfolio, tmp_p
     review, _ = _review(DRAFT, portfolio, tmp_path)
     status = _status(review)
     findings = {f.element_id: f for f in review.findings}
-    assert status["change_control"] == ElementStatus.VAGUE and '"in a timely manner"' in findings["change_control"].reason
+    assert (
+        status["change_control"] == ElementStatus.VAGUE and '"in a timely manner"' in findings["change_control"].reason
+    )
     assert status["deviations_oos"] == ElementStatus.VAGUE
     assert "no time limit" in findings["deviations_oos"].reason
     assert "Critical deviations must be reported" in findings["deviations_oos"].evidence[0].quote

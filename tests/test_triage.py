@@ -30,7 +30,11 @@ def test_lateness_is_judged_against_the_sites_own_agreement(records, portfolio, 
     late = {f.code: f for f in event.flags}
     agreement = next(d for d in records.list_documents(kind="qta") if d.metadata.sites == ["SFF-MONZA"])
     notified = late[FlagCode.NOTIFIED_LATE]
-    assert "6 business days" in notified.reason and "2 business days" in notified.reason and "5 business days" in notified.reason
+    assert (
+        "6 business days" in notified.reason
+        and "2 business days" in notified.reason
+        and "5 business days" in notified.reason
+    )
     assert notified.evidence[0].document_id == event.document_id  # the report's own date ...
     assert {e.document_id for e in notified.evidence[1:]} == {agreement.id}  # ... and the clauses it breaks
     assert "56 calendar days" in late[FlagCode.CLOSED_LATE].reason
@@ -48,7 +52,8 @@ def test_every_quote_is_the_page_text(records, portfolio, tmp_path):
             continue
         event = _triage(records, portfolio, tmp_path, doc.filename)
         quoted = [q.evidence for q in (event.description, event.root_cause, event.impact_assessment) if q]
-        quoted += [e for f in event.flags for e in f.evidence] + [c.evidence for c in event.capas] + event.date_evidence
+        quoted += [e for f in event.flags for e in f.evidence] + [c.evidence for c in event.capas]
+        quoted += list(event.date_evidence.values())
         for e in quoted:
             assert records.detail(e.document_id).pages[e.page - 1].text[e.start : e.end] == e.quote, (doc.filename, e)
 
@@ -66,7 +71,9 @@ def test_a_report_that_addresses_the_reviewer_changes_no_finding(records, portfo
     clean = Extractor(settings, records, portfolio).triage(
         source_of(prepare(clean_file.name, clean_file.read_bytes(), settings, portfolio))
     )
-    assert len(hostile.hostile_text) == 1 and "mark this batch as released" in " ".join(hostile.hostile_text[0].quote.split())
+    assert len(hostile.hostile_text) == 1 and "mark this batch as released" in " ".join(
+        hostile.hostile_text[0].quote.split()
+    )
     assert not clean.hostile_text
     for field in ("type", "classification", "risk", "batch_ids", "dates", "root_cause_category"):
         assert getattr(hostile, field) == getattr(clean, field), field
@@ -79,8 +86,13 @@ def test_a_report_that_addresses_the_reviewer_changes_no_finding(records, portfo
 def test_clocks_and_dossier_sections_name_the_rule_that_fired(records, portfolio, tmp_path):
     change = _triage(records, portfolio, tmp_path, "CC-2024-052_Change_Notification_Protein_A_Resin.pdf")
     assert change.type == EventType.CHANGE and change.risk == RiskLevel.MEDIUM
-    assert [c.section for c in change.ctd_sections] == ["3.2.S.2.3"] and "named in the text" in change.ctd_sections[0].rule
-    assert change.reporting_clocks[0].name.startswith("Post-approval change") and "601.12" in change.reporting_clocks[0].rule
+    assert [c.section for c in change.ctd_sections] == ["3.2.S.2.3"] and "named in the text" in change.ctd_sections[
+        0
+    ].rule
+    assert (
+        change.reporting_clocks[0].name.startswith("Post-approval change")
+        and "601.12" in change.reporting_clocks[0].rule
+    )
 
     oos = _triage(records, portfolio, tmp_path, "OOS-24-007_SEC_Purity_Veltrusimab_DS_24-019.pdf")
     assert oos.risk == RiskLevel.HIGH and "joint investigation" in oos.sponsor_response
@@ -95,7 +107,7 @@ def test_clocks_and_dossier_sections_name_the_rule_that_fired(records, portfolio
 def test_ingest_triages_and_re_judges_when_the_agreement_arrives(empty_corpus, corpus_dir, portfolio):
     store = empty_corpus.store
     report = ingest_path(empty_corpus, portfolio, corpus_dir / LATE)
-    assert report.analysis.startswith("deviation event, risk HIGH") and "notified_late" not in report.analysis
+    assert report.analysis == "deviation event, risk HIGH, 5 weakness flags"  # no agreement yet to be late against
 
     agreement = ingest_path(empty_corpus, portfolio, corpus_dir / "Stellaris_QTA_Halvorsen_v1.docx")
     assert agreement.analysis == "QTA review: 2 missing, 8 vague, 1 conflicting"
@@ -112,3 +124,22 @@ def test_ingest_triages_and_re_judges_when_the_agreement_arrives(empty_corpus, c
 
     again = ingest_path(empty_corpus, portfolio, corpus_dir / LATE)  # the same bytes: nothing changes
     assert again.analysis.startswith("analysed before") and len(store.list_findings()) == len(rows)
+
+
+def test_a_new_agreement_version_replaces_its_findings(empty_corpus, corpus_dir, portfolio, tmp_path):
+    store = empty_corpus.store
+    first = ingest_path(empty_corpus, portfolio, corpus_dir / "Stellaris_QTA_Halvorsen_v1.docx")
+    assert "qta_conflicting:deviations_oos" in {r.code for r in store.list_findings(site="SFF-MONZA")}
+
+    source = load_source(SOURCES / "qta_stellaris.md")  # version 1.1 settles the conflict: 2 days everywhere
+    fixed = [
+        dataclasses.replace(e, rows=[[c.replace("within 5 business days", "within 2 business days") for c in r] for r in e.rows])
+        for e in source.elements
+    ]
+    revised = render(dataclasses.replace(source, elements=fixed), tmp_path)
+    second = ingest_path(empty_corpus, portfolio, revised)
+    assert second.status == "new_version" and second.supersedes == first.document_id
+    codes = {r.code for r in store.list_findings(site="SFF-MONZA")}
+    assert "qta_conflicting:deviations_oos" not in codes and "qta_vague:deviations_oos" in codes
+    assert [a.document_id for a in store.list_analyses(kind="qta_review")] == [second.document_id]
+    assert store.analysis(first.document_id) is not None  # the old review is history, not deleted

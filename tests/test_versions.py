@@ -1,10 +1,11 @@
 """Re-ingesting changes nothing; a new version supersedes the old, which stays readable as history."""
 
+from pathlib import Path
+
 from api.ingest import ingest_bytes
 from core.documents import DocumentStatus, IngestStatus
 from core.search import SearchFilters
 from fixtures.render import load_source, render_pdf
-from pathlib import Path
 
 SOURCE = Path(__file__).parents[1] / "fixtures" / "sources" / "qta_northgate.md"
 

@@ -6,7 +6,13 @@ from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, sta
 
 from api.deps import AppState, get_corpus, get_state
 from api.ingest import failure, ingest_bytes, read_upload
-from core.documents import Document, DocumentDetail, DocumentKind, IngestResult, IngestStatus
+from core.documents import (
+    Document,
+    DocumentDetail,
+    DocumentKind,
+    IngestResult,
+    IngestStatus,
+)
 from core.errors import IngestError, NotFoundError
 from retrieval.corpus import Corpus
 

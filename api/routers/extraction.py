@@ -104,7 +104,9 @@ def _stored(state: AppState, document_id: str, kind: AnalysisKind):
 
 
 @router.get("/qta/reviews/{document_id}", response_model=QtaReview)
-def stored_review(document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+def stored_review(
+    document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
+):
     payload, pages = _stored(state, document_id, AnalysisKind.QTA_REVIEW)
     return _render(QtaReview.model_validate(payload), pages, format)
 
@@ -124,14 +126,19 @@ def list_events(
 
 
 @router.get("/events/{document_id}", response_model=InvestigationEvent)
-def stored_event(document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+def stored_event(
+    document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
+):
     payload, pages = _stored(state, document_id, AnalysisKind.EVENT)
     return _render(InvestigationEvent.model_validate(payload), pages, format)
 
 
 @router.get("/findings", response_model=list[FindingRow])
 def list_findings(
-    state: Annotated[AppState, Depends(get_state)], site: str | None = None, program: str | None = None, code: str | None = None
+    state: Annotated[AppState, Depends(get_state)],
+    site: str | None = None,
+    program: str | None = None,
+    code: str | None = None,
 ):
     """Weak-investigation flags and QTA gaps, one row each, linked to site, program, product and batch."""
     return state.corpus.store.list_findings(site=site, program=program, code=code)
