@@ -18,8 +18,10 @@ _STATUS_MARK = {
 }
 
 
-def _cite(e: Evidence) -> str:
-    return f"p. {e.page}, chars {e.start}-{e.end}"
+def _cite(e: Evidence, own_document: str | None = None) -> str:
+    """Page and span; and the document, when the quote comes from another one (the site's QTA)."""
+    where = f"p. {e.page}, chars {e.start}-{e.end}"
+    return where if own_document in (None, e.document_id) else f"document {e.document_id}, {where}"
 
 
 def _one_line(text: str) -> str:
@@ -84,7 +86,7 @@ def event_markdown(event: InvestigationEvent) -> str:
     lines += ["", "## Weak-investigation flags", ""]
     for flag in event.flags:
         lines += [f"- **{flag.code.value}**: {flag.reason}"]
-        lines += [f'  > "{_one_line(e.quote)}" — {_cite(e)}' for e in flag.evidence]
+        lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
     lines += ["", "## Reporting clocks", ""]
     lines += [f"- **{c.name}** ({c.applies}): {c.deadline}. Rule: {c.rule}" for c in event.reporting_clocks] or [
@@ -125,8 +127,12 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _quote_html(e: Evidence) -> str:
-    return f'<blockquote><a href="#p{e.page}-{e.start}">{escape(_cite(e))}</a>: “{escape(_one_line(e.quote))}”</blockquote>'
+def _quote_html(e: Evidence, own_document: str | None = None) -> str:
+    """A quote, linked to its highlight when it is on one of this document's pages."""
+    cite = escape(_cite(e, own_document))
+    if own_document in (None, e.document_id):
+        cite = f'<a href="#p{e.page}-{e.start}">{cite}</a>'
+    return f"<blockquote>{cite}: “{escape(_one_line(e.quote))}”</blockquote>"
 
 
 def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
@@ -154,7 +160,8 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
 
 def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
     flags = "".join(
-        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)}{''.join(_quote_html(e) for e in f.evidence)}</li>"
+        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)}"
+        f"{''.join(_quote_html(e, event.document_id) for e in f.evidence)}</li>"
         for f in event.flags
     )
     capas = "".join(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from core.config import Settings
 from core.evidence import GroundingReport
+from core.identifiers import DOCUMENT_ID, batch_ids
 from core.investigations import (
     Capa,
     Classification,
@@ -92,6 +93,18 @@ class TriageAnswer(BaseModel):
     weaknesses: list[WeaknessAnswer] = Field(default_factory=list)
 
     _enums = field_validator("event_type", "classification", "root_cause_category", mode="before")(_lower)
+
+
+def _applies(code: FlagCode, kind: EventType) -> bool:
+    """Weak-investigation flags belong to investigations; the OOS one to OOS results only."""
+    if kind == EventType.CHANGE:
+        return False
+    return code != FlagCode.OOS_INVALIDATED_WITHOUT_ASSIGNABLE_CAUSE or kind in (EventType.OOS, EventType.OOT)
+
+
+def _looks_like_batch(value: str) -> bool:
+    """A batch number as written ("24-017", "F4480"), not a date or a sentence a model put in the field."""
+    return value.upper() in batch_ids(f"batch {value}")
 
 
 # (messages, schema) -> the parsed answer; raises on an invalid one. Tests may pass their own.
@@ -236,24 +249,23 @@ class LlmBackend:
             for c in answer.capas
             if (e := g.quote(c.action))
         ]
+        # the document's kind settles OOS and change events; the model may say which kind of deviation
+        kind = floor.type if floor.type in (EventType.OOS, EventType.OOT, EventType.CHANGE) else answer.event_type
         flags = {f.code: f for f in floor.flags}
         for weakness in answer.weaknesses:
-            evidence = g.quote(weakness.quote)
-            if evidence and weakness.code not in flags:
+            if not _applies(weakness.code, kind) or weakness.code in flags:
+                continue
+            if evidence := g.quote(weakness.quote):
                 flags[weakness.code] = Flag(code=weakness.code, reason="Found by the model.", evidence=[evidence])
-        # the classification the report states wins; the model's counts only if its word is in the text
-        classification = floor.classification or (
-            answer.classification if answer.classification and g.value(answer.classification.value) else None
-        )
         return EventReading(
-            type=answer.event_type,
-            record_ids=floor.record_ids or [i for i in answer.record_ids if g.value(i)],
+            type=kind,
+            record_ids=floor.record_ids or [i for i in answer.record_ids if DOCUMENT_ID.fullmatch(i) and g.value(i)],
             site=meta.sites[0] if meta.sites else None,
             programs=list(meta.programs),
             product=meta.products[0] if meta.products else None,
-            batch_ids=floor.batch_ids or [b for b in answer.batch_ids if g.value(b)],
+            batch_ids=floor.batch_ids or [b for b in answer.batch_ids if _looks_like_batch(b) and g.value(b)],
             dates=dates,
-            classification=classification,
+            classification=floor.classification,  # only as the report states it: a label, never an inference
             status=floor.status,
             description=quoted(answer.description_quote),
             root_cause=quoted(answer.root_cause_quote),

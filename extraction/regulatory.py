@@ -84,7 +84,7 @@ def risk(event: InvestigationEvent, text: str) -> tuple[RiskLevel, str, str]:
     if weak and level != RiskLevel.HIGH:
         level = RiskLevel.MEDIUM if level == RiskLevel.LOW else RiskLevel.HIGH
         why += f", raised because of {', '.join(weak)}"
-    return level, response, f"{level.value}: {why}."
+    return level, response, f"{why[0].upper()}{why[1:]}."
 
 
 def _product_side(event: InvestigationEvent, portfolio: Portfolio, text: str) -> str:
