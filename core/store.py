@@ -187,12 +187,7 @@ class RecordStore:
         self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
     ) -> list[Analysis]:
         """Analyses of current documents (a superseded version's analysis is history, kept but not listed)."""
-        query = (
-            select(analyses)
-            .join(documents, documents.c.id == analyses.c.document_id)
-            .where(documents.c.status == DocumentStatus.CURRENT.value)
-            .order_by(analyses.c.analysed_at, analyses.c.document_id)
-        )
+        query = _of_current_documents(analyses).order_by(analyses.c.analysed_at, analyses.c.document_id)
         if kind:
             query = query.where(analyses.c.kind == kind)
         if site:
@@ -205,12 +200,7 @@ class RecordStore:
         self, site: str | None = None, program: str | None = None, code: str | None = None
     ) -> list[FindingRow]:
         """Findings of current documents."""
-        query = (
-            select(findings)
-            .join(documents, documents.c.id == findings.c.document_id)
-            .where(documents.c.status == DocumentStatus.CURRENT.value)
-            .order_by(findings.c.id)
-        )
+        query = _of_current_documents(findings).order_by(findings.c.id)
         if site:
             query = query.where(findings.c.site == site)
         if code:
@@ -316,6 +306,15 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(documents).where(where)).mappings().first()
         return _document(row) if row else None
+
+
+def _of_current_documents(table: Table):
+    """Rows of `table` whose document is the current version."""
+    return (
+        select(table)
+        .join(documents, documents.c.id == table.c.document_id)
+        .where(documents.c.status == DocumentStatus.CURRENT.value)
+    )
 
 
 def _document_row(doc: Document) -> dict:
