@@ -14,8 +14,8 @@ _BATCH_LED = re.compile(
     re.I,
 )
 _BATCH_TOKEN = re.compile(r"[A-Z]{0,4}\d[A-Z0-9]{1,}(?:[-/][A-Z0-9]{2,6}){0,2}", re.I)
-# A batch number is never a year, a page count or a clause number: these are read as something else.
-_NOT_A_BATCH = re.compile(r"^(19|20)\d\d$|^\d{1,2}$|^\d+\.\d+$")
+# A batch number is never a year, a count ("lot F4495, 312 vials") or a clause number.
+_NOT_A_BATCH = re.compile(r"^(19|20)\d\d$|^\d{1,3}$|^\d+\.\d+$")
 
 
 def identifiers_in(text: str) -> list[str]:

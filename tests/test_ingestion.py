@@ -96,3 +96,10 @@ def test_document_keys_identify_versions_not_mentions(prepared):
     assert keys["OOS-24-007_SEC_Purity_Veltrusimab_DS_24-019.pdf"] == "oos_investigation:OOS-24-007"
     assert keys["BPR_HB-101_DS_24-017.pdf"] == "batch_record:24-017"
     assert keys["Quantix_weekly_call_2024-10-15.eml"].startswith("email:")
+
+
+def test_a_count_after_a_lot_number_is_not_a_batch():
+    from core.identifiers import batch_ids
+
+    assert batch_ids("During inspection of lot F4495, 312 vials showed creased crimps") == ["F4495"]
+    assert batch_ids("batches 24-015 and 24-016") == ["24-015", "24-016"]
