@@ -6,7 +6,6 @@ from core.config import Settings
 from core.evidence import GroundingReport
 from core.investigations import EventReading
 from core.qta import ElementFinding
-from extraction.hostile import hostile_clauses
 from extraction.playbook import Playbook
 from extraction.qta_rules import review_clauses
 from extraction.source import SourceText
@@ -34,18 +33,16 @@ class RulesBackend:
         return self.name
 
     def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]:
-        findings, _ = review_clauses(source, playbook)
-        return findings, GroundingReport()
+        return review_clauses(source, playbook), GroundingReport()
 
     def read(self, source: SourceText) -> tuple[EventReading, GroundingReport]:
-        return read_event(source, hostile_clauses(source)), GroundingReport()
+        return read_event(source), GroundingReport()
 
 
 def make_backend(settings: Settings) -> Backend:
     if settings.llm_enabled:
-        from extraction.llm import (
-            LlmBackend,  # LangChain loads only when a model is configured
-        )
+        # LangChain loads only when a model is configured
+        from extraction.llm import LlmBackend
 
         return LlmBackend(settings)
     return RulesBackend()

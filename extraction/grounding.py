@@ -9,13 +9,12 @@ import re
 from core.evidence import Alignment, Evidence, GroundingReport
 from extraction.dates import all_dates
 from extraction.hostile import overlaps
-from extraction.source import Clause, SourceText
+from extraction.source import SourceText
 
 
 class Grounder:
-    def __init__(self, source: SourceText, hostile: list[Clause]):
+    def __init__(self, source: SourceText):
         self.source = source
-        self.hostile = hostile
         self.report = GroundingReport()
         self._normal: dict[int, tuple[str, list[int]]] = {n: _normalize(t) for n, t in source.pages.items()}
         self._dates = all_dates("\n".join(source.pages.values()))
@@ -26,7 +25,7 @@ class Grounder:
             return None
         self.report.offered += 1
         evidence = self._find(text.strip().strip('"').strip())
-        if evidence is None or overlaps(evidence.page, evidence.start, evidence.end, self.hostile):
+        if evidence is None or overlaps(evidence.page, evidence.start, evidence.end, self.source.hostile):
             self.report.dropped.append(text)
             return None
         self.report.grounded += 1

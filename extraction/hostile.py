@@ -5,8 +5,10 @@ quote an LLM takes from them is refused, so they cannot change a finding.
 """
 
 import re
+from typing import TYPE_CHECKING
 
-from extraction.source import Clause, SourceText
+if TYPE_CHECKING:
+    from extraction.source import Clause
 
 _PATTERNS = [
     r"\b(ignore|disregard|forget|override)\b[^.]{0,40}\b(instructions?|prompts?|rules|guidelines)\b",
@@ -20,9 +22,5 @@ _PATTERNS = [
 HOSTILE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 
 
-def hostile_clauses(source: SourceText) -> list[Clause]:
-    return [c for c in source.clauses if HOSTILE.search(c.text)]
-
-
-def overlaps(page: int, start: int, end: int, clauses: list[Clause]) -> bool:
+def overlaps(page: int, start: int, end: int, clauses: "list[Clause]") -> bool:
     return any(c.page == page and start < c.end and c.start < end for c in clauses)

@@ -18,7 +18,6 @@ from core.identifiers import DOCUMENT_ID, batch_ids
 from core.investigations import (
     Capa,
     Classification,
-    EventDates,
     EventReading,
     EventType,
     Flag,
@@ -28,7 +27,6 @@ from core.investigations import (
 )
 from core.qta import ElementFinding, ElementStatus
 from extraction.grounding import Grounder
-from extraction.hostile import hostile_clauses
 from extraction.playbook import Element, Playbook
 from extraction.qta_rules import element_clauses, review_clauses, severity_of
 from extraction.source import SourceText
@@ -170,16 +168,16 @@ class LlmBackend:
 
     def review(self, source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], GroundingReport]:
         report = GroundingReport()
-        rules, hostile = review_clauses(source, playbook)
-        grounder = Grounder(source, hostile)
+        rules = review_clauses(source, playbook)
+        grounder = Grounder(source)
         findings = []
         for element, fallback in zip(playbook.elements, rules):
-            findings.append(self._review_element(source, element, fallback, hostile, grounder, report))
+            findings.append(self._review_element(source, element, fallback, grounder, report))
         report.merge(grounder.report)
         return findings, report
 
-    def _review_element(self, source, element: Element, fallback: ElementFinding, hostile, grounder, report):
-        clauses = element_clauses(source, element, hostile)
+    def _review_element(self, source, element: Element, fallback: ElementFinding, grounder, report):
+        clauses = element_clauses(source, element)
         if not clauses:  # nothing to read: the locator's "missing" stands, no call needed
             return fallback
         specific = "; ".join(r.description for r in element.requires if r.description) or element.title
@@ -213,9 +211,8 @@ class LlmBackend:
 
     def read(self, source: SourceText) -> tuple[EventReading, GroundingReport]:
         report = GroundingReport()
-        hostile = hostile_clauses(source)
-        floor = read_event(source, hostile)  # rule-based checks a model cannot remove
-        text = "\n".join(WITHHELD if c in hostile else c.text for c in source.clauses)
+        floor = read_event(source)  # rule-based checks a model cannot remove
+        text = "\n".join(WITHHELD if c in source.hostile else c.text for c in source.clauses)
         prompt = self.triage_prompt
         messages = [
             SystemMessage(prompt.system),
@@ -226,24 +223,19 @@ class LlmBackend:
         except LlmOutputError as exc:
             report.fallbacks.append(f"triage: {exc}")
             return floor, report
-        grounder = Grounder(source, hostile)
-        reading = self._reading(source, answer, floor, grounder)
+        grounder = Grounder(source)
+        reading = self._reading(answer, floor, grounder)
         report.merge(grounder.report)
         return reading, report
 
-    def _reading(self, source: SourceText, answer: TriageAnswer, floor: EventReading, g: Grounder) -> EventReading:
-        meta = source.document.metadata
-
+    def _reading(self, answer: TriageAnswer, floor: EventReading, g: Grounder) -> EventReading:
         def quoted(text: str | None) -> Quoted | None:
             evidence = g.quote(text)
             return Quoted(text=" ".join(evidence.quote.split()), evidence=evidence) if evidence else None
 
         # what the report states in its labelled fields (read by the rules) wins; the model fills the gaps
-        model_dates = {k: v for k in ("occurred", "detected", "reported", "closed") if (v := getattr(answer, k))}
-        dates = EventDates(
-            **{k: getattr(floor.dates, k) or (v if g.known_date(v) else None) for k, v in model_dates.items()}
-            | {k: v for k, v in floor.dates.model_dump().items() if v}
-        )
+        gaps = {k: v for k, stated in floor.dates if stated is None and (v := getattr(answer, k)) and g.known_date(v)}
+        dates = floor.dates.model_copy(update=gaps)
         capas = [
             Capa(action=c.action, owner=c.owner, due=c.due_date, effectiveness_check=c.effectiveness_check, evidence=e)
             for c in answer.capas
@@ -257,21 +249,19 @@ class LlmBackend:
                 continue
             if evidence := g.quote(weakness.quote):
                 flags[weakness.code] = Flag(code=weakness.code, reason="Found by the model.", evidence=[evidence])
-        return EventReading(
-            type=kind,
-            record_ids=floor.record_ids or [i for i in answer.record_ids if DOCUMENT_ID.fullmatch(i) and g.value(i)],
-            site=meta.sites[0] if meta.sites else None,
-            programs=list(meta.programs),
-            product=meta.products[0] if meta.products else None,
-            batch_ids=floor.batch_ids or [b for b in answer.batch_ids if _looks_like_batch(b) and g.value(b)],
-            dates=dates,
-            classification=floor.classification,  # only as the report states it: a label, never an inference
-            status=floor.status,
-            description=quoted(answer.description_quote),
-            root_cause=quoted(answer.root_cause_quote),
-            root_cause_category=answer.root_cause_category,
-            capas=capas,
-            impact_assessment=quoted(answer.impact_quote),
-            flags=list(flags.values()),
-            date_evidence=floor.date_evidence,
+        # site, programs, product, status, classification and date evidence stay as the report states them
+        return floor.model_copy(
+            update={
+                "type": kind,
+                "record_ids": floor.record_ids
+                or [i for i in answer.record_ids if DOCUMENT_ID.fullmatch(i) and g.value(i)],
+                "batch_ids": floor.batch_ids or [b for b in answer.batch_ids if _looks_like_batch(b) and g.value(b)],
+                "dates": dates,
+                "description": quoted(answer.description_quote),
+                "root_cause": quoted(answer.root_cause_quote),
+                "root_cause_category": answer.root_cause_category,
+                "capas": capas,
+                "impact_assessment": quoted(answer.impact_quote),
+                "flags": list(flags.values()),
+            }
         )

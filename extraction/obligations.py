@@ -59,15 +59,13 @@ def _duty(text: str) -> str | None:
     return next((name for name, pattern in _DUTIES if pattern.search(text)), None)
 
 
-def obligations(source: SourceText, skip: list[Clause] = ()) -> list[Obligation]:
+def obligations(source: SourceText) -> list[Obligation]:
     out: list[Obligation] = []
-    for clause in source.clauses:
-        if clause in skip:
-            continue
+    for clause in source.readable:
         limits = durations(clause.text)
         if not limits:
             continue
-        duty = _duty(clause.table_header + " " + clause.text if clause.table_header else clause.text)
+        duty = _duty(" ".join((*clause.table_header, clause.text)))
         if duty is None:
             continue
         classes = [name for _, name in _classes(clause.text)]

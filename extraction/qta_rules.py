@@ -8,7 +8,6 @@ met: vague. Two clauses giving one duty different limits: conflicting. Otherwise
 import re
 
 from core.qta import ElementFinding, ElementStatus, Severity
-from extraction.hostile import hostile_clauses
 from extraction.obligations import Obligation, obligations
 from extraction.playbook import Element, Playbook, Requirement
 from extraction.source import Clause, SourceText
@@ -33,6 +32,7 @@ _CHECKS: dict[str, re.Pattern] = {
 }
 _MATRIX = re.compile(r"\bmatrix\b|\bresponsibilit\w* (table|chart)\b", re.I)
 _DEVIATION_CLASS = re.compile(r"\b(critical|major|minor)\b", re.I)
+_EVENT_NOUN = re.compile(r"\b(deviations?|OOS|out[- ]of[- ]specification|inspections?|complaints?|recalls?)\b", re.I)
 _SEVERITY_DOWN = {Severity.CRITICAL: Severity.MAJOR, Severity.MAJOR: Severity.MINOR, Severity.MINOR: Severity.MINOR}
 
 
@@ -41,11 +41,11 @@ def severity_of(element: Element, status: ElementStatus) -> Severity:
     if status == ElementStatus.PRESENT:
         return Severity.NONE
     return _SEVERITY_DOWN[element.severity] if status == ElementStatus.VAGUE else element.severity
-_EVENT_NOUN = re.compile(r"\b(deviations?|OOS|out[- ]of[- ]specification|inspections?|complaints?|recalls?)\b", re.I)
 
 
-def element_clauses(source: SourceText, element: Element, skip: list[Clause]) -> list[Clause]:
-    """Clauses under a matching heading, then clauses anywhere that match a cue, in document order."""
+def element_clauses(source: SourceText, element: Element) -> list[Clause]:
+    """Clauses under a matching heading, then clauses anywhere that match a cue, in document order
+    (never a hostile one)."""
     chosen: dict[tuple[int, int], Clause] = {}
     for section in source.sections[1:]:  # the first is the title and preamble, not a clause heading
         if any(p.search(section.heading) for p in element.heading_patterns):
@@ -53,7 +53,7 @@ def element_clauses(source: SourceText, element: Element, skip: list[Clause]) ->
     for clause in source.clauses:
         if any(p.search(clause.text) for p in element.cue_patterns):
             chosen.setdefault((clause.page, clause.start), clause)
-    return [c for key, c in sorted(chosen.items()) if c not in skip]
+    return [c for _, c in sorted(chosen.items()) if c not in source.hostile]
 
 
 def _met(requirement: Requirement, clauses: list[Clause]) -> bool:
@@ -92,9 +92,9 @@ def conflicts(items: list[Obligation], classes: list[str]) -> list[tuple[Obligat
 
 
 def review_element(
-    source: SourceText, playbook: Playbook, element: Element, duties: list[Obligation], skip: list[Clause]
+    source: SourceText, playbook: Playbook, element: Element, duties: list[Obligation]
 ) -> ElementFinding:
-    clauses = element_clauses(source, element, skip)
+    clauses = element_clauses(source, element)
 
     def finding(status: ElementStatus, reason: str, quoted: list[Clause]) -> ElementFinding:
         return ElementFinding(
@@ -158,8 +158,7 @@ def _where(clause: Clause) -> str:
     return f'"{clause.section}"' if clause.section else f"page {clause.page}"
 
 
-def review_clauses(source: SourceText, playbook: Playbook) -> tuple[list[ElementFinding], list[Clause]]:
-    """Findings for every element, and the hostile clauses that were kept out of the review."""
-    skip = hostile_clauses(source)
-    duties = obligations(source, skip)
-    return [review_element(source, playbook, e, duties, skip) for e in playbook.elements], skip
+def review_clauses(source: SourceText, playbook: Playbook) -> list[ElementFinding]:
+    """A finding for every element of the playbook."""
+    duties = obligations(source)
+    return [review_element(source, playbook, e, duties) for e in playbook.elements]

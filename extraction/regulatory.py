@@ -9,13 +9,13 @@ import re
 from core.investigations import (
     Classification,
     CtdImpact,
+    EventReading,
     EventType,
     FlagCode,
-    InvestigationEvent,
     ReportingClock,
     RiskLevel,
 )
-from core.portfolio import Portfolio
+from core.portfolio import Portfolio, SiteRole
 
 RESPONSES = {
     "release_oos": (RiskLevel.HIGH, "joint investigation, batch disposition decision, regulatory reporting assessment"),
@@ -62,7 +62,7 @@ _CTD_RULES = [
 _EXPLICIT_CTD = re.compile(r"\b3\.2\.([SPA])\.(\d(?:\.\d)?)\b")
 
 
-def risk(event: InvestigationEvent, text: str) -> tuple[RiskLevel, str, str]:
+def risk(event: EventReading, text: str) -> tuple[RiskLevel, str, str]:
     """(risk, sponsor response, reason) from the table in REFERENCE.md."""
     if event.type in (EventType.OOS, EventType.OOT):
         if _IN_PROCESS.search(text) and not re.search(r"release specification", text, re.I):
@@ -87,17 +87,17 @@ def risk(event: InvestigationEvent, text: str) -> tuple[RiskLevel, str, str]:
     return level, response, f"{why[0].upper()}{why[1:]}."
 
 
-def _product_side(event: InvestigationEvent, portfolio: Portfolio, text: str) -> str:
+def _product_side(event: EventReading, portfolio: Portfolio, text: str) -> str:
     """'S' for drug substance, 'P' for drug product: from the text, else the site's role."""
     if re.search(r"\bdrug substance\b|\bDS\b", text):
         return "S"
     if re.search(r"\bdrug product\b|\bfill(ing)?\b|\bvials?\b", text, re.I):
         return "P"
     site = portfolio.site(event.site) if event.site else None
-    return "P" if site and "drug_product" in site.roles else "S"
+    return "P" if site and SiteRole.DRUG_PRODUCT in site.roles else "S"
 
 
-def ctd_sections(event: InvestigationEvent, portfolio: Portfolio, text: str) -> list[CtdImpact]:
+def ctd_sections(event: EventReading, portfolio: Portfolio, text: str) -> list[CtdImpact]:
     found: dict[str, CtdImpact] = {}
     for m in _EXPLICIT_CTD.finditer(text):
         key = f"{m.group(1)}.{m.group(2)}"
@@ -113,7 +113,7 @@ def ctd_sections(event: InvestigationEvent, portfolio: Portfolio, text: str) -> 
     return list(found.values())
 
 
-def reporting_clocks(event: InvestigationEvent, portfolio: Portfolio, text: str) -> list[ReportingClock]:
+def reporting_clocks(event: EventReading, level: RiskLevel, portfolio: Portfolio, text: str) -> list[ReportingClock]:
     clocks: list[ReportingClock] = []
     biologic = any(
         re.search(r"antibod|biolog|protein|vaccine", (portfolio.program(p).modality or ""), re.I)
@@ -122,7 +122,7 @@ def reporting_clocks(event: InvestigationEvent, portfolio: Portfolio, text: str)
     )
     distributed = _DISTRIBUTED.search(text)
     # "may affect safety, purity or potency": the HIGH rows of the response table
-    quality_failure = event.risk == RiskLevel.HIGH and event.type != EventType.CHANGE
+    quality_failure = level == RiskLevel.HIGH and event.type != EventType.CHANGE
     if quality_failure and biologic:
         clocks.append(
             ReportingClock(

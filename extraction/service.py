@@ -10,7 +10,6 @@ from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore, utcnow
 from extraction.backends import Backend, make_backend
-from extraction.hostile import hostile_clauses
 from extraction.playbook import Playbook, load_playbook
 from extraction.source import SourceText
 from extraction.triage import assemble
@@ -53,7 +52,7 @@ class Extractor:
             playbook=playbook.label,
             backend=self.backend.label("qta"),
             findings=findings,
-            hostile_text=[source.clause_evidence(c) for c in hostile_clauses(source)],
+            hostile_text=[source.clause_evidence(c) for c in source.hostile],
             grounding=grounding,
         )
 

@@ -6,11 +6,13 @@ clause can become an `Evidence` that a reviewer can find on the page.
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from core.documents import Chunk, Document, Page
 from core.evidence import Evidence
 from extraction.dates import DATE
-from extraction.tables import Table, is_continuation, is_grid_line, parse_table
+from extraction.hostile import HOSTILE
+from extraction.tables import is_continuation, is_grid_line, parse_table
 
 # A sentence ends at . or ; before a space and a capital, digit or bracket, unless it closes an abbreviation
 # ("Dr.", "Co.", "No.") or an initial ("A. Brennan").
@@ -26,18 +28,21 @@ class Clause:
     end: int
     text: str  # whitespace collapsed; the exact text is the page text from start to end
     section: str
-    table_header: str = ""  # for a table row: the table's header row, which often names the duty
+    table_header: tuple[str, ...] = ()  # for a table row: the table's header, which often names the duty
+    cells: tuple[str, ...] = ()  # for a table row: its cells
+
+    def cell(self, *names: str) -> str | None:
+        """In a table row, the first non-empty cell under a header that contains one of `names`."""
+        for head, value in zip(self.table_header, self.cells):
+            if value and any(n.lower() in head.lower() for n in names):
+                return value
+        return None
 
 
 @dataclass
 class Section:
     heading: str
     clauses: list[Clause] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return " ".join(c.text for c in self.clauses)
 
 
 class SourceText:
@@ -55,14 +60,21 @@ class SourceText:
     def id(self) -> str:
         return self.document.id
 
+    @cached_property
+    def hostile(self) -> list[Clause]:
+        """Clauses addressed to an AI reviewer ("ignore previous instructions ..."): reported, never read."""
+        return [c for c in self.clauses if HOSTILE.search(c.text)]
+
+    @cached_property
+    def readable(self) -> list[Clause]:
+        """Every clause the rules and the models read: all but the hostile ones."""
+        return [c for c in self.clauses if c not in self.hostile]
+
     def evidence(self, page: int, start: int, end: int) -> Evidence:
         return Evidence(document_id=self.id, page=page, start=start, end=end, quote=self.pages[page][start:end])
 
     def clause_evidence(self, clause: Clause) -> Evidence:
         return self.evidence(clause.page, clause.start, clause.end)
-
-    def sections_matching(self, pattern: re.Pattern) -> list[Section]:
-        return [s for s in self.sections if pattern.search(s.heading)]
 
     def _read_region(self, section: Section, page: int, start: int, end: int) -> None:
         """Split a region into headings, runs of prose, list items and tables, and read each.
@@ -98,10 +110,10 @@ class SourceText:
                 self.sections.append(section)
             elif kind == "grid" and len(lines) >= 2:
                 table = parse_table(text, lines)
-                section.tables.append(table)
-                header = " | ".join(table.header)
+                header = tuple(table.header)
                 section.clauses.extend(
-                    Clause(page, r.start, r.end, " | ".join(r.cells), section.heading, header) for r in table.rows
+                    Clause(page, r.start, r.end, " | ".join(r.cells), section.heading, header, tuple(r.cells))
+                    for r in table.rows
                 )
             else:
                 first = lines[0][0]

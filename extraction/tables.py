@@ -23,13 +23,6 @@ class Table:
     header: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
 
-    def column(self, row: Row, *names: str) -> str | None:
-        """The cell under the first header that contains one of `names` (case-insensitive)."""
-        for i, head in enumerate(self.header):
-            if any(n.lower() in head.lower() for n in names) and i < len(row.cells):
-                return row.cells[i] or None
-        return None
-
 
 def is_grid_line(line: str) -> bool:
     return " | " in line or len(_CELL.findall(line.strip())) >= 2

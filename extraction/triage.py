@@ -11,7 +11,6 @@ from core.investigations import (
     InvestigationEvent,
 )
 from core.portfolio import Portfolio
-from extraction.hostile import hostile_clauses
 from extraction.obligations import Obligation, limit_for, obligations
 from extraction.regulatory import ctd_sections, reporting_clocks, risk
 from extraction.source import SourceText
@@ -58,7 +57,7 @@ def timeliness_flags(reading: EventReading, agreement: SourceText | None) -> lis
     """Notified late / closed late, against the limits of the site's quality agreement."""
     if agreement is None:
         return []
-    duties = obligations(agreement, hostile_clauses(agreement))
+    duties = obligations(agreement)
     flags = [
         _late(reading, agreement, duties, "notify", "reported"),
         _late(reading, agreement, duties, "complete", "closed"),
@@ -75,22 +74,19 @@ def assemble(
     grounding: GroundingReport | None = None,
 ) -> InvestigationEvent:
     reading = reading.model_copy(update={"flags": reading.flags + timeliness_flags(reading, agreement)})
-    hostile = hostile_clauses(source)
-    text = "\n".join(c.text for c in source.clauses if c not in hostile)
-    event = InvestigationEvent(
+    text = "\n".join(c.text for c in source.readable)
+    level, response, reason = risk(reading, text)
+    return InvestigationEvent(
         **reading.model_dump(),
         document_id=source.id,
         filename=source.document.filename,
         title=source.document.title,
-        risk="LOW",
-        sponsor_response="",
-        risk_reason="",
-        hostile_text=[source.clause_evidence(c) for c in hostile],
+        risk=level,
+        sponsor_response=response,
+        risk_reason=reason,
+        reporting_clocks=reporting_clocks(reading, level, portfolio, text),
+        ctd_sections=ctd_sections(reading, portfolio, text),
+        hostile_text=[source.clause_evidence(c) for c in source.hostile],
         backend=backend,
         grounding=grounding or GroundingReport(),
     )
-    level, response, reason = risk(event, text)
-    event.risk, event.sponsor_response, event.risk_reason = level, response, reason
-    event.reporting_clocks = reporting_clocks(event, portfolio, text)
-    event.ctd_sections = ctd_sections(event, portfolio, text)
-    return event

@@ -54,6 +54,10 @@ _CAUSE_IN_CONCLUSION = _rx(r"\b(due to|caused by|attributed to|most likely|root 
 _CAPA_HEADING = _rx(r"\bCAPA\b|corrective|preventive")
 _IMPACT_HEADING = _rx(r"\bimpact\b")
 _CONCLUSION_HEADING = _rx(r"conclusion|investigation|root cause|assignable")
+_CONCLUSION_ONLY = _rx(r"conclusion")
+_STATUS_HEADING = _rx(r"^status$")
+_OPEN_OR_CLOSED = _rx(r"\b(open|closed)\b")
+_SPEC_RESULT = _rx(r"\b(test|result)\b.*\b(specification|limit)\b")
 _CATEGORIES = [
     (RootCauseCategory.HUMAN_ERROR, _rx(r"\b(human error|operator error|analyst error|operator (did not|damaged)|personnel error)\b")),
     (RootCauseCategory.LABORATORY, _rx(r"\blaboratory (contamination|error|cause)|assignable laboratory cause")),
@@ -79,7 +83,7 @@ _LIMITED = _rx(
 )
 _OTHERS_ASSESSED = _rx(
     r"\b(other (batches|lots|tests|samples|products) (were|was) (assessed|reviewed|checked)|review of other|"
-    r"other batches were assessed|batches [\w-]+ and [\w-]+ ran)\b"
+    r"batches [\w-]+ and [\w-]+ ran)\b"
 )
 _STATUS = _rx(r"\b(status\b[^.]{0,20}?\b(open|closed)\b|^(open|closed)\b|non-conformance is (closed|open))")
 
@@ -135,7 +139,7 @@ def _root_cause(source: SourceText, clauses: list[Clause]) -> tuple[Quoted | Non
     chosen = [c for c in clauses if _ROOT_CAUSE_LINE.search(c.text)][:1]
     in_cause = _in_sections(clauses, _ROOT_CAUSE_HEADING)
     chosen = chosen or [c for c in in_cause if _CAUSE_WORDS.search(c.text)][:1] or in_cause[:1]
-    chosen = chosen or [c for c in _in_sections(clauses, _rx("conclusion")) if _CAUSE_IN_CONCLUSION.search(c.text)][:1]
+    chosen = chosen or [c for c in _in_sections(clauses, _CONCLUSION_ONLY) if _CAUSE_IN_CONCLUSION.search(c.text)][:1]
     if not chosen:
         return None, None
     text = chosen[0].text
@@ -151,12 +155,10 @@ def _capas(source: SourceText, clauses: list[Clause]) -> tuple[list[Capa], list[
     capa_clauses = [c for c in _in_sections(clauses, _CAPA_HEADING) if not re.search("immediate", c.section, re.I)]
     capas = []
     for clause in capa_clauses:
-        cells = dict(zip([h.strip().lower() for h in clause.table_header.split("|")], clause.text.split(" | ")))
-        column = lambda *names: next((v for k, v in cells.items() if any(n in k for n in names) and v), None)  # noqa: E731
-        if clause.table_header and cells:
-            action = column("action") or clause.text.split(" | ")[0]
-            owner, due = column("owner"), first_date(column("due") or "")
-            effectiveness = column("effectiveness")
+        if clause.cells:
+            action = clause.cell("action") or clause.cells[0]
+            owner, due = clause.cell("owner"), first_date(clause.cell("due") or "")
+            effectiveness = clause.cell("effectiveness")
         else:
             action = clause.text
             owner_match = re.search(r"\bowner:\s*([^,;)]+)", clause.text, re.I)
@@ -208,7 +210,7 @@ def weakness_flags(
     ):
         flags.append(_flag(source, FlagCode.NO_EFFECTIVENESS_CHECK,
                            "No CAPA has an effectiveness check (ICH Q10 §3.2.2).", capa_clauses))  # fmt: skip
-    impact = _in_sections(clauses, _IMPACT_HEADING) + _in_sections(clauses, _rx("conclusion"))
+    impact = _in_sections(clauses, _IMPACT_HEADING) + _in_sections(clauses, _CONCLUSION_ONLY)
     limited = [c for c in impact if _LIMITED.search(c.text)]
     if limited and not any(_OTHERS_ASSESSED.search(c.text) for c in clauses):
         flags.append(_flag(source, FlagCode.IMPACT_LIMITED_TO_ONE_BATCH,
@@ -219,24 +221,23 @@ def weakness_flags(
 
 def _event_batches(source: SourceText, clauses: list[Clause]) -> list[str]:
     """Batches named in the header and description: the event's own, not those checked for impact."""
-    head = [c for c in clauses if c.section in (source.sections[0].heading,) or _DESCRIPTION_HEADING.search(c.section)]
+    head = [c for c in clauses if c.section == source.sections[0].heading or _DESCRIPTION_HEADING.search(c.section)]
     return unique(b for c in head for b in batch_ids(c.text + " " + source.document.title))
 
 
-def read_event(source: SourceText, skip: list[Clause]) -> EventReading:
-    clauses = [c for c in source.clauses if c not in skip]
+def read_event(source: SourceText) -> EventReading:
+    clauses = source.readable
     meta = source.document.metadata
     dates, date_evidence = _dates(source, clauses)
     root_cause, category = _root_cause(source, clauses)
     capas, capa_clauses = _capas(source, clauses)
     description = (
-        _in_sections(clauses, _DESCRIPTION_HEADING)[:2]
-        or [c for c in clauses if re.search(r"\b(test|result)\b.*\b(specification|limit)\b", c.text, re.I)][:2]
+        _in_sections(clauses, _DESCRIPTION_HEADING)[:2] or [c for c in clauses if _SPEC_RESULT.search(c.text)][:2]
     )
     status = next((m for c in clauses if (m := _STATUS.search(c.text))), None)
     if status is None:
-        status_clauses = _in_sections(clauses, _rx(r"^status$"))
-        status = _rx(r"\b(open|closed)\b").search(status_clauses[0].text) if status_clauses else None
+        status_clauses = _in_sections(clauses, _STATUS_HEADING)
+        status = _OPEN_OR_CLOSED.search(status_clauses[0].text) if status_clauses else None
     own_id = next((i for i in meta.document_ids if i in source.document.title), None)
     reading = EventReading(
         type=event_type(source, clauses),
