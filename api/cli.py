@@ -1,7 +1,6 @@
 """The `cdmo` command: the same library calls as the API, in a terminal."""
 
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,18 +16,12 @@ from rich.progress import (
 from rich.table import Table
 
 from api.ingest import expand_paths, ingest_path
+from api.reports import ReportFormat
 from core.config import EmbeddingBackend, VectorEngine, get_settings
 from core.documents import DocumentKind, IngestStatus
 from core.portfolio import load_portfolio
 from core.search import SearchFilters
 from retrieval.hybrid import SearchMode
-
-
-class ReportFormat(StrEnum):
-    JSON = "json"
-    MARKDOWN = "markdown"
-    HTML = "html"
-
 
 app = typer.Typer(help="CDMO document intelligence", no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -129,11 +122,10 @@ def search(
         console.print(h.text, markup=False, highlight=False)
 
 
-def _analysed(path: Path, analyse, fmt: "ReportFormat", out: Path | None) -> None:
+def _analysed(path: Path, analyse, fmt: ReportFormat, out: Path | None) -> None:
     """Prepare a file (not stored), analyse it with `analyse(extractor, source)`, print or write the report."""
-    from api.reports import event_html, event_markdown, qta_html, qta_markdown
+    from api.reports import render
     from core.errors import IngestError
-    from core.qta import QtaReview
     from core.store import RecordStore
     from extraction.playbook import PlaybookError
     from extraction.service import Extractor, source_of
@@ -148,13 +140,7 @@ def _analysed(path: Path, analyse, fmt: "ReportFormat", out: Path | None) -> Non
     except (IngestError, PlaybookError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    pages = {p.number: p.text for p in prepared.pages}
-    review = isinstance(result, QtaReview)
-    text = {
-        ReportFormat.JSON: lambda: result.model_dump_json(indent=2),
-        ReportFormat.MARKDOWN: lambda: qta_markdown(result) if review else event_markdown(result),
-        ReportFormat.HTML: lambda: qta_html(result, pages) if review else event_html(result, pages),
-    }[fmt]()
+    text = render(result, {p.number: p.text for p in prepared.pages}, fmt)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -272,33 +258,29 @@ def eval_extraction(
         from extraction.llm import LlmBackend
 
         backends.append(LlmBackend(settings))
-    results = extraction.run(corpus_dir, settings, backends)
-    rows = {
-        "QTA element-status accuracy": lambda s: f"{s.element_status_accuracy:.3f} of {s.qta_elements}",
-        **{
-            f"{k} P / R": (
-                lambda k: lambda s: f"{s.status_detection[k]['precision']:.3f} / {s.status_detection[k]['recall']:.3f}"
-            )(k)
-            for k in ("missing", "vague", "conflicting")
-        },
-        "triage fields P / R / F1": lambda s: (
-            f"{s.fields['precision']:.3f} / {s.fields['recall']:.3f} / {s.fields['f1']:.3f}"
-        ),
-        "flags P / R": lambda s: f"{s.flags['precision']:.3f} / {s.flags['recall']:.3f}",
-        "risk accuracy": lambda s: f"{s.risk_accuracy:.3f} of {s.reports}",
-        "seconds per QTA review": lambda s: f"{s.seconds_per_qta_review:.3f}",
-        "seconds per triage": lambda s: f"{s.seconds_per_triage:.3f}",
-        "model quotes grounded": lambda s: f"{s.grounding.grounded} of {s.grounding.offered}",
-        "invalid model answers / fallbacks": lambda s: f"{s.grounding.invalid_outputs} / {len(s.grounding.fallbacks)}",
-    }
-    table = Table("measure", *[f"{s.backend}, {s.gold_set}" for s in results])
-    for label, cell in rows.items():
-        table.add_row(label, *[cell(s) for s in results])
+    result = extraction.run(corpus_dir, settings, backends)
+    rows = [_extraction_row(s) for s in result.scores]
+    table = Table("measure", *[f"{s.backend}, {s.gold_set}" for s in result.scores])
+    for label in rows[0]:
+        table.add_row(label, *[row[label] for row in rows])
     console.print(table)
-    path = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("[" + ",".join(s.model_dump_json(indent=2) for s in results) + "]")
-    console.print(f"report written to {path}")
+    _write_report(report, result)
+
+
+def _extraction_row(s) -> dict[str, str]:
+    """One backend's scores on one gold set, as the eval table shows them."""
+    gaps = {f"{k} P / R": f"{v['precision']:.3f} / {v['recall']:.3f}" for k, v in s.status_detection.items()}
+    return {
+        "QTA element-status accuracy": f"{s.element_status_accuracy:.3f} of {s.qta_elements}",
+        **gaps,
+        "triage fields P / R / F1": f"{s.fields['precision']:.3f} / {s.fields['recall']:.3f} / {s.fields['f1']:.3f}",
+        "flags P / R": f"{s.flags['precision']:.3f} / {s.flags['recall']:.3f}",
+        "risk accuracy": f"{s.risk_accuracy:.3f} of {s.reports}",
+        "seconds per QTA review": f"{s.seconds_per_qta_review:.3f}",
+        "seconds per triage": f"{s.seconds_per_triage:.3f}",
+        "model quotes grounded": f"{s.grounding.grounded} of {s.grounding.offered}",
+        "invalid model answers / fallbacks": f"{s.grounding.invalid_outputs} / {len(s.grounding.fallbacks)}",
+    }
 
 
 @app.command()

@@ -4,6 +4,7 @@ The HTML page shows each cited page with every quoted span highlighted, so a rev
 against its source in one click. All document text is escaped: a document cannot inject markup.
 """
 
+from enum import StrEnum
 from html import escape
 
 from core.evidence import Evidence
@@ -196,3 +197,18 @@ def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
         + "<h2>Cited pages</h2>" + _highlighted_pages(pages, evidence, event.document_id)
     )  # fmt: skip
     return _page(f"Triage - {event.title}", body)
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+def render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat) -> str:
+    """A review or triage as JSON, Markdown or an HTML page (which shows `pages` with the quotes marked)."""
+    if fmt == ReportFormat.JSON:
+        return result.model_dump_json(indent=2)
+    if isinstance(result, QtaReview):
+        return qta_markdown(result) if fmt == ReportFormat.MARKDOWN else qta_html(result, pages)
+    return event_markdown(result) if fmt == ReportFormat.MARKDOWN else event_html(result, pages)

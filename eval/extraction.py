@@ -76,6 +76,10 @@ class ExtractionScores(BaseModel):
     mismatches: list[str] = Field(default_factory=list, description="Every disagreement with the gold, to read")
 
 
+class ExtractionReport(BaseModel):
+    scores: list[ExtractionScores] = Field(description="Per backend, on the sample set, then on the held-out set")
+
+
 def load_gold() -> dict:
     return yaml.safe_load(GOLD.read_text(encoding="utf-8"))
 
@@ -179,7 +183,7 @@ def score(store: RecordStore, extractor: Extractor, gold: dict, gold_set: str) -
     )
 
 
-def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: bool = True) -> list[ExtractionScores]:
+def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: bool = True) -> ExtractionReport:
     """Scores on the sample corpus; then, with the held-out files added to it, on those."""
     from fixtures.render import load_source, render
 
@@ -201,4 +205,4 @@ def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: 
                 results += [score(store, extractor, gold["holdout"], "holdout") for extractor in extractors]
         finally:
             store.engine.dispose()
-    return results
+    return ExtractionReport(scores=results)

@@ -1,7 +1,7 @@
 """Review playbooks: data files in prompts/ (or the user's own) that say what a QTA must settle."""
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -14,9 +14,9 @@ CHECKS = ("time_limit", "cadence", "named_role", "retention_period", "review_int
 
 
 class PlaybookError(ValueError):
-    def __init__(self, path: Path, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
+    def __init__(self, origin: Path | str, reason: str):
+        super().__init__(f"{origin}: {reason}")
+        self.origin = origin
         self.reason = reason
 
 
@@ -104,16 +104,35 @@ class Playbook(BaseModel):
 
 
 def load_playbook(path: Path | None = None) -> Playbook:
+    """The playbook in a file (default: the built-in one), parsed once until the file changes."""
     path = path or BUILT_IN
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        changed = path.stat().st_mtime_ns
     except OSError as exc:
         raise PlaybookError(path, f"cannot read playbook ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise PlaybookError(path, f"not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise PlaybookError(path, "a playbook is a YAML mapping with name, version and elements")
+    return _load_file(path, changed)
+
+
+@lru_cache(maxsize=32)
+def _load_file(path: Path, changed: int) -> Playbook:
     try:
-        return Playbook.model_validate(data)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlaybookError(path, f"cannot read playbook ({exc.strerror or exc})") from exc
+    return parse_playbook(data, path)
+
+
+def parse_playbook(data: bytes, origin: Path | str) -> Playbook:
+    """A playbook from YAML bytes (a file or an upload); `origin` names it in errors."""
+    try:
+        parsed = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlaybookError(origin, "not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise PlaybookError(origin, f"not valid YAML ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise PlaybookError(origin, "a playbook is a YAML mapping with name, version and elements")
+    try:
+        return Playbook.model_validate(parsed)
     except (ValidationError, re.error) as exc:
-        raise PlaybookError(path, f"invalid playbook: {exc}") from exc
+        raise PlaybookError(origin, f"invalid playbook: {exc}") from exc

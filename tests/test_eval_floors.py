@@ -32,7 +32,7 @@ def test_extraction_by_rules_holds_its_floors(corpus_dir, tmp_path):
     from extraction.backends import RulesBackend
 
     floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["extraction"]
-    (scores,) = run(corpus_dir, Settings(data_dir=tmp_path), [RulesBackend()], holdout=False)
+    (scores,) = run(corpus_dir, Settings(data_dir=tmp_path), [RulesBackend()], holdout=False).scores
     gaps = scores.status_detection
     assert scores.qta_elements == 51 and scores.reports >= 8
     assert scores.element_status_accuracy >= floors["element_status_accuracy"], scores.mismatches

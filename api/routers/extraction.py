@@ -4,9 +4,6 @@ Uploading here analyses the file without adding it to the corpus; ingesting it (
 the analysis, linked to site, program and batch, where GET /events, /findings and /qta/reviews read it.
 """
 
-import tempfile
-from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, UploadFile, status
@@ -14,22 +11,16 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.deps import AppState, get_state
 from api.ingest import read_upload
-from api.reports import event_html, event_markdown, qta_html, qta_markdown
+from api.reports import ReportFormat, render
 from core.analysis import AnalysisKind, FindingRow
 from core.errors import IngestError, NotFoundError
 from core.investigations import InvestigationEvent, RiskLevel
 from core.qta import QtaReview
-from extraction.playbook import PlaybookError, load_playbook
+from extraction.playbook import PlaybookError, parse_playbook
 from extraction.service import Extractor, source_of
 from ingestion.pipeline import prepare
 
 router = APIRouter(tags=["extraction"])
-
-
-class ReportFormat(StrEnum):
-    JSON = "json"
-    MARKDOWN = "markdown"
-    HTML = "html"
 
 
 def _unprocessable(reason: str) -> HTTPException:
@@ -46,11 +37,8 @@ def _prepared(upload: UploadFile, state: AppState):
 
 def _render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat):
     if fmt == ReportFormat.JSON:
-        return result
-    if isinstance(result, QtaReview):
-        text = qta_markdown(result) if fmt == ReportFormat.MARKDOWN else qta_html(result, pages)
-    else:
-        text = event_markdown(result) if fmt == ReportFormat.MARKDOWN else event_html(result, pages)
+        return result  # FastAPI serializes it against the response model
+    text = render(result, pages, fmt)
     return PlainTextResponse(text, media_type="text/markdown") if fmt == ReportFormat.MARKDOWN else HTMLResponse(text)
 
 
@@ -68,13 +56,10 @@ def review_qta(
     prepared = _prepared(file, state)
     custom = None
     if playbook is not None:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "playbook.yaml"
-            path.write_bytes(playbook.file.read(1_000_000))
-            try:
-                custom = load_playbook(path)
-            except PlaybookError as exc:
-                raise _unprocessable(f"{playbook.filename}: {exc.reason}") from None
+        try:
+            custom = parse_playbook(playbook.file.read(1_000_000), playbook.filename or "playbook")
+        except PlaybookError as exc:
+            raise _unprocessable(str(exc)) from None
     extractor = Extractor(state.settings, state.corpus.store, state.portfolio)
     review = extractor.review_qta(source_of(prepared), custom)
     return _render(review, {p.number: p.text for p in prepared.pages}, format)
