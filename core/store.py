@@ -211,6 +211,14 @@ class RecordStore:
 
     # --- reads --------------------------------------------------------------------------------
 
+    def next_version(self, prepared: PreparedDocument) -> tuple[PreparedDocument, Document | None]:
+        """The document numbered as the next version of the current one with its key, and that one (if any)."""
+        previous = self.current_with_key(prepared.document.document_key)
+        if previous is None:
+            return prepared, None
+        doc = prepared.document.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
+        return prepared.model_copy(update={"document": doc}), previous
+
     def generation(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(corpus_state.c.generation)).scalar_one()

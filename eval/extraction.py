@@ -92,11 +92,7 @@ def load_store(corpus_dir: Path, settings: Settings, store: RecordStore | None =
     portfolio = load_portfolio(settings.portfolio_path)
     for path in sorted(corpus_dir.iterdir()):
         if path.is_file():
-            prepared = prepare(path.name, path.read_bytes(), settings, portfolio)
-            previous = store.current_with_key(prepared.document.document_key)
-            if previous:
-                update = {"version": previous.version + 1, "supersedes": previous.id}
-                prepared = prepared.model_copy(update={"document": prepared.document.model_copy(update=update)})
+            prepared, _ = store.next_version(prepare(path.name, path.read_bytes(), settings, portfolio))
             store.add(prepared)
     return store
 

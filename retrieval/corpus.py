@@ -47,10 +47,8 @@ class Corpus:
         with self._lock:
             if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
                 return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
-            previous = self.store.current_with_key(doc.document_key)
-            if previous is not None:
-                doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
-                prepared = prepared.model_copy(update={"document": doc})
+            prepared, previous = self.store.next_version(prepared)
+            doc = prepared.document
             payload = ChunkPayload(
                 document_id=doc.id,
                 sites=doc.metadata.sites,
