@@ -56,9 +56,10 @@ class Extractor:
             grounding=grounding,
         )
 
-    def triage(self, source: SourceText) -> InvestigationEvent:
+    def triage(self, source: SourceText, agreement: SourceText | None = None) -> InvestigationEvent:
+        """The event; lateness is judged against `agreement`, by default the site's current QTA in the corpus."""
         reading, grounding = self.backend.read(source)
-        agreement = self.agreement_for(reading.site)
+        agreement = agreement or self.agreement_for(reading.site)
         return assemble(source, reading, agreement, self.portfolio, self.backend.label("triage"), grounding)
 
     def agreement_for(self, site: str | None) -> SourceText | None:
@@ -75,10 +76,10 @@ class Extractor:
             result: QtaReview | InvestigationEvent = self.review_qta(source_of(detail))
             self.save(result, detail)
             # the site's events were judged against the agreement in force before: judge them again
+            agreement = self.agreement_for(result.site)
             for event in self.store.list_analyses(kind=AnalysisKind.EVENT, site=result.site):
-                self.save(
-                    self.triage(source_of(self.store.detail(event.document_id))), self.store.detail(event.document_id)
-                )
+                report = self.store.detail(event.document_id)
+                self.save(self.triage(source_of(report), agreement), report)
             return result
         elif detail.kind in TRIAGED_KINDS:
             result = self.triage(source_of(detail))
