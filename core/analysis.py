@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 
 class AnalysisKind(StrEnum):
@@ -21,14 +21,6 @@ class Analysis(BaseModel):
     backend: str
     payload: dict = Field(description="The QtaReview or InvestigationEvent, as JSON")
     analysed_at: datetime
-
-    @field_validator("analysed_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        from datetime import timezone
-
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
-
 
 class FindingRow(BaseModel):
     """One weakness flag or QTA gap, linked to what it concerns, for aggregation across documents."""

@@ -181,7 +181,7 @@ class RecordStore:
     def analysis(self, document_id: str) -> Analysis | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(analyses).where(analyses.c.document_id == document_id)).mappings().first()
-        return Analysis(**row) if row else None
+        return _analysis(row) if row else None
 
     def list_analyses(
         self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
@@ -193,7 +193,7 @@ class RecordStore:
         if site:
             query = query.where(analyses.c.site == site)
         with self.engine.connect() as conn:
-            rows = [Analysis(**r) for r in conn.execute(query).mappings()]
+            rows = [_analysis(r) for r in conn.execute(query).mappings()]
         return [a for a in rows if (program is None or program in a.programs) and (batch is None or batch in a.batch_ids)]
 
     def list_findings(
@@ -331,11 +331,16 @@ def _document_row(doc: Document) -> dict:
     return row
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone; we store UTC
+
+
 def _document(row) -> Document:
-    data = dict(row)
-    if data["ingested_at"].tzinfo is None:  # SQLite drops the zone; we always store UTC
-        data["ingested_at"] = data["ingested_at"].replace(tzinfo=timezone.utc)
-    return Document(**data)
+    return Document(**{**row, "ingested_at": _utc(row["ingested_at"])})
+
+
+def _analysis(row) -> Analysis:
+    return Analysis(**{**row, "analysed_at": _utc(row["analysed_at"])})
 
 
 def utcnow() -> datetime:
