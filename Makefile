@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install corpus ingest run serve test eval bench cassettes clean
+.PHONY: install browser corpus ingest run serve test eval bench cassettes clean
 
 $(STAMP): pyproject.toml third_party/en_core_web_sm/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,17 @@ run: ingest
 serve: install
 	$(BIN)/cdmo serve
 
+# The web app's browser tests drive Debian's headless Chromium (a test tool's own browser download fails
+# offline). Installed with apt-get when missing: as root, or through sudo.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null; }
+	@$(CHROMIUM) --version
+
 # install everything, check the import layers, run the whole suite
-test: corpus
+test: corpus browser
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 

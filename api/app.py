@@ -3,10 +3,12 @@
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import AppState
-from api.routers import documents, extraction, search
+from api.routers import chat, documents, extraction, search, web
 from core.config import Settings, get_settings
+from core.portfolio import Portfolio
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -19,7 +21,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="CDMO document intelligence",
-        description="CDMO quality documents: a cited, searchable corpus; QTA gap review; investigation triage.",
+        description="CDMO quality documents: a cited, searchable corpus; QTA gap review; investigation triage; "
+        "chat with cited answers; the web app at /.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -27,9 +30,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(search.router)
     app.include_router(extraction.router)
+    app.include_router(chat.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
     @app.get("/health", tags=["health"])
     def health() -> dict:
         return {"status": "ok"}
+
+    @app.get("/portfolio", response_model=Portfolio, tags=["portfolio"])
+    def portfolio() -> Portfolio:
+        """The sponsor's sites and programs: what the panel's scope picker offers."""
+        return state.portfolio
 
     return app

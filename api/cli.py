@@ -122,6 +122,42 @@ def search(
         console.print(h.text, markup=False, highlight=False)
 
 
+@app.command()
+def ask(
+    question: str,
+    site: Annotated[str | None, typer.Option(help="Answer within one site, e.g. NGB-CORK")] = None,
+    program: Annotated[str | None, typer.Option(help="Answer within one program, e.g. HB-101")] = None,
+    session: Annotated[str | None, typer.Option(help="Continue a conversation: the session id printed before")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the stream's events as JSON lines")] = False,
+) -> None:
+    """Answer a question with cited passages, streamed sentence by sentence; follow-ups with --session."""
+    from agents.chat import ChatService
+    from agents.llm_agent import make_llm_agent
+    from core.chat import ChatEventType, ChatScope
+
+    corpus = _corpus()
+    portfolio = load_portfolio(corpus.settings.portfolio_path)
+    service = ChatService(corpus, portfolio, make_llm_agent(corpus.settings, corpus, portfolio))
+    citations = {}
+    try:
+        for event in service.stream(question, ChatScope(site=site, program=program), session):
+            if json_output:
+                console.print_json(data={"event": event.type.value, "data": event.data})
+            elif event.type == ChatEventType.CITATION:
+                citations[event.data["marker"]] = event.data
+            elif event.type == ChatEventType.SENTENCE:
+                marks = "".join(f" [{m}]" for m in event.data["citations"])
+                console.print(event.data["text"] + marks, markup=False, highlight=False)
+            elif event.type == ChatEventType.DONE and not json_output:
+                for marker, c in citations.items():
+                    quote = " ".join(c["quote"].split())
+                    console.print(f"[dim][{marker}] {c['filename']}, page {c['page']}, chars {c['start']}-{c['end']}:[/dim]",
+                                  f"\"{quote[:160]}\"", markup=True, highlight=False)
+                console.print(f"[dim]{event.data['kind']} · {event.data['backend']} · session {event.data['session_id']}[/dim]")
+    finally:
+        corpus.close()
+
+
 def _analysed(path: Path, analyse, fmt: ReportFormat, out: Path | None) -> None:
     """Prepare a file (not stored), analyse it with `analyse(extractor, source)`, print or write the report."""
     from api.reports import render
@@ -237,6 +273,53 @@ def eval_retrieval(
         )
     console.print(table)
     _write_report(report, result)
+
+
+@eval_app.command("qa")
+def eval_qa(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    llm: Annotated[bool, typer.Option(help="Also score the LLM agent (CDMO_LLM_BASE_URL, CDMO_LLM_MODEL)")] = False,
+    report: Path = Path("eval/reports/qa.json"),
+) -> None:
+    """Chat answers on the QA gold set: correctness, citation precision/recall, refusals, latency; per backend."""
+    import tempfile
+    from datetime import date
+
+    from agents.chat import OFFLINE, ChatService
+    from agents.llm_agent import make_llm_agent
+    from eval import qa
+
+    settings = get_settings()
+    if llm and not settings.llm_enabled:
+        console.print("[red]--llm needs CDMO_LLM_BASE_URL and CDMO_LLM_MODEL[/red]")
+        raise typer.Exit(2)
+    scores = []
+    with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
+        corpus = qa.load_corpus(corpus_dir, settings.model_copy(update={"data_dir": Path(work)}))
+        portfolio = load_portfolio(settings.portfolio_path)
+        today = date(2026, 11, 25)  # "past due" is judged on a fixed day, so that scores do not drift
+        try:
+            scores.append(qa.run(ChatService(corpus, portfolio, today=today), OFFLINE))
+            if llm:
+                agent = make_llm_agent(settings, corpus, portfolio)
+                scores.append(qa.run(ChatService(corpus, portfolio, agent, today=today), agent.label))
+        finally:
+            corpus.close()
+    table = Table("backend", "correct", "by category", "fact recall", "cite P (passage/doc)", "cite R",
+                  "refusals", "false refusals", "first sentence p50/p95 ms", "answer p50/p95 ms")
+    for s in scores:
+        table.add_row(
+            s.backend, f"{s.answer_correctness:.3f}", " ".join(f"{c} {v:.2f}" for c, v in s.correctness_by_category.items()),
+            f"{s.fact_recall:.3f}", f"{s.citation_precision:.3f} / {s.citation_precision_document:.3f}",
+            f"{s.citation_recall:.3f}", f"{s.refusal_accuracy:.3f}", str(s.false_refusals),
+            f"{s.first_sentence_ms_p50:.0f} / {s.first_sentence_ms_p95:.0f}", f"{s.answer_ms_p50:.0f} / {s.answer_ms_p95:.0f}",
+        )
+    console.print(table)
+    for s in scores:
+        for miss in s.misses:
+            console.print(f"[dim]{s.backend} {miss.id}: {miss.why}: {miss.question} -> {miss.answer[:160]}[/dim]",
+                          markup=True, highlight=False)
+    _write_report(report, qa.QaReport(scores=scores))
 
 
 @eval_app.command("extraction")

@@ -4,6 +4,8 @@ import threading
 
 from fastapi import Request
 
+from agents.chat import ChatService
+from agents.llm_agent import make_llm_agent
 from core.config import Settings
 from core.portfolio import Portfolio, load_portfolio
 from retrieval.corpus import Corpus
@@ -13,6 +15,7 @@ class AppState:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._corpus: Corpus | None = None
+        self._chat: ChatService | None = None
         self._lock = threading.Lock()
 
     @property
@@ -21,6 +24,14 @@ class AppState:
             if self._corpus is None:
                 self._corpus = Corpus(self.settings)
             return self._corpus
+
+    @property
+    def chat(self) -> ChatService:
+        corpus = self.corpus
+        with self._lock:
+            if self._chat is None:
+                self._chat = ChatService(corpus, self.portfolio, make_llm_agent(self.settings, corpus, self.portfolio))
+            return self._chat
 
     @property
     def portfolio(self) -> Portfolio:
@@ -37,3 +48,7 @@ def get_state(request: Request) -> AppState:
 
 def get_corpus(request: Request) -> Corpus:
     return get_state(request).corpus
+
+
+def get_chat(request: Request) -> ChatService:
+    return get_state(request).chat

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(700, description="Sent as max_tokens: some servers ignore max_completion_tokens")
     llm_max_retries: int = Field(2, description="Re-asks, with the validation error, after an invalid answer")
     llm_timeout_s: float = 120.0
+    chat_max_steps: int = Field(3, description="Tool rounds the chat agent may take before it must answer")
+    chat_passages: int = Field(6, description="Passages one search tool call shows the chat agent")
     playbook_path: Path | None = Field(None, description="QTA review playbook (YAML); default: the built-in one")
     analyze_on_ingest: bool = Field(True, description="Triage investigations and review QTAs as they are ingested")
 

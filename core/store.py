@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from core.analysis import Analysis, FindingRow
+from core.chat import ChatTurn
 from core.documents import (
     Chunk,
     Document,
@@ -113,6 +114,18 @@ findings = Table(
     Column("product", String(128)),
     Column("batch_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
+)
+
+# Chat history: one row per question and answer, so that follow-ups are read against the session.
+chat_turns = Table(
+    "chat_turns",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("ordinal", Integer, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("frame", JSON, nullable=False),
+    Column("answer", JSON, nullable=False),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
 )
 
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
@@ -209,6 +222,15 @@ class RecordStore:
             rows = [FindingRow(**r) for r in conn.execute(query).mappings()]
         return [r for r in rows if program is None or program in r.programs]
 
+    def add_chat_turn(self, turn: ChatTurn) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(chat_turns.insert().values(**turn.model_dump(mode="json") | {"asked_at": turn.asked_at}))
+
+    def chat_turns(self, session_id: str) -> list[ChatTurn]:
+        query = select(chat_turns).where(chat_turns.c.session_id == session_id).order_by(chat_turns.c.ordinal)
+        with self.engine.connect() as conn:
+            return [ChatTurn(**{**r, "asked_at": _utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
+
     # --- reads --------------------------------------------------------------------------------
 
     def next_version(self, prepared: PreparedDocument) -> tuple[PreparedDocument, Document | None]:
@@ -251,6 +273,11 @@ class RecordStore:
                 pages=[Page(**r) for r in page_rows],
                 chunks=[Chunk(**r) for r in chunk_rows],
             )
+
+    def page_text(self, document_id: str, number: int) -> str | None:
+        query = select(pages.c.text).where((pages.c.document_id == document_id) & (pages.c.number == number))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
 
     def list_documents(
         self,

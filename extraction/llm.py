@@ -109,10 +109,11 @@ def _looks_like_batch(value: str) -> bool:
 Ask = Callable[[list[BaseMessage], type[BaseModel]], BaseModel]
 
 
-def langchain_ask(settings: Settings) -> Ask:
+def chat_model(settings: Settings):
+    """LangChain's ChatOpenAI for the configured endpoint; extraction and the chat agent share it."""
     from langchain_openai import ChatOpenAI
 
-    chat = ChatOpenAI(
+    return ChatOpenAI(
         model=settings.llm_model,
         base_url=settings.llm_base_url,
         api_key=settings.llm_api_key,
@@ -122,6 +123,10 @@ def langchain_ask(settings: Settings) -> Ask:
         # llama.cpp's server ignores max_completion_tokens; max_tokens in the body is honoured everywhere
         extra_body={"max_tokens": settings.llm_max_tokens},
     )
+
+
+def langchain_ask(settings: Settings) -> Ask:
+    chat = chat_model(settings)
 
     def ask(messages: list[BaseMessage], schema: type[BaseModel]) -> BaseModel:
         result = chat.with_structured_output(schema, method="function_calling", include_raw=True).invoke(messages)

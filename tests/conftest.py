@@ -129,6 +129,15 @@ def sample_corpus(request, tmp_path_factory, corpus_dir, embedder):
     corpus.close()
 
 
+@pytest.fixture(scope="session")
+def chat_corpus(tmp_path_factory, corpus_dir, embedder):
+    """The sample corpus ingested and analysed once (Edge engine), for the chat tests."""
+    corpus = Corpus(Settings(data_dir=tmp_path_factory.mktemp("chat")), embedder=embedder)
+    ingest_all(corpus, corpus_dir)
+    yield corpus
+    corpus.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -136,14 +145,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(settings: Settings, embedder):
+def serve(settings: Settings, embedder, corpus: Corpus | None = None):
     """The real app under uvicorn on a free loopback port; yields an HTTP client for it."""
     import uvicorn
 
     from api.app import create_app
 
     app = create_app(settings)
-    app.state.cdmo._corpus = Corpus(settings, embedder=embedder)  # share the session's loaded model
+    app.state.cdmo._corpus = corpus or Corpus(settings, embedder=embedder)  # share the session's loaded model
+    if corpus is not None:
+        app.state.cdmo.close = lambda: None  # the caller's corpus outlives this server
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -41,3 +41,22 @@ def test_extraction_by_rules_holds_its_floors(corpus_dir, tmp_path):
     assert scores.fields["f1"] >= floors["field_f1"], scores.mismatches
     assert scores.flags["precision"] >= floors["flag_precision"] and scores.flags["recall"] >= floors["flag_recall"]
     assert scores.risk_accuracy >= floors["risk_accuracy"], scores.mismatches
+
+
+def test_offline_chat_holds_its_floors(chat_corpus):
+    from datetime import date
+
+    from agents.chat import ChatService
+    from core.portfolio import load_portfolio
+    from eval.qa import load_gold, score
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["qa"]
+    gold = load_gold()
+    assert len(gold) >= 40 and sum(q.category == "unanswerable" for q in gold) >= 8
+    result = score(ChatService(chat_corpus, load_portfolio(), today=date(2026, 11, 25)), gold, "offline")
+    assert result.answer_correctness >= floors["answer_correctness"], result.misses
+    assert result.correctness_by_category["structured"] >= floors["structured_correctness"], result.misses
+    assert result.citation_precision_document >= floors["citation_precision_document"], result
+    assert result.citation_recall >= floors["citation_recall"], result
+    assert result.refusal_accuracy >= floors["refusal_accuracy"], result.misses
+    assert result.false_refusals <= floors["max_false_refusals"], result.misses

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
+from pydantic import BaseModel
 
 from api.deps import AppState, get_corpus, get_state
 from api.ingest import failure, ingest_bytes, read_upload
@@ -59,6 +60,29 @@ def get_document(document_id: str, corpus: Annotated[Corpus, Depends(get_corpus)
         return corpus.store.detail(document_id)
     except NotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+
+
+class PageText(BaseModel):
+    document_id: str
+    title: str
+    filename: str
+    number: int
+    page_count: int
+    text: str
+
+
+@router.get("/{document_id}/pages/{number}", response_model=PageText)
+def get_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """One page's text: what a citation's start and end offsets point into."""
+    try:
+        doc = corpus.store.get(document_id)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+    text = corpus.store.page_text(document_id, number)
+    if text is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no page {number}")
+    return PageText(document_id=doc.id, title=doc.title, filename=doc.filename, number=number,
+                    page_count=doc.page_count, text=text)
 
 
 @router.get("/{document_id}/versions", response_model=list[Document])

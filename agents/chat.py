@@ -1,0 +1,113 @@
+"""The chat service: reads a question against its session, answers it, streams the answer, keeps the turn.
+
+Without an LLM the answer is offline: structured questions from the stored events and reviews, the rest
+extractive. With one, the LLM agent answers from its tools' passages, and any failure of the model (down,
+invalid, unsupported sentences) gives the offline answer, with the reason kept on the answer.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+
+from agents.citations import CitationBook
+from agents.extractive import ExtractiveAnswerer
+from agents.questions import Intent, QuestionFrame, read_question
+from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
+from core.chat import Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
+from core.portfolio import Portfolio
+from core.store import utcnow
+from retrieval.corpus import Corpus
+
+log = logging.getLogger(__name__)
+OFFLINE = "offline"
+
+
+class ChatService:
+    def __init__(self, corpus: Corpus, portfolio: Portfolio, llm_agent=None, today: date | None = None):
+        self.corpus = corpus
+        self.store = corpus.store
+        self.portfolio = portfolio
+        self.structured = StructuredAnswerer(corpus.store, portfolio, today)
+        self.extractive = ExtractiveAnswerer(corpus, portfolio)
+        self.llm_agent = llm_agent
+
+    def ask(self, question: str, scope: ChatScope | None = None, session_id: str | None = None) -> Answer:
+        events = list(self.stream(question, scope, session_id))
+        return Answer.model_validate(events[-1].data)
+
+    def stream(
+        self, question: str, scope: ChatScope | None = None, session_id: str | None = None
+    ) -> Iterator[ChatEvent]:
+        """start, then each citation before the first sentence that uses it, each sentence, then done."""
+        scope = scope or ChatScope()
+        session_id = session_id or uuid.uuid4().hex
+        history = self.store.chat_turns(session_id)
+        previous = QuestionFrame.model_validate(history[-1].frame) if history else None
+        frame = read_question(question, self.portfolio, scope, previous)
+        yield ChatEvent(type=ChatEventType.START, data={"session_id": session_id, "frame": frame.model_dump(mode="json")})
+        answer = self._answer(question, scope, session_id, frame, history)
+        sent: set[int] = set()
+        by_marker = {c.marker: c for c in answer.citations}
+        for sentence in answer.sentences:
+            for marker in sentence.citations:
+                if marker not in sent:
+                    sent.add(marker)
+                    yield ChatEvent(type=ChatEventType.CITATION, data=by_marker[marker].model_dump(mode="json"))
+            yield ChatEvent(type=ChatEventType.SENTENCE, data=sentence.model_dump(mode="json"))
+        self.store.add_chat_turn(
+            ChatTurn(
+                session_id=session_id,
+                ordinal=len(history) + 1,
+                question=question,
+                frame=frame.model_dump(mode="json"),
+                answer=answer,
+                asked_at=utcnow(),
+            )
+        )
+        yield ChatEvent(type=ChatEventType.DONE, data=answer.model_dump(mode="json"))
+
+    def _answer(self, question, scope, session_id, frame: QuestionFrame, history: list[ChatTurn]) -> Answer:
+        started = time.perf_counter()
+        base = {"session_id": session_id, "question": question, "scope": scope}
+        fallback = None
+        if self.llm_agent is not None:
+            book = CitationBook(self.store)
+            try:
+                kind, sentences = self.llm_agent.answer(frame, book, history)
+                return Answer(**base, kind=kind, sentences=sentences, citations=book.citations,
+                              backend=self.llm_agent.label, dropped_citations=book.dropped)
+            except Exception as exc:  # the model failed; the offline answer stands in, and says why
+                fallback = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("LLM agent failed, offline answer given: %s", fallback)
+        book = CitationBook(self.store)
+        kind, sentences = self.offline(frame, book)
+        log.debug("offline answer in %.0f ms", (time.perf_counter() - started) * 1000)
+        return Answer(**base, kind=kind, sentences=sentences, citations=book.citations, backend=OFFLINE,
+                      dropped_citations=book.dropped, fallback=fallback)
+
+    def offline(self, frame: QuestionFrame, book: CitationBook) -> tuple[AnswerKind, list[AnswerSentence]]:
+        if frame.intent in STRUCTURED_INTENTS:
+            sentences = self.structured.answer(frame, book)
+            if sentences:
+                return AnswerKind.STRUCTURED, sentences
+            return AnswerKind.NO_ANSWER, [AnswerSentence(text=_nothing_matches(frame))]
+        sentences = self.extractive.answer(frame, book)
+        if sentences:
+            return AnswerKind.EXTRACTIVE, sentences
+        return AnswerKind.NO_ANSWER, [AnswerSentence(text=_no_support(frame))]
+
+
+def _nothing_matches(frame: QuestionFrame) -> str:
+    what = {Intent.CAPAS_DUE: "CAPA past its due date", Intent.QTA_GAPS: "quality-agreement gap"}.get(
+        frame.intent, "event"
+    )
+    return f"No stored {what} matches this question in {frame.scope_words()}, so there is nothing to cite."
+
+
+def _no_support(frame: QuestionFrame) -> str:
+    return (
+        f"Nothing in the documents of {frame.scope_words()} supports an answer to this question, "
+        "so I will not guess."
+    )

@@ -1,0 +1,106 @@
+"""Citations: numbered, checked against the stored page text, and kept only where they support the sentence.
+
+A citation holds when its quote is the page text at its span (what extraction's grounding checks) and the
+passage supports the sentence: the sentence's record numbers, batch numbers, dates and figures all appear
+in its cited passages, and most of its content words do. A sentence left with no supporting citation is
+not said.
+"""
+
+import re
+
+from core.chat import AnswerSentence, Citation
+from core.evidence import Evidence
+from core.store import RecordStore
+
+_WORD = re.compile(r"[a-z0-9]+(?:[-/.][a-z0-9]+)*")
+_FIGURE = re.compile(r"\b[A-Z]*\d[\w./-]*\b")
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be been before being below between both but by
+    can could did do does doing down during each few for from further had has have having he her here hers how i
+    if in into is it its itself just me more most my no nor not now of off on once only or other our out over own
+    same she should so some such than that the their them then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you your yes per via
+    tell show list give find please said say says""".split()
+)
+# words of the question's frame, not of its facts: a passage need not repeat them to answer it
+QUESTION_WORDS = frozenset("many much number whether kind type stated state statement mentioned document".split())
+
+
+def content_terms(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 2 or w[0].isdigit())]
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ed", "es", "s", "e")
+
+
+def stem(word: str) -> str:
+    """A crude stem: enough that 'notified' meets 'notification', 'caused' meets 'cause', 'batches' 'batch'."""
+    if not word.isalpha():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    return word[:6]
+
+
+def figures(text: str) -> set[str]:
+    """Record numbers, batch numbers, dates and amounts: facts a citation must carry verbatim."""
+    return {f.lower().rstrip(".") for f in _FIGURE.findall(text) if any(c.isdigit() for c in f)}
+
+
+class CitationBook:
+    """The answer's citations, numbered in order of first use; the same passage keeps its number."""
+
+    def __init__(self, store: RecordStore):
+        self.store = store
+        self.citations: list[Citation] = []
+        self._pages: dict[tuple[str, int], str] = {}
+        self.dropped = 0
+
+    def cite(self, evidence: Evidence) -> int | None:
+        """The marker for a passage, or None when the quote is not the stored page text at its span."""
+        for c in self.citations:
+            if (c.document_id, c.page, c.start, c.end) == (evidence.document_id, evidence.page, evidence.start, evidence.end):
+                return c.marker
+        text = self._page(evidence.document_id, evidence.page)
+        if text is None or " ".join(text[evidence.start : evidence.end].split()) != " ".join(evidence.quote.split()):
+            self.dropped += 1
+            return None
+        doc = self.store.get(evidence.document_id)
+        citation = Citation(
+            **evidence.model_dump(), marker=len(self.citations) + 1, title=doc.title, filename=doc.filename
+        )
+        self.citations.append(citation)
+        return citation.marker
+
+    def sentence(self, text: str, evidence: list[Evidence], min_overlap: float = 0.5) -> AnswerSentence | None:
+        """A sentence with the citations that support it; None when none does."""
+        supporting = [e for e in evidence if e is not None]
+        if not supporting or not supports(text, [e.quote for e in supporting], min_overlap):
+            self.dropped += len(supporting)
+            return None
+        # a passage that shares nothing with the sentence supports none of it: not cited
+        words = set(content_terms(text))
+        relevant = [e for e in supporting if words & set(content_terms(e.quote)) or figures(text) & figures(e.quote)]
+        self.dropped += len(supporting) - len(relevant)
+        markers = [m for e in relevant if (m := self.cite(e)) is not None]
+        return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
+
+    def _page(self, document_id: str, page: int) -> str | None:
+        key = (document_id, page)
+        if key not in self._pages:
+            self._pages[key] = self.store.page_text(document_id, page)
+        return self._pages[key]
+
+
+def supports(sentence: str, quotes: list[str], min_overlap: float = 0.5) -> bool:
+    """The passages carry every figure of the sentence and at least `min_overlap` of its content words."""
+    passage = " ".join(quotes)
+    missing = figures(sentence) - figures(passage) - {f for f in figures(sentence) if f in passage.lower()}
+    if missing:
+        return False
+    words = set(content_terms(sentence))
+    if not words:
+        return True
+    return len(words & set(content_terms(passage))) / len(words) >= min_overlap

@@ -1,0 +1,167 @@
+"""Extractive answers: the corpus's own sentences that best answer a question, stitched and cited.
+
+Passages come from hybrid search within the question's site and program. Each passage is cut into
+sentences (and table rows); a sentence scores by how much of the question's weight it carries, a word's
+weight being its rarity in the corpus, so "shelf life" counts for more than "batch". When no sentence
+carries enough of the question, the answer says that nothing in the corpus supports one.
+"""
+
+import math
+import re
+from dataclasses import dataclass
+
+from agents.citations import QUESTION_WORDS, CitationBook, content_terms
+from agents.questions import QuestionFrame
+from core.chat import AnswerSentence
+from core.evidence import Evidence
+from core.identifiers import identifiers_in
+from core.portfolio import Portfolio
+from core.search import SearchFilters, SearchHit
+from extraction.hostile import HOSTILE
+from retrieval.corpus import Corpus
+
+# what a kind of question asks for, in the words a report answers it with
+_FOCUS = [
+    (r"\bwhy\b|\bcaus(e|ed|es)\b|\breason\b", "cause"),
+    (r"\bwho\b.*\b(own|responsible)|\bowner\b", "owner responsible"),
+    (r"\bwhen\b.*\b(notif|report|inform)", "notified"),
+]
+_SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.S)
+_ROW = re.compile(r"\||\S {3,}\S")  # a table row, pipes or columns of spaces
+_STARTS_BLOCK = re.compile(r"\s*(?:[-•*]\s|\d+(?:\.\d+)*[.)]?\s+[A-Z])")
+
+
+def _heading(text: str, block: list[int], line: str) -> bool:
+    """The block so far is a short title line ("7. Conclusion") and the line starts a sentence."""
+    head = text[block[0] : block[1]].strip()
+    return "\n" not in head and len(head.split()) <= 6 and head[-1:] not in ".,;:" and line.lstrip()[:1].isupper()
+
+
+def pieces(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences and table rows of a passage. A PDF's line breaks inside a sentence are not
+    ends: lines join until a blank line, a table row, a list item or a numbered heading."""
+    blocks: list[list[int]] = []
+    at = 0
+    for line in text.split("\n"):
+        start, end = at, at + len(line)
+        at = end + 1
+        if not line.strip():
+            blocks.append([])
+        elif _ROW.search(line.strip()):
+            blocks += [[start, end], []]
+        elif blocks and blocks[-1] and not _STARTS_BLOCK.match(line) and not _heading(text, blocks[-1], line):
+            blocks[-1][1] = end
+        else:
+            blocks.append([start, end])
+    spans = []
+    for block in filter(None, blocks):
+        for m in _SENTENCE.finditer(text, block[0], block[1]):
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+@dataclass
+class Candidate:
+    hit: SearchHit
+    start: int  # page offsets
+    end: int
+    text: str
+    score: float
+
+
+class ExtractiveAnswerer:
+    def __init__(self, corpus: Corpus, portfolio: Portfolio, min_support: float = 0.5, max_sentences: int = 3):
+        self.corpus = corpus
+        self.portfolio = portfolio
+        self.min_support = min_support
+        self.max_sentences = max_sentences
+        self._df: dict[str, int] = {}
+        self._documents = 0
+        self._generation = -1
+
+    def answer(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        weights = self.term_weights(frame.text)
+        if not weights:
+            return []
+        filters = SearchFilters(site=_one(frame.sites), program=_one(frame.programs))
+        hits = self.corpus.search(frame.text, filters, limit=8)
+        named = {i.lower() for i in identifiers_in(frame.text)}
+        if named and any(h.matched_identifiers for h in hits):
+            # the question names a record or batch: answer from the passages that carry it
+            hits = [h for h in hits if h.matched_identifiers]
+        candidates = [c for hit in hits for c in self._sentences(hit, weights)]
+        if not candidates:
+            return []
+        candidates.sort(key=lambda c: (-c.score, c.hit.rank))
+        best = candidates[0].score
+        if best < self.min_support:
+            return []
+        chosen: list[Candidate] = []
+        for c in candidates:
+            if c.score < max(self.min_support, 0.8 * best) or len(chosen) == self.max_sentences:
+                break
+            if any(_same(c, o) for o in chosen):
+                continue
+            chosen.append(c)
+        chosen.sort(key=lambda c: (c.hit.rank, c.start))
+        sentences = []
+        for c in chosen:
+            evidence = Evidence(document_id=c.hit.document_id, page=c.hit.page, start=c.start, end=c.end, quote=c.text)
+            if sentence := book.sentence(" ".join(c.text.split()), [evidence]):
+                sentences.append(sentence)
+        return sentences
+
+    def term_weights(self, question: str) -> dict[str, float]:
+        """The question's content words, each weighted by its rarity in the corpus; names of sites and programs
+        (which the filters carry) and words about the question itself weigh nothing."""
+        self._refresh_frequencies()
+        names = set()
+        for site in self.portfolio.sites:
+            names |= set(content_terms(" ".join([site.id, site.name, *site.aliases])))
+        for program in self.portfolio.programs:
+            names |= set(content_terms(" ".join([program.id, program.name, *program.aliases])))
+        # record and batch numbers are found by search (which pins the named record), not weighed here
+        names |= {i.lower() for i in identifiers_in(question)}
+        terms = [t for t in dict.fromkeys(content_terms(question)) if t not in QUESTION_WORDS and t not in names]
+        n = max(self._documents, 1)
+        weights = {t: math.log(1 + n / (1 + self._df.get(t, 0))) for t in terms}
+        for pattern, focus in _FOCUS:
+            if re.search(pattern, question, re.I):
+                for term in content_terms(focus):
+                    weights[term] = 2 * max(weights.values(), default=1.0)
+        return weights
+
+    def _sentences(self, hit: SearchHit, weights: dict[str, float]):
+        total = sum(weights.values())
+        for begin, end in pieces(hit.text):
+            piece = hit.text[begin:end]
+            text = piece.strip()
+            if len(text.split()) < 3 or HOSTILE.search(text) or set(text) <= set("|-: "):
+                continue
+            start = hit.start + begin + (len(piece) - len(piece.lstrip()))
+            # a sentence is read under its document's title and its heading ("Root Cause")
+            terms = set(content_terms(f"{hit.title}\n{hit.section}\n{text}"))
+            score = sum(w for t, w in weights.items() if t in terms) / total
+            yield Candidate(hit=hit, start=start, end=start + len(text), text=text, score=score)
+
+    def _refresh_frequencies(self) -> None:
+        generation = self.corpus.store.generation()
+        if generation == self._generation:
+            return
+        df: dict[str, int] = {}
+        count = 0
+        for chunk, _ in self.corpus.store.iter_all_chunks():
+            count += 1
+            for term in set(content_terms(chunk.text)):
+                df[term] = df.get(term, 0) + 1
+        self._df, self._documents, self._generation = df, count, generation
+
+
+def _same(a: Candidate, b: Candidate) -> bool:
+    if a.hit.document_id == b.hit.document_id and a.start < b.end and b.start < a.end:
+        return True
+    return set(content_terms(a.text)) == set(content_terms(b.text))
+
+
+def _one(ids: list[str]) -> str | None:
+    return ids[0] if len(ids) == 1 else None

@@ -1,0 +1,147 @@
+"""Reading a question: what it asks for (a list, a count, overdue CAPAs, QTA gaps, or free text) and about what.
+
+Site and program come from the portfolio's names and aliases, or from a role ("the DS site", "the fill-finish
+site", "the testing lab"); record and batch numbers from their patterns. A follow-up ("and at the DP site?")
+that names no request of its own takes the previous question's and changes only what it names.
+"""
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from core.chat import ChatScope
+from core.identifiers import DOCUMENT_ID, identifiers_in
+from core.investigations import Classification, EventType, FlagCode
+from core.portfolio import Portfolio, SiteRole
+
+
+class Intent(StrEnum):
+    EVENTS = "events"  # which deviations / OOS / changes ...
+    COUNT = "count"  # how many ...
+    CAPAS_DUE = "capas_due"  # CAPAs past due
+    QTA_GAPS = "qta_gaps"  # what the site's quality agreement lacks
+    FREE = "free"  # anything else: answered from passages
+
+
+class QuestionFrame(BaseModel):
+    text: str = Field(description="The question as asked, or the previous one's text for a follow-up")
+    intent: Intent
+    sites: list[str] = Field(default_factory=list)
+    programs: list[str] = Field(default_factory=list)
+    batches: list[str] = Field(default_factory=list)
+    records: list[str] = Field(default_factory=list)
+    event_types: list[EventType] = Field(default_factory=list)
+    open_only: bool = False
+    closed_only: bool = False
+    classifications: list[Classification] = Field(default_factory=list)
+    flags: list[FlagCode] = Field(default_factory=list)
+    high_risk: bool = False
+    follow_up: bool = False
+
+    def scope_words(self) -> str:
+        parts = self.sites + self.programs + [f"batch {b}" for b in self.batches] + self.records
+        return ", ".join(parts) if parts else "the whole corpus"
+
+
+_ROLES = {
+    SiteRole.DRUG_SUBSTANCE: r"\b(ds|drug[- ]substance|api|upstream|bulk)\s+(site|cdmo|manufacturer|partner)\b",
+    SiteRole.DRUG_PRODUCT: r"\b(dp|drug[- ]product|fill[- ]?(and|&)?[- ]?finish|fill)\s+(site|cdmo|manufacturer|partner)\b",
+    SiteRole.TESTING: r"\b(testing|qc|contract|analytical)\s+(lab|laboratory|site)\b|\btesting site\b",
+}
+_TYPES = {
+    EventType.OOS: r"\boos\b|out[- ]of[- ]specification",
+    EventType.OOT: r"\boot\b|out[- ]of[- ]trend",
+    EventType.CHANGE: r"\bchange(s| notifications?| controls?| requests?)?\b",
+    EventType.DEVIATION: r"\bdeviations?\b|\bnon-?conformances?\b|\bincidents?\b",
+    EventType.EQUIPMENT: r"\bequipment (failures?|events?|deviations?)\b|\bbreakdowns?\b",
+    EventType.COMPLAINT: r"\bcomplaints?\b",
+}
+_FLAGS = {
+    FlagCode.NOTIFIED_LATE: r"notif\w* late|late notif\w*|notification window|outside (the|its) (qta )?(notification )?"
+    r"window|inside (the|its) (qta )?(notification )?window|notified (too )?late|\bon time\b",
+    FlagCode.CLOSED_LATE: r"closed late|late clos\w*|closure (was )?late|overdue clos\w*",
+    FlagCode.HUMAN_ERROR_WITHOUT_EVIDENCE: r"human[- ]error",
+    FlagCode.RETRAINING_ONLY_CAPA: r"retrain\w*",
+    FlagCode.NO_EFFECTIVENESS_CHECK: r"effectiveness check",
+    FlagCode.OOS_INVALIDATED_WITHOUT_ASSIGNABLE_CAUSE: r"invalidat\w*",
+    FlagCode.IMPACT_LIMITED_TO_ONE_BATCH: r"other batches|one batch|impact assessment",
+    FlagCode.PROBABLE_CAUSE_WITHOUT_DATA: r"probable cause|without data",
+}
+_EVENT_NOUN = r"\b(deviations?|events?|investigations?|oos|results?|changes?|non-?conformances?|incidents?|records?)\b"
+_LIST = re.compile(r"^\s*(which|what|list|show|are there|any|give|find)\b|\bwhich\b|\blist\b", re.I)
+_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same|also|now)\b|^\s*(at|for|in) (the )?\w", re.I)
+
+
+def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: QuestionFrame | None) -> QuestionFrame:
+    lowered = text.lower()
+    frame = QuestionFrame(
+        text=text,
+        intent=_intent(lowered),
+        sites=_sites(text, portfolio),
+        programs=portfolio.program_ids_in(text),
+        records=list(dict.fromkeys(m.group(0) for m in DOCUMENT_ID.finditer(text))),
+        event_types=[t for t, p in _TYPES.items() if re.search(p, lowered)],
+        open_only=bool(re.search(r"\b(open|ongoing|unresolved|not (yet )?closed|still open)\b", lowered)),
+        closed_only=bool(re.search(r"\bclosed\b", lowered) and not re.search(r"closed late|not (yet )?closed", lowered)),
+        classifications=[c for c in Classification if re.search(rf"\b{c.value}\b", lowered)],
+        flags=[f for f, p in _FLAGS.items() if re.search(p, lowered)],
+        high_risk=bool(re.search(r"\bhigh[- ]risk\b|\brisk (is )?high\b", lowered)),
+    )
+    frame.batches = [b for b in identifiers_in(text) if b not in frame.records and not DOCUMENT_ID.fullmatch(b)]
+    if frame.intent == Intent.FREE and frame.flags and re.search(_EVENT_NOUN, lowered):
+        frame.intent = Intent.EVENTS
+    if previous is not None and _is_follow_up(text, frame):
+        frame = _carry(previous, frame)
+    # the panel's pick narrows what the question did not name
+    if scope.site and not frame.sites:
+        frame.sites = [scope.site]
+    if scope.program and not frame.programs:
+        frame.programs = [scope.program]
+    return frame
+
+
+def _intent(lowered: str) -> Intent:
+    if re.search(r"\bcapas?\b", lowered) and re.search(r"overdue|past due|past their due|late|due\b", lowered):
+        return Intent.CAPAS_DUE
+    if re.search(r"\b(qta|quality (technical )?agreement)\b", lowered) and re.search(
+        r"\bgaps?\b|\bmissing\b|\blacks?\b|\bvague\b|\bconflict\w*|\bweak(nesses)?\b", lowered
+    ):
+        return Intent.QTA_GAPS
+    if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b", lowered) and re.search(_EVENT_NOUN, lowered):
+        return Intent.COUNT
+    if _LIST.search(lowered) and re.search(_EVENT_NOUN, lowered) and re.search(r"s\b", lowered):
+        plural = re.search(r"\b(deviations|events|investigations|oos results|changes|non-?conformances|incidents)\b"
+                           r"|\bany (open )?(oos|deviation|change)", lowered)
+        if plural:
+            return Intent.EVENTS
+    return Intent.FREE
+
+
+def _sites(text: str, portfolio: Portfolio) -> list[str]:
+    found = portfolio.site_ids_in(text)
+    for role, pattern in _ROLES.items():
+        if re.search(pattern, text, re.I):
+            found += [s.id for s in portfolio.sites if role in s.roles and s.id not in found]
+    return found
+
+
+def _is_follow_up(text: str, frame: QuestionFrame) -> bool:
+    names_something = frame.sites or frame.programs or frame.batches or frame.event_types
+    own_request = frame.intent != Intent.FREE or frame.records or len(text.split()) > 8
+    return bool(_FOLLOW_UP.search(text) and names_something and not own_request) or (
+        frame.intent == Intent.FREE and len(text.split()) <= 5 and names_something and not frame.records
+    )
+
+
+def _carry(previous: QuestionFrame, new: QuestionFrame) -> QuestionFrame:
+    """The previous question, with what the follow-up names put in place of what it had."""
+    changes: dict = {"follow_up": True}
+    for name in ("sites", "programs", "batches", "event_types", "classifications", "flags"):
+        if getattr(new, name):
+            changes[name] = getattr(new, name)
+    if new.open_only or new.closed_only:
+        changes |= {"open_only": new.open_only, "closed_only": new.closed_only}
+    if new.sites and not new.batches:
+        changes["batches"] = []  # a batch belongs to a site: asking about another site drops it
+    return previous.model_copy(update=changes)

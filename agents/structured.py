@@ -1,0 +1,161 @@
+"""Structured questions answered from the stored events and QTA reviews, every sentence cited.
+
+A sentence is composed from an event's fields; each figure in it (record and batch numbers, dates) is
+cited by the passage it was read from: the field's own evidence where extraction kept one, otherwise the
+line of the report that carries the value.
+"""
+
+from datetime import date
+
+from agents.citations import CitationBook
+from agents.questions import Intent, QuestionFrame
+from core.analysis import AnalysisKind
+from core.chat import AnswerSentence
+from core.evidence import Evidence
+from core.investigations import InvestigationEvent
+from core.portfolio import Portfolio
+from core.qta import ElementStatus, QtaReview
+from core.store import RecordStore
+
+STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.QTA_GAPS}
+_GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+class StructuredAnswerer:
+    def __init__(self, store: RecordStore, portfolio: Portfolio, today: date | None = None):
+        self.store = store
+        self.portfolio = portfolio
+        self.today = today or date.today()
+
+    def answer(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        if frame.intent == Intent.QTA_GAPS:
+            return self._qta_gaps(frame, book)
+        events = self.events(frame)
+        if frame.intent == Intent.CAPAS_DUE:
+            return self._capas_due(events, book)
+        sentences = [s for e in events if (s := self._event_sentence(e, frame, book))]
+        if sentences and frame.intent == Intent.COUNT:
+            lead = self._count_sentence(len(sentences), frame, [s.citations[0] for s in sentences])
+            return [lead, *sentences]
+        return sentences
+
+    def events(self, frame: QuestionFrame) -> list[InvestigationEvent]:
+        found = []
+        for analysis in self.store.list_analyses(kind=AnalysisKind.EVENT):
+            event = InvestigationEvent.model_validate(analysis.payload)
+            if self._matches(event, frame):
+                found.append(event)
+        return sorted(found, key=lambda e: (e.site or "", e.record_ids[:1]))
+
+    def _matches(self, event: InvestigationEvent, frame: QuestionFrame) -> bool:
+        closed = (event.status or "").lower() == "closed" or event.dates.closed is not None
+        return (
+            (not frame.sites or event.site in frame.sites)
+            and (not frame.programs or bool(set(frame.programs) & set(event.programs)))
+            and (not frame.batches or bool(set(frame.batches) & set(event.batch_ids)))
+            and (not frame.records or bool(set(frame.records) & set(event.record_ids)))
+            and (not frame.event_types or event.type in frame.event_types or _deviation_like(event, frame))
+            and not (frame.open_only and closed)
+            and not (frame.closed_only and not closed)
+            and (not frame.classifications or event.classification in frame.classifications)
+            and (not frame.flags or bool(set(frame.flags) & set(event.flag_codes)))
+            and (not frame.high_risk or event.risk == "HIGH")
+        )
+
+    def _event_sentence(self, event: InvestigationEvent, frame: QuestionFrame, book: CitationBook):
+        record = event.record_ids[0] if event.record_ids else event.title
+        traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, _status(event)) if t]
+        facts = [f"{record} ({', '.join(traits)})"]
+        evidence = [self._line(event.document_id, record)]
+        if event.site:
+            facts.append(f"at {event.site}")
+        if event.batch_ids:
+            # the product as the report names it: a program id comes from the portfolio, not from the text
+            facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
+            evidence += [self._line(event.document_id, b) for b in event.batch_ids]
+        text = " ".join(facts)
+        if event.dates.reported:
+            text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
+            evidence.append(event.date_evidence.get("reported"))
+        flags = [f for f in event.flags if not frame.flags or f.code in frame.flags]
+        if flags:
+            text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
+            evidence += [f.evidence[0] for f in flags if f.evidence]
+        elif event.description and event.description.evidence:
+            evidence.append(event.description.evidence)
+        return book.sentence(text + f" (risk {event.risk.value}).", evidence, min_overlap=0.0)
+
+    def _count_sentence(self, count: int, frame: QuestionFrame, markers: list[int]):
+        noun = "/".join(t.value.replace("oos", "OOS") for t in frame.event_types) or "event"
+        qualifiers = " ".join(filter(None, ["open" if frame.open_only else "", "closed" if frame.closed_only else ""]))
+        text = f"{count} {qualifiers + ' ' if qualifiers else ''}{noun} record{'s' * (count != 1)} match in {frame.scope_words()}."
+        return AnswerSentence(text=text, citations=list(dict.fromkeys(markers)))
+
+    def _capas_due(self, events: list[InvestigationEvent], book: CitationBook) -> list[AnswerSentence]:
+        sentences = []
+        for event in events:
+            if _status(event) == "closed":
+                continue
+            record = event.record_ids[0] if event.record_ids else event.title
+            for capa in event.capas:
+                if capa.due is None or capa.due >= self.today:
+                    continue
+                owner = f" (owner: {capa.owner})" if capa.owner else ""
+                text = f"{record}: the CAPA \"{_short(capa.action)}\"{owner} was due on {_day(capa.due)} and is past due."
+                evidence = [capa.evidence, self._line(event.document_id, record)]
+                if sentence := book.sentence(text, evidence, min_overlap=0.0):
+                    sentences.append(sentence)
+        return sentences
+
+    def _qta_gaps(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        sentences = []
+        for site in frame.sites or [None]:
+            for analysis in self.store.list_analyses(kind=AnalysisKind.QTA_REVIEW, site=site):
+                review = QtaReview.model_validate(analysis.payload)
+                heading = self._line(review.document_id, review.title.split("\n")[0][:60]) or self._first_line(review)
+                for finding in (f for f in review.findings if f.status in _GAPS):
+                    text = f"{review.site or review.title}: {finding.title} is {finding.status.value} ({finding.severity.value}): {finding.reason}"
+                    # a missing element has no clause to cite; the agreement it is missing from is cited
+                    evidence = finding.evidence[:2] or [heading]
+                    if sentence := book.sentence(text.rstrip(".") + ".", evidence, min_overlap=0.0):
+                        sentences.append(sentence)
+        return sentences
+
+    def _first_line(self, review: QtaReview) -> Evidence | None:
+        text = self.store.page_text(review.document_id, 1) or ""
+        end = text.find("\n") if "\n" in text else len(text)
+        return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
+
+    def _line(self, document_id: str, value: str) -> Evidence | None:
+        """The line of the document where a value (record or batch number, title) first appears."""
+        detail = self.store.detail(document_id)
+        for page in detail.pages:
+            at = page.text.find(value)
+            if at >= 0:
+                start = page.text.rfind("\n", 0, at) + 1
+                end = page.text.find("\n", at)
+                end = len(page.text) if end < 0 else end
+                if end - start > 300:  # a long paragraph: cite the value's sentence, not the whole of it
+                    start, end = max(start, at - 120), min(end, at + len(value) + 120)
+                return Evidence(document_id=document_id, page=page.number, start=start, end=end, quote=page.text[start:end])
+        return None
+
+
+def _status(event: InvestigationEvent) -> str:
+    if (event.status or "").lower() == "closed" or event.dates.closed:
+        return "closed"
+    return "open"
+
+
+def _deviation_like(event: InvestigationEvent, frame: QuestionFrame) -> bool:
+    # an equipment failure is investigated as a deviation; asked for deviations, it is one
+    return "deviation" in frame.event_types and event.type == "equipment"
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

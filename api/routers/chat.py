@@ -1,0 +1,46 @@
+"""Chat: a question answered with cited passages, streamed as server-sent events."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from agents.chat import ChatService
+from api.deps import get_chat
+from core.chat import ChatScope, ChatTurn
+
+router = APIRouter(tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    site: str | None = None
+    program: str | None = None
+    session_id: str | None = Field(None, max_length=64, description="Continue a conversation; omitted: a new one")
+
+
+@router.post(
+    "/chat",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "start, citation, sentence ..., done"}},
+)
+def chat(request: ChatRequest, service: Annotated[ChatService, Depends(get_chat)]):
+    """Stream the answer: `start` (session id, how the question was read), each `citation` before the first
+    sentence that uses it, each `sentence`, then `done` with the whole answer."""
+    events = service.stream(request.question, ChatScope(site=request.site, program=request.program), request.session_id)
+
+    def sse():
+        try:
+            for event in events:
+                yield f"event: {event.type.value}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
+        except Exception as exc:  # the stream has started: the error goes in it, not in a status code
+            yield f"event: error\ndata: {{\"detail\": \"{type(exc).__name__}\"}}\n\n"
+
+    return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/chat/sessions/{session_id}", response_model=list[ChatTurn])
+def session_history(session_id: str, service: Annotated[ChatService, Depends(get_chat)]):
+    return service.store.chat_turns(session_id)

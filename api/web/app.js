@@ -1,0 +1,203 @@
+// The web app. Every piece of document-derived text is put in the page with textContent, never innerHTML,
+// so a document holding HTML or script shows as text.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let sessionId = null;
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+// --- tabs and scope ------------------------------------------------------------------------------
+
+for (const tab of document.querySelectorAll(".tab")) {
+  tab.addEventListener("click", () => {
+    document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
+    document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== `view-${tab.dataset.view}`));
+    if (tab.dataset.view === "documents") loadDocuments();
+  });
+}
+
+async function loadPortfolio() {
+  const portfolio = await (await fetch("/portfolio")).json();
+  for (const site of portfolio.sites) {
+    $("scope").append(new Option(`Site: ${site.name} (${site.id})`, `site:${site.id}`));
+    $("filter-site").append(new Option(site.name, site.id));
+  }
+  for (const program of portfolio.programs) {
+    $("scope").append(new Option(`Program: ${program.name} (${program.id})`, `program:${program.id}`));
+    $("filter-program").append(new Option(program.name, program.id));
+  }
+}
+
+function scope() {
+  const [kind, id] = $("scope").value.split(":");
+  return { site: kind === "site" ? id : null, program: kind === "program" ? id : null };
+}
+
+// --- chat ----------------------------------------------------------------------------------------
+
+$("new-session").addEventListener("click", () => {
+  sessionId = null;
+  $("conversation").replaceChildren();
+});
+
+$("ask-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const question = $("question").value.trim();
+  if (!question) return;
+  $("question").value = "";
+  $("ask").disabled = true;
+  const turn = el("div", undefined, "turn");
+  const answer = el("div", undefined, "a streaming");
+  turn.append(el("div", question, "q"), answer);
+  $("conversation").append(turn);
+  const citations = {};
+  try {
+    const response = await fetch("/chat", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, session_id: sessionId, ...scope() }),
+    });
+    if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+    await readEvents(response, (type, data) => {
+      if (type === "start") sessionId = data.session_id;
+      else if (type === "citation") citations[data.marker] = data;
+      else if (type === "sentence") answer.append(sentenceNode(data, citations), " ");
+      else if (type === "done") finish(answer, data);
+      else if (type === "error") answer.append(el("span", `Error: ${data.detail}`, "failed"));
+    });
+  } catch (error) {
+    answer.append(el("span", `The question could not be answered: ${error.message}`, "failed"));
+  } finally {
+    answer.classList.remove("streaming");
+    $("ask").disabled = false;
+  }
+});
+
+async function readEvents(response, handle) {
+  // server-sent events over a POST: read the body and split it into events ourselves
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const type = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (type && data) handle(type, JSON.parse(data));
+    }
+  }
+}
+
+function sentenceNode(sentence, citations) {
+  const span = el("span", sentence.text, "sentence");
+  for (const marker of sentence.citations) {
+    const citation = citations[marker];
+    const button = el("button", `[${marker}]`, "cite");
+    button.type = "button";
+    button.title = `${citation.filename}, page ${citation.page}`;
+    button.addEventListener("click", () => openSource(citation));
+    span.append(button);
+  }
+  return span;
+}
+
+function finish(answer, data) {
+  answer.classList.add(data.kind);
+  const sources = [...new Set(data.citations.map((c) => `${c.filename} p.${c.page}`))].join("; ");
+  const meta = `${data.kind.replace("_", " ")} · ${data.backend}` + (sources ? ` · ${sources}` : "");
+  answer.append(el("div", meta, "meta"));
+}
+
+async function openSource(citation) {
+  const response = await fetch(`/documents/${encodeURIComponent(citation.document_id)}/pages/${citation.page}`);
+  if (!response.ok) return;
+  const page = await response.json();
+  $("source-title").textContent = page.title;
+  $("source-page").textContent = `${page.filename} · page ${page.number} of ${page.page_count}`;
+  const mark = el("mark", page.text.slice(citation.start, citation.end));
+  $("source-text").replaceChildren(page.text.slice(0, citation.start), mark, page.text.slice(citation.end));
+  $("source").hidden = false;
+  mark.scrollIntoView({ block: "center" });
+}
+
+$("source-close").addEventListener("click", () => ($("source").hidden = true));
+
+// --- documents -----------------------------------------------------------------------------------
+
+const VIEWS = {
+  qta: (id) => [["QTA review", `/qta/reviews/${id}?format=html`]],
+  deviation_report: (id) => [["Triage", `/events/${id}?format=html`]],
+  oos_investigation: (id) => [["Triage", `/events/${id}?format=html`]],
+  change_control: (id) => [["Triage", `/events/${id}?format=html`]],
+};
+
+async function loadDocuments() {
+  const params = new URLSearchParams();
+  for (const [name, id] of [["site", "filter-site"], ["program", "filter-program"], ["kind", "filter-kind"]]) {
+    if ($(id).value) params.set(name, $(id).value);
+  }
+  const documents = await (await fetch(`/documents?${params}`)).json();
+  const kinds = new Set([...$("filter-kind").options].map((o) => o.value));
+  const rows = documents.map((doc) => {
+    if (!kinds.has(doc.kind)) $("filter-kind").append(new Option(doc.kind.replace("_", " "), doc.kind));
+    kinds.add(doc.kind);
+    const row = el("tr");
+    row.dataset.documentId = doc.id;
+    const views = el("td");
+    for (const [label, href] of (VIEWS[doc.kind] || (() => []))(doc.id)) {
+      const link = el("a", label);
+      link.href = href;
+      link.target = "_blank";
+      views.append(link, " ");
+    }
+    row.append(el("td", doc.title), el("td", doc.kind.replace("_", " ")), el("td", doc.metadata.sites.join(", ")),
+      el("td", doc.metadata.programs.join(", ")), el("td", String(doc.page_count)), views);
+    return row;
+  });
+  $("documents").tBodies[0].replaceChildren(...rows);
+}
+
+for (const id of ["filter-site", "filter-program", "filter-kind"]) $(id).addEventListener("change", loadDocuments);
+
+$("upload-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const files = $("files").files;
+  if (!files.length) return;
+  const form = new FormData();
+  for (const file of files) form.append("files", file);
+  const request = new XMLHttpRequest();  // XHR, not fetch: it reports upload progress
+  $("upload-progress").hidden = false;
+  $("upload-status").textContent = "Uploading…";
+  request.upload.addEventListener("progress", (e) => {
+    if (e.lengthComputable) $("upload-progress").value = Math.round((100 * e.loaded) / e.total);
+  });
+  request.upload.addEventListener("load", () => ($("upload-status").textContent = "Reading and indexing…"));
+  request.addEventListener("load", () => {
+    $("upload-progress").value = 100;
+    let results = [];
+    try { results = JSON.parse(request.responseText); } catch { results = []; }
+    if (!Array.isArray(results)) results = [{ filename: "upload", status: "failed", error: request.responseText }];
+    $("upload-results").replaceChildren(...results.map((r) => {
+      const text = r.status === "failed" ? `${r.filename}: failed: ${r.error}` : `${r.filename}: ${r.status.replace("_", " ")}`;
+      return el("li", text, r.status === "failed" ? "failed" : "");
+    }));
+    $("upload-status").textContent = "Done";
+    loadDocuments();
+  });
+  request.addEventListener("error", () => ($("upload-status").textContent = "The upload failed: the server did not answer"));
+  request.open("POST", "/documents");
+  request.send(form);
+});
+
+loadPortfolio();
