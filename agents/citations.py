@@ -15,15 +15,10 @@ from core.store import RecordStore
 _WORD = re.compile(r"[a-z0-9]+(?:[-/.][a-z0-9]+)*")
 _FIGURE = re.compile(r"\b[A-Z]*\d[\w./-]*\b")
 STOPWORDS = frozenset(
-    """a about above after again all also am an and any are as at be been before being below between both but by
-    can could did do does doing down during each few for from further had has have having he her here hers how i
-    if in into is it its itself just me more most my no nor not now of off on once only or other our out over own
-    same she should so some such than that the their them then there these they this those through to too under
-    until up very was we were what when where which while who whom why will with would you your yes per via
-    tell show list give find please said say says""".split()
+    ["a", "about", "above", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yes", "per", "via", "tell", "show", "list", "give", "find", "please", "said", "say", "says"]
 )
 # words of the question's frame, not of its facts: a passage need not repeat them to answer it
-QUESTION_WORDS = frozenset("many much number whether kind type stated state statement mentioned document".split())
+QUESTION_WORDS = frozenset(["many", "much", "number", "whether", "kind", "type", "stated", "state", "statement", "mentioned", "document"])
 
 
 def content_terms(text: str) -> list[str]:

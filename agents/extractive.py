@@ -26,7 +26,7 @@ _FOCUS = [
     (r"\bwho\b.*\b(own|responsible)|\bowner\b", "owner responsible"),
     (r"\bwhen\b.*\b(notif|report|inform)", "notified"),
 ]
-_SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.S)
+_SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.DOTALL)
 _ROW = re.compile(r"\||\S {3,}\S")  # a table row, pipes or columns of spaces
 _STARTS_BLOCK = re.compile(r"\s*(?:[-•*]\s|\d+(?:\.\d+)*[.)]?\s+[A-Z])")
 
@@ -126,7 +126,7 @@ class ExtractiveAnswerer:
         n = max(self._documents, 1)
         weights = {t: math.log(1 + n / (1 + self._df.get(t, 0))) for t in terms}
         for pattern, focus in _FOCUS:
-            if re.search(pattern, question, re.I):
+            if re.search(pattern, question, re.IGNORECASE):
                 for term in content_terms(focus):
                     weights[term] = 2 * max(weights.values(), default=1.0)
         return weights

@@ -69,8 +69,8 @@ _FLAGS = {
     FlagCode.PROBABLE_CAUSE_WITHOUT_DATA: r"probable cause|without data",
 }
 _EVENT_NOUN = r"\b(deviations?|events?|investigations?|oos|results?|changes?|non-?conformances?|incidents?|records?)\b"
-_LIST = re.compile(r"^\s*(which|what|list|show|are there|any|give|find)\b|\bwhich\b|\blist\b", re.I)
-_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same|also|now)\b|^\s*(at|for|in) (the )?\w", re.I)
+_LIST = re.compile(r"^\s*(which|what|list|show|are there|any|give|find)\b|\bwhich\b|\blist\b", re.IGNORECASE)
+_FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|same|also|now)\b|^\s*(at|for|in) (the )?\w", re.IGNORECASE)
 
 
 def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: QuestionFrame | None) -> QuestionFrame:
@@ -121,7 +121,7 @@ def _intent(lowered: str) -> Intent:
 def _sites(text: str, portfolio: Portfolio) -> list[str]:
     found = portfolio.site_ids_in(text)
     for role, pattern in _ROLES.items():
-        if re.search(pattern, text, re.I):
+        if re.search(pattern, text, re.IGNORECASE):
             found += [s.id for s in portfolio.sites if role in s.roles and s.id not in found]
     return found
 

@@ -11,9 +11,9 @@ _BATCH_LED = re.compile(
     r"\b(?:batch(?:es)?|lots?)\b(?:\s+(?:no\.?|number|numbers|nos\.?|#|id))?\s*[:#]?\s*"
     r"((?:[A-Z]{0,4}\d[A-Z0-9]{1,}(?:[-/][A-Z0-9]{2,6}){0,2})(?:(?:\s*,\s*|\s+and\s+|\s*/\s*)"
     r"[A-Z]{0,4}\d[A-Z0-9]{1,}(?:[-/][A-Z0-9]{2,6}){0,2})*)",
-    re.I,
+    re.IGNORECASE,
 )
-_BATCH_TOKEN = re.compile(r"[A-Z]{0,4}\d[A-Z0-9]{1,}(?:[-/][A-Z0-9]{2,6}){0,2}", re.I)
+_BATCH_TOKEN = re.compile(r"[A-Z]{0,4}\d[A-Z0-9]{1,}(?:[-/][A-Z0-9]{2,6}){0,2}", re.IGNORECASE)
 # A batch number is never a year, a count ("lot F4495, 312 vials") or a clause number.
 _NOT_A_BATCH = re.compile(r"^(19|20)\d\d$|^\d{1,3}$|^\d+\.\d+$")
 

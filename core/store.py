@@ -5,7 +5,7 @@ Every write of a document happens in one transaction; the caller passes a hook t
 """
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -359,7 +359,7 @@ def _document_row(doc: Document) -> dict:
 
 
 def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone; we store UTC
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone; we store UTC
 
 
 def _document(row) -> Document:
@@ -371,4 +371,4 @@ def _analysis(row) -> Analysis:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

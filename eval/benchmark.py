@@ -11,7 +11,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +157,7 @@ def synthetic_corpus(base: list[tuple[Document, Chunk]], vectors: np.ndarray, n:
             title=f"Synthetic document {d}", kind=kinds[(d // 100) % len(kinds)], file_type=FileType.PDF,
             size_bytes=len(page), metadata=DocumentMetadata(sites=[site], programs=["HB-101"],
                                                             document_date=date(2024, 1 + (d // 100) % 12, 1)),
-            document_key=f"synthetic:{doc_id}", ingested_at=datetime.now(timezone.utc), page_count=1,
+            document_key=f"synthetic:{doc_id}", ingested_at=datetime.now(UTC), page_count=1,
             chunk_count=100,
         )
         yield PreparedDocument(document=document, pages=[Page(number=1, text=page)], chunks=chunks), vecs

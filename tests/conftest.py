@@ -17,11 +17,11 @@ os.environ["SCARF_NO_ANALYTICS"] = "true"
 for _name in ("CDMO_LLM_BASE_URL", "CDMO_LLM_MODEL", "CDMO_LLM_API_KEY"):  # the rules backend unless a test says so
     os.environ.pop(_name, None)
 
-from core.config import Settings, VectorEngine  # noqa: E402
-from core.portfolio import load_portfolio  # noqa: E402
-from fixtures.build_corpus import build  # noqa: E402
-from retrieval.corpus import Corpus  # noqa: E402
-from retrieval.embeddings import OnnxEmbedder, default_model_path  # noqa: E402
+from core.config import Settings, VectorEngine
+from core.portfolio import load_portfolio
+from fixtures.build_corpus import build
+from retrieval.corpus import Corpus
+from retrieval.embeddings import OnnxEmbedder, default_model_path
 
 ENGINES = [VectorEngine.EDGE, VectorEngine.LOCAL]
 
