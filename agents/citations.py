@@ -77,7 +77,10 @@ class CitationBook:
             return None
         # a passage that shares nothing with the sentence supports none of it: not cited
         words = set(content_terms(text))
-        relevant = [e for e in supporting if words & set(content_terms(e.quote)) or figures(text) & figures(e.quote)]
+        relevant = [
+            e for e in supporting
+            if not min_overlap or words & set(content_terms(e.quote)) or figures(text) & figures(e.quote)
+        ]  # a structured sentence (no overlap asked) cites what its composer chose: the gap's agreement
         self.dropped += len(supporting) - len(relevant)
         markers = [m for e in relevant if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
