@@ -6,13 +6,13 @@ invalid, unsupported sentences) gives the offline answer, with the reason kept o
 """
 
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
 
 from agents.citations import CitationBook
 from agents.extractive import ExtractiveAnswerer
+from agents.llm_agent import make_llm_agent
 from agents.questions import Intent, QuestionFrame, read_question
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
 from core.chat import Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
@@ -69,7 +69,6 @@ class ChatService:
         yield ChatEvent(type=ChatEventType.DONE, data=answer.model_dump(mode="json"))
 
     def _answer(self, question, scope, session_id, frame: QuestionFrame, history: list[ChatTurn]) -> Answer:
-        started = time.perf_counter()
         base = {"session_id": session_id, "question": question, "scope": scope}
         fallback = None
         if self.llm_agent is not None:
@@ -83,7 +82,6 @@ class ChatService:
                 log.warning("LLM agent failed, offline answer given: %s", fallback)
         book = CitationBook(self.store)
         kind, sentences = self.offline(frame, book)
-        log.debug("offline answer in %.0f ms", (time.perf_counter() - started) * 1000)
         return Answer(**base, kind=kind, sentences=sentences, citations=book.citations, backend=OFFLINE,
                       dropped_citations=book.dropped, fallback=fallback)
 
@@ -97,6 +95,11 @@ class ChatService:
         if sentences:
             return AnswerKind.EXTRACTIVE, sentences
         return AnswerKind.NO_ANSWER, [AnswerSentence(text=_no_support(frame))]
+
+
+def make_chat_service(corpus: Corpus, portfolio: Portfolio) -> ChatService:
+    """The chat service as settings ask for it: with the LLM agent when an endpoint is configured."""
+    return ChatService(corpus, portfolio, make_llm_agent(corpus.settings, corpus, portfolio))
 
 
 def _nothing_matches(frame: QuestionFrame) -> str:

@@ -15,10 +15,15 @@ from core.store import RecordStore
 _WORD = re.compile(r"[a-z0-9]+(?:[-/.][a-z0-9]+)*")
 _FIGURE = re.compile(r"\b[A-Z]*\d[\w./-]*\b")
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yes", "per", "via", "tell", "show", "list", "give", "find", "please", "said", "say", "says"]
+    """a about above after again all also am an and any are as at be been before being below between both but by
+    can could did do does doing down during each few for from further had has have having he her here hers how i
+    if in into is it its itself just me more most my no nor not now of off on once only or other our out over own
+    same she should so some such than that the their them then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you your yes per via
+    tell show list give find please said say says""".split()
 )
 # words of the question's frame, not of its facts: a passage need not repeat them to answer it
-QUESTION_WORDS = frozenset(["many", "much", "number", "whether", "kind", "type", "stated", "state", "statement", "mentioned", "document"])
+QUESTION_WORDS = frozenset("many much number whether kind type stated state statement mentioned document".split())
 
 
 def content_terms(text: str) -> list[str]:
@@ -56,7 +61,7 @@ class CitationBook:
     def cite(self, evidence: Evidence) -> int | None:
         """The marker for a passage, or None when the quote is not the stored page text at its span."""
         for c in self.citations:
-            if (c.document_id, c.page, c.start, c.end) == (evidence.document_id, evidence.page, evidence.start, evidence.end):
+            if c.span == evidence.span:
                 return c.marker
         text = self._page(evidence.document_id, evidence.page)
         if text is None or " ".join(text[evidence.start : evidence.end].split()) != " ".join(evidence.quote.split()):
@@ -75,14 +80,7 @@ class CitationBook:
         if not supporting or not supports(text, [e.quote for e in supporting], min_overlap):
             self.dropped += len(supporting)
             return None
-        # a passage that shares nothing with the sentence supports none of it: not cited
-        words = set(content_terms(text))
-        relevant = [
-            e for e in supporting
-            if not min_overlap or words & set(content_terms(e.quote)) or figures(text) & figures(e.quote)
-        ]  # a structured sentence (no overlap asked) cites what its composer chose: the gap's agreement
-        self.dropped += len(supporting) - len(relevant)
-        markers = [m for e in relevant if (m := self.cite(e)) is not None]
+        markers = [m for e in supporting if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
 
     def _page(self, document_id: str, page: int) -> str | None:
@@ -90,6 +88,11 @@ class CitationBook:
         if key not in self._pages:
             self._pages[key] = self.store.page_text(document_id, page)
         return self._pages[key]
+
+
+def shares(sentence: str, quote: str) -> bool:
+    """The passage has a content word or a figure of the sentence: it supports some of it."""
+    return bool(set(content_terms(sentence)) & set(content_terms(quote)) or figures(sentence) & figures(quote))
 
 
 def supports(sentence: str, quotes: list[str], min_overlap: float = 0.5) -> bool:

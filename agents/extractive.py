@@ -16,7 +16,7 @@ from core.chat import AnswerSentence
 from core.evidence import Evidence
 from core.identifiers import identifiers_in
 from core.portfolio import Portfolio
-from core.search import SearchFilters, SearchHit
+from core.search import SearchHit
 from extraction.hostile import HOSTILE
 from retrieval.corpus import Corpus
 
@@ -75,6 +75,12 @@ class ExtractiveAnswerer:
         self.portfolio = portfolio
         self.min_support = min_support
         self.max_sentences = max_sentences
+        # names of sites and programs weigh nothing: the filters carry them
+        self._names = {
+            term
+            for entity in [*portfolio.sites, *portfolio.programs]
+            for term in content_terms(" ".join([entity.id, entity.name, *entity.aliases]))
+        }
         self._df: dict[str, int] = {}
         self._documents = 0
         self._generation = -1
@@ -83,8 +89,7 @@ class ExtractiveAnswerer:
         weights = self.term_weights(frame.text)
         if not weights:
             return []
-        filters = SearchFilters(site=_one(frame.sites), program=_one(frame.programs))
-        hits = self.corpus.search(frame.text, filters, limit=8)
+        hits = self.corpus.search(frame.text, frame.search_filters(), limit=8)
         named = {i.lower() for i in identifiers_in(frame.text)}
         if named and any(h.matched_identifiers for h in hits):
             # the question names a record or batch: answer from the passages that carry it
@@ -115,13 +120,8 @@ class ExtractiveAnswerer:
         """The question's content words, each weighted by its rarity in the corpus; names of sites and programs
         (which the filters carry) and words about the question itself weigh nothing."""
         self._refresh_frequencies()
-        names = set()
-        for site in self.portfolio.sites:
-            names |= set(content_terms(" ".join([site.id, site.name, *site.aliases])))
-        for program in self.portfolio.programs:
-            names |= set(content_terms(" ".join([program.id, program.name, *program.aliases])))
         # record and batch numbers are found by search (which pins the named record), not weighed here
-        names |= {i.lower() for i in identifiers_in(question)}
+        names = self._names | {i.lower() for i in identifiers_in(question)}
         terms = [t for t in dict.fromkeys(content_terms(question)) if t not in QUESTION_WORDS and t not in names]
         n = max(self._documents, 1)
         weights = {t: math.log(1 + n / (1 + self._df.get(t, 0))) for t in terms}
@@ -161,7 +161,3 @@ def _same(a: Candidate, b: Candidate) -> bool:
     if a.hit.document_id == b.hit.document_id and a.start < b.end and b.start < a.end:
         return True
     return set(content_terms(a.text)) == set(content_terms(b.text))
-
-
-def _one(ids: list[str]) -> str | None:
-    return ids[0] if len(ids) == 1 else None

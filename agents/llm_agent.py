@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
-from agents.citations import CitationBook, content_terms
+from agents.citations import CitationBook, content_terms, shares
 from agents.extractive import pieces
 from agents.questions import Intent, QuestionFrame
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
@@ -70,20 +70,21 @@ class Passages:
 
     def __init__(self):
         self.by_id: dict[str, Evidence] = {}
+        self._titles: dict[str, str] = {}
 
     def add(self, evidence: Evidence, title: str) -> str:
-        for pid, known in self.by_id.items():
-            if (known.document_id, known.page, known.start, known.end) == (
-                evidence.document_id, evidence.page, evidence.start, evidence.end
-            ):
-                return f"{pid} ({title}, page {evidence.page}): {_shown(evidence.quote)}"
-        pid = f"P{len(self.by_id) + 1}"
-        self.by_id[pid] = evidence
-        return f"{pid} ({title}, page {evidence.page}): {_shown(evidence.quote)}"
+        """The passage's id, the same for the same span however often it is shown."""
+        pid = next((p for p, known in self.by_id.items() if known.span == evidence.span), None)
+        if pid is None:
+            pid = f"P{len(self.by_id) + 1}"
+            self.by_id[pid], self._titles[pid] = evidence, title
+        return pid
 
-
-def _shown(text: str) -> str:
-    return WITHHELD if HOSTILE.search(text) else " ".join(text.split())
+    def show(self, evidence: Evidence, title: str) -> str:
+        """The passage as the model reads it; text addressed to an AI is withheld."""
+        pid = self.add(evidence, title)
+        text = WITHHELD if HOSTILE.search(evidence.quote) else " ".join(evidence.quote.split())
+        return f"{pid} ({title}, page {evidence.page}): {text}"
 
 
 class LlmChatAgent:
@@ -100,7 +101,8 @@ class LlmChatAgent:
     ) -> tuple[AnswerKind, list[AnswerSentence]]:
         passages = Passages()
         tools = self._tools(passages)
-        seed = [tools["search_passages"].invoke({"query": frame.text, "site": _one(frame.sites), "program": _one(frame.programs)})]
+        filters = frame.search_filters()
+        seed = [tools["search_passages"].invoke({"query": frame.text, "site": filters.site, "program": filters.program})]
         if frame.intent in STRUCTURED_INTENTS:
             seed.append(self._structured_text(frame, passages))
         earlier = "\n".join(f"Q: {t.question}\nA: {t.answer.text}" for t in history[-3:]) or "(none)"
@@ -118,7 +120,10 @@ class LlmChatAgent:
         sentences = []
         for draft in final.sentences:
             evidence = [_narrow(passages.by_id[p], draft.text) for p in draft.passages if p in passages.by_id]
-            if sentence := book.sentence(draft.text.strip(), evidence):
+            # a passage the model named that shares nothing with its sentence supports none of it: not cited
+            relevant = [e for e in evidence if shares(draft.text, e.quote)]
+            book.dropped += len(evidence) - len(relevant)
+            if sentence := book.sentence(draft.text.strip(), relevant):
                 sentences.append(sentence)
         if not sentences:
             raise ValueError(f"none of the model's {len(final.sentences)} sentences is supported by its passages")
@@ -147,7 +152,7 @@ class LlmChatAgent:
         def search_passages(query: str, site: str | None = None, program: str | None = None) -> str:
             hits = self.corpus.search(query, SearchFilters(site=site, program=program), limit=self.settings.chat_passages)
             shown = [
-                passages.add(Evidence(document_id=h.document_id, page=h.page, start=h.start, end=h.end, quote=h.text), h.title)
+                passages.show(Evidence(document_id=h.document_id, page=h.page, start=h.start, end=h.end, quote=h.text), h.title)
                 for h in hits
             ]
             return "\n".join(shown) or "no passages"
@@ -183,9 +188,9 @@ class LlmChatAgent:
         scratch = CitationBook(self.corpus.store)
         lines = []
         for sentence in self.structured.answer(frame, scratch):
-            ids = [passages.add(scratch.citations[m - 1], scratch.citations[m - 1].title).split(" ", 1)[0] for m in sentence.citations]
+            ids = [passages.add(scratch.citations[m - 1], scratch.citations[m - 1].title) for m in sentence.citations]
             lines.append(f"{sentence.text} (passages {', '.join(ids)})")
-        shown = [passages.add(c, c.title) for c in scratch.citations]
+        shown = [passages.show(c, c.title) for c in scratch.citations]
         return json.dumps({"records": lines, "passages": shown}, ensure_ascii=False) if lines else "no matching records"
 
 
@@ -201,10 +206,6 @@ def _narrow(evidence: Evidence, sentence: str) -> Evidence:
             start = evidence.start + begin
             best = evidence.model_copy(update={"start": start, "end": start + len(piece), "quote": piece})
     return best
-
-
-def _one(ids: list[str]) -> str | None:
-    return ids[0] if len(ids) == 1 else None
 
 
 def _list(value) -> list:

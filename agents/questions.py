@@ -14,6 +14,7 @@ from core.chat import ChatScope
 from core.identifiers import DOCUMENT_ID, identifiers_in
 from core.investigations import Classification, EventType, FlagCode
 from core.portfolio import Portfolio, SiteRole
+from core.search import SearchFilters
 
 
 class Intent(StrEnum):
@@ -38,6 +39,13 @@ class QuestionFrame(BaseModel):
     flags: list[FlagCode] = Field(default_factory=list)
     high_risk: bool = False
     follow_up: bool = False
+
+    def search_filters(self) -> SearchFilters:
+        """Passage-search filters: a site or program only when the question names exactly one."""
+        return SearchFilters(
+            site=self.sites[0] if len(self.sites) == 1 else None,
+            program=self.programs[0] if len(self.programs) == 1 else None,
+        )
 
     def scope_words(self) -> str:
         parts = self.sites + self.programs + [f"batch {b}" for b in self.batches] + self.records

@@ -52,7 +52,7 @@ class StructuredAnswerer:
         return sorted(found, key=lambda e: (e.site or "", e.record_ids[:1]))
 
     def _matches(self, event: InvestigationEvent, frame: QuestionFrame) -> bool:
-        closed = (event.status or "").lower() == "closed" or event.dates.closed is not None
+        closed = _status(event) == "closed"
         return (
             (not frame.sites or event.site in frame.sites)
             and (not frame.programs or bool(set(frame.programs) & set(event.programs)))
@@ -132,8 +132,7 @@ class StructuredAnswerer:
 
     def _line(self, document_id: str, value: str) -> Evidence | None:
         """The line of the document where a value (record or batch number, title) first appears."""
-        detail = self.store.detail(document_id)
-        for page in detail.pages:
+        for page in self.store.pages(document_id):
             at = page.text.find(value)
             if at >= 0:
                 start = page.text.rfind("\n", 0, at) + 1

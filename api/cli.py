@@ -131,13 +131,11 @@ def ask(
     json_output: Annotated[bool, typer.Option("--json", help="Print the stream's events as JSON lines")] = False,
 ) -> None:
     """Answer a question with cited passages, streamed sentence by sentence; follow-ups with --session."""
-    from agents.chat import ChatService
-    from agents.llm_agent import make_llm_agent
+    from agents.chat import make_chat_service
     from core.chat import ChatEventType, ChatScope
 
     corpus = _corpus()
-    portfolio = load_portfolio(corpus.settings.portfolio_path)
-    service = ChatService(corpus, portfolio, make_llm_agent(corpus.settings, corpus, portfolio))
+    service = make_chat_service(corpus, load_portfolio(corpus.settings.portfolio_path))
     citations = {}
     try:
         for event in service.stream(question, ChatScope(site=site, program=program), session):

@@ -4,8 +4,7 @@ import threading
 
 from fastapi import Request
 
-from agents.chat import ChatService
-from agents.llm_agent import make_llm_agent
+from agents.chat import ChatService, make_chat_service
 from core.config import Settings
 from core.portfolio import Portfolio, load_portfolio
 from retrieval.corpus import Corpus
@@ -30,7 +29,7 @@ class AppState:
         corpus = self.corpus
         with self._lock:
             if self._chat is None:
-                self._chat = ChatService(corpus, self.portfolio, make_llm_agent(self.settings, corpus, self.portfolio))
+                self._chat = make_chat_service(corpus, self.portfolio)
             return self._chat
 
     @property

@@ -19,6 +19,11 @@ class Evidence(BaseModel):
     quote: str = Field(description="The page text from start to end")
     alignment: Alignment = Alignment.EXACT
 
+    @property
+    def span(self) -> tuple[str, int, int, int]:
+        """Where the passage is: two records with the same span cite the same text."""
+        return self.document_id, self.page, self.start, self.end
+
 
 class GroundingReport(BaseModel):
     """How many quotes a backend offered and how many were found in the document."""

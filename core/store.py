@@ -262,17 +262,18 @@ class RecordStore:
     def detail(self, document_id: str) -> DocumentDetail:
         doc = self.get(document_id)
         with self.engine.connect() as conn:
-            page_rows = conn.execute(
-                select(pages.c.number, pages.c.text).where(pages.c.document_id == document_id).order_by(pages.c.number)
-            ).mappings()
             chunk_rows = conn.execute(
                 select(chunks).where(chunks.c.document_id == document_id).order_by(chunks.c.ordinal)
             ).mappings()
             return DocumentDetail(
-                **doc.model_dump(),
-                pages=[Page(**r) for r in page_rows],
-                chunks=[Chunk(**r) for r in chunk_rows],
+                **doc.model_dump(), pages=self.pages(document_id), chunks=[Chunk(**r) for r in chunk_rows]
             )
+
+    def pages(self, document_id: str) -> list[Page]:
+        """A document's page texts, in order: what citations point into, without its chunks."""
+        query = select(pages.c.number, pages.c.text).where(pages.c.document_id == document_id).order_by(pages.c.number)
+        with self.engine.connect() as conn:
+            return [Page(**r) for r in conn.execute(query).mappings()]
 
     def page_text(self, document_id: str, number: int) -> str | None:
         query = select(pages.c.text).where((pages.c.document_id == document_id) & (pages.c.number == number))

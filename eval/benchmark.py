@@ -70,8 +70,9 @@ class BenchmarkReport(BaseModel):
     search: list[SearchLatency]
 
 
-def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)) * 1000, 2)
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """The q-th percentile of timings in seconds, in milliseconds."""
+    return round(float(np.percentile(seconds, q)) * 1000, 2)
 
 
 def bench_ingestion(corpus_dir: Path, work: Path, rounds: int = 5) -> IngestSpeed:
@@ -194,8 +195,8 @@ def bench_search(
         corpus.search(q, limit=10)
         times.append(time.perf_counter() - t)
     corpus.close()
-    return SearchLatency(engine=engine, chunks=n, load_seconds=round(load_seconds, 1), p50_ms=_pct(times, 50),
-                         p95_ms=_pct(times, 95), queries=len(times))
+    return SearchLatency(engine=engine, chunks=n, load_seconds=round(load_seconds, 1), p50_ms=percentile_ms(times, 50),
+                         p95_ms=percentile_ms(times, 95), queries=len(times))
 
 
 def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads: int = 2) -> BenchmarkReport:

@@ -10,7 +10,6 @@
 """
 
 import re
-import statistics
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from agents.chat import ChatService
 from core.chat import Answer, ChatEventType
 from core.config import Settings
 from core.portfolio import load_portfolio
+from eval.benchmark import percentile_ms
 from eval.retrieval import ingest_folder
 from extraction.service import Extractor
 from retrieval.corpus import Corpus
@@ -96,7 +96,7 @@ class SupportSpans:
         if document_id is None:
             raise ValueError(f"qa gold: no document {support.file}")
         wanted = support.text.split()
-        for page in self.corpus.store.detail(document_id).pages:
+        for page in self.corpus.store.pages(document_id):
             # the gold text is matched with any whitespace between its words (PDF line breaks)
             pattern = r"\s+".join(re.escape(w) for w in wanted)
             if m := re.search(pattern, page.text, re.IGNORECASE):
@@ -109,13 +109,6 @@ def _overlaps(citation, span: tuple[str, int, int, int]) -> bool:
     return citation.document_id == document_id and citation.page == page and citation.start < end and start < citation.end
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 1)
-
-
 def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore:
     spans = SupportSpans(service.corpus)
     service.ask("warm up: what is the notification timeline for deviations?")  # models and indexes loaded
@@ -125,7 +118,7 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
     cited = cited_relevant = cited_document = 0
     support_total = support_found = 0
     refused_right = unanswerable = false_refusals = 0
-    first_ms, total_ms, misses = [], [], []
+    first_seconds, total_seconds, misses = [], [], []
     for q in gold:
         started = time.perf_counter()
         first = None
@@ -136,8 +129,8 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
             if event.type == ChatEventType.DONE:
                 answer = Answer.model_validate(event.data)
         elapsed = time.perf_counter() - started
-        total_ms.append(elapsed * 1000)
-        first_ms.append((first or elapsed) * 1000)
+        total_seconds.append(elapsed)
+        first_seconds.append(first or elapsed)
         sessions[q.id] = answer.session_id
         text = _norm(answer.text)
         if not q.answerable:
@@ -176,10 +169,10 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
         citation_recall=round(support_found / max(support_total, 1), 3),
         refusal_accuracy=round(refused_right / max(unanswerable, 1), 3),
         false_refusals=false_refusals,
-        first_sentence_ms_p50=round(statistics.median(first_ms), 1),
-        first_sentence_ms_p95=_percentile(first_ms, 0.95),
-        answer_ms_p50=round(statistics.median(total_ms), 1),
-        answer_ms_p95=_percentile(total_ms, 0.95),
+        first_sentence_ms_p50=percentile_ms(first_seconds, 50),
+        first_sentence_ms_p95=percentile_ms(first_seconds, 95),
+        answer_ms_p50=percentile_ms(total_seconds, 50),
+        answer_ms_p95=percentile_ms(total_seconds, 95),
         misses=misses,
     )
 
