@@ -64,7 +64,7 @@ def answers(hit: SearchHit, passage: GoldPassage) -> bool:
 def check_gold(corpus: Corpus, gold: list[GoldQuestion]) -> None:
     """Every gold quote must exist in its document, so that a stale gold set fails loudly."""
     texts = {
-        d.filename: _norm(" ".join(p.text for p in corpus.store.detail(d.id).pages))
+        d.filename: _norm(" ".join(p.text for p in corpus.store.pages(d.id)))
         for d in corpus.store.list_documents()
     }
     for q in gold:

@@ -13,7 +13,7 @@ from api.deps import AppState, get_state
 from api.ingest import read_upload
 from api.reports import ReportFormat, render
 from core.analysis import AnalysisKind, FindingRow
-from core.errors import IngestError, NotFoundError
+from core.errors import IngestError
 from core.investigations import InvestigationEvent, RiskLevel
 from core.qta import QtaReview
 from extraction.playbook import PlaybookError, parse_playbook
@@ -81,11 +81,8 @@ def _stored(state: AppState, document_id: str, kind: AnalysisKind):
     analysis = store.analysis(document_id)
     if analysis is None or analysis.kind != kind:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored {kind.value.replace('_', ' ')} for {document_id}")
-    try:
-        pages = {p.number: p.text for p in store.detail(document_id).pages}
-    except NotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
-    return analysis.payload, pages
+    # an analysis belongs to a stored document (a foreign key): its pages are there
+    return analysis.payload, {p.number: p.text for p in store.pages(document_id)}
 
 
 @router.get("/qta/reviews/{document_id}", response_model=QtaReview)
