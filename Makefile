@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install browser corpus ingest run serve test eval bench cassettes clean
+.PHONY: install ocr browser corpus ingest run serve test eval bench cassettes clean
 
 $(STAMP): pyproject.toml third_party/en_core_web_sm/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ $(STAMP): pyproject.toml third_party/en_core_web_sm/pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ocr
+
+# Scanned pages are read by Debian's Tesseract with its English data, installed with apt-get when missing:
+# as root, or through sudo (as for the browser below).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+ocr:
+	@command -v tesseract > /dev/null && [ -n "$$(tesseract --list-langs 2>/dev/null | grep -x eng)" ] || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends tesseract-ocr tesseract-ocr-eng > /dev/null; }
 
 corpus: install
 	$(BIN)/python -m fixtures.build_corpus $(CORPUS) > /dev/null
@@ -44,7 +52,6 @@ serve: install
 # The web app's browser tests drive Debian's headless Chromium (a test tool's own browser download fails
 # offline). Installed with apt-get when missing: as root, or through sudo.
 CHROMIUM ?= /usr/bin/chromium
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null; }
@@ -58,6 +65,7 @@ test: corpus browser
 eval: corpus
 	$(BIN)/cdmo eval retrieval
 	$(BIN)/cdmo eval extraction
+	$(BIN)/cdmo eval ocr
 
 bench: corpus
 	$(BIN)/cdmo bench

@@ -15,6 +15,7 @@ from agents.extractive import ExtractiveAnswerer
 from agents.llm_agent import make_llm_agent
 from agents.questions import Intent, QuestionFrame, read_question
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
+from agents.tables import TableAnswerer
 from core.chat import Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
 from core.portfolio import Portfolio
 from core.store import utcnow
@@ -31,6 +32,7 @@ class ChatService:
         self.portfolio = portfolio
         self.structured = StructuredAnswerer(corpus.store, portfolio, today)
         self.extractive = ExtractiveAnswerer(corpus, portfolio)
+        self.tables = TableAnswerer(corpus.store)
         self.llm_agent = llm_agent
 
     def ask(self, question: str, scope: ChatScope | None = None, session_id: str | None = None) -> Answer:
@@ -91,6 +93,8 @@ class ChatService:
             if sentences:
                 return AnswerKind.STRUCTURED, sentences
             return AnswerKind.NO_ANSWER, [AnswerSentence(text=_nothing_matches(frame))]
+        if sentences := self.tables.answer(frame, book):
+            return AnswerKind.STRUCTURED, sentences
         sentences = self.extractive.answer(frame, book)
         if sentences:
             return AnswerKind.EXTRACTIVE, sentences

@@ -105,3 +105,17 @@ def supports(sentence: str, quotes: list[str], min_overlap: float = 0.5) -> bool
     if not words:
         return True
     return len(words & set(content_terms(passage))) / len(words) >= min_overlap
+
+
+def line_with(store: RecordStore, document_id: str, value: str) -> Evidence | None:
+    """The line of the document where a value (record or batch number, title) first appears."""
+    for page in store.pages(document_id):
+        at = page.text.find(value)
+        if at >= 0:
+            start = page.text.rfind("\n", 0, at) + 1
+            end = page.text.find("\n", at)
+            end = len(page.text) if end < 0 else end
+            if end - start > 300:  # a long paragraph: cite the value's sentence, not the whole of it
+                start, end = max(start, at - 120), min(end, at + len(value) + 120)
+            return Evidence(document_id=document_id, page=page.number, start=start, end=end, quote=page.text[start:end])
+    return None

@@ -7,7 +7,7 @@ line of the report that carries the value.
 
 from datetime import date
 
-from agents.citations import CitationBook
+from agents.citations import CitationBook, line_with
 from agents.questions import Intent, QuestionFrame
 from core.analysis import AnalysisKind
 from core.chat import AnswerSentence
@@ -70,13 +70,13 @@ class StructuredAnswerer:
         record = event.record_ids[0] if event.record_ids else event.title
         traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, _status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
-        evidence = [self._line(event.document_id, record)]
+        evidence = [line_with(self.store, event.document_id, record)]
         if event.site:
             facts.append(f"at {event.site}")
         if event.batch_ids:
             # the product as the report names it: a program id comes from the portfolio, not from the text
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
-            evidence += [self._line(event.document_id, b) for b in event.batch_ids]
+            evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
         text = " ".join(facts)
         if event.dates.reported:
             text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
@@ -106,7 +106,7 @@ class StructuredAnswerer:
                     continue
                 owner = f" (owner: {capa.owner})" if capa.owner else ""
                 text = f"{record}: the CAPA \"{_short(capa.action)}\"{owner} was due on {_day(capa.due)} and is past due."
-                evidence = [capa.evidence, self._line(event.document_id, record)]
+                evidence = [capa.evidence, line_with(self.store, event.document_id, record)]
                 if sentence := book.sentence(text, evidence, min_overlap=0.0):
                     sentences.append(sentence)
         return sentences
@@ -116,7 +116,7 @@ class StructuredAnswerer:
         for site in frame.sites or [None]:
             for analysis in self.store.list_analyses(kind=AnalysisKind.QTA_REVIEW, site=site):
                 review = QtaReview.model_validate(analysis.payload)
-                heading = self._line(review.document_id, review.title.split("\n")[0][:60]) or self._first_line(review)
+                heading = line_with(self.store, review.document_id, review.title.split("\n")[0][:60]) or self._first_line(review)
                 for finding in (f for f in review.findings if f.status in _GAPS):
                     text = f"{review.site or review.title}: {finding.title} is {finding.status.value} ({finding.severity.value}): {finding.reason}"
                     # a missing element has no clause to cite; the agreement it is missing from is cited
@@ -129,19 +129,6 @@ class StructuredAnswerer:
         text = self.store.page_text(review.document_id, 1) or ""
         end = text.find("\n") if "\n" in text else len(text)
         return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
-
-    def _line(self, document_id: str, value: str) -> Evidence | None:
-        """The line of the document where a value (record or batch number, title) first appears."""
-        for page in self.store.pages(document_id):
-            at = page.text.find(value)
-            if at >= 0:
-                start = page.text.rfind("\n", 0, at) + 1
-                end = page.text.find("\n", at)
-                end = len(page.text) if end < 0 else end
-                if end - start > 300:  # a long paragraph: cite the value's sentence, not the whole of it
-                    start, end = max(start, at - 120), min(end, at + len(value) + 120)
-                return Evidence(document_id=document_id, page=page.number, start=start, end=end, quote=page.text[start:end])
-        return None
 
 
 def _status(event: InvestigationEvent) -> str:

@@ -18,7 +18,7 @@ from rich.table import Table
 from api.ingest import expand_paths, ingest_path
 from api.reports import ReportFormat
 from core.config import EmbeddingBackend, VectorEngine, get_settings
-from core.documents import DocumentKind, IngestStatus
+from core.documents import DocumentKind, IngestResult, IngestStatus
 from core.portfolio import load_portfolio
 from core.search import SearchFilters
 from retrieval.hybrid import SearchMode
@@ -75,10 +75,7 @@ def ingest(
                     row.kind.value if row.kind else "",
                     str(row.pages or ""),
                     str(row.chunks or ""),
-                    row.error
-                    or "; ".join(
-                        x for x in (f"supersedes {row.supersedes}" if row.supersedes else "", row.analysis or "") if x
-                    ),
+                    row.error or _notes(row),
                 )
             progress.advance(task)
     corpus.close()
@@ -89,8 +86,20 @@ def ingest(
     else:
         console.print(table)
         console.print(f"{len(every) - failed} of {len(every)} files ingested or already present; {failed} failed.")
+        for row in every:
+            for page in row.unreadable_pages:
+                console.print(f"[yellow]{row.filename} page {page.page} could not be read: {page.reason}[/yellow]")
     if failed:
         raise typer.Exit(2)
+
+
+def _notes(row: IngestResult) -> str:
+    notes = [f"supersedes {row.supersedes}" if row.supersedes else ""]
+    if row.ocr_pages:
+        notes.append(f"OCR: page{'s' * (len(row.ocr_pages) > 1)} {', '.join(map(str, row.ocr_pages))}")
+    if row.unreadable_pages:
+        notes.append(f"[yellow]unreadable: page {', '.join(str(p.page) for p in row.unreadable_pages)}[/yellow]")
+    return "; ".join(x for x in [*notes, row.analysis or ""] if x)
 
 
 @app.command()
@@ -342,6 +351,37 @@ def eval_extraction(
     result = extraction.run(corpus_dir, settings, backends)
     rows = [_extraction_row(s) for s in result.scores]
     table = Table("measure", *[f"{s.backend}, {s.gold_set}" for s in result.scores])
+    for label in rows[0]:
+        table.add_row(label, *[row[label] for row in rows])
+    console.print(table)
+    _write_report(report, result)
+
+
+@eval_app.command("ocr")
+def eval_ocr(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    scans: Annotated[Path, typer.Option(help="The scanned fixtures and their ground truth")] = Path("fixtures/scanned"),
+    report: Path = Path("eval/reports/ocr.json"),
+) -> None:
+    """OCR character accuracy per scanned page, pages/s, and QTA review and triage on scans beside digital."""
+    from eval import ocr
+
+    result = ocr.run(corpus_dir, scans, get_settings())
+    table = Table("scan", "page", "characters", "accuracy", "confidence", "skew applied / undone")
+    for scan in result.scans:
+        for p in scan.pages:
+            found = "-" if p.skew_found is None else f"{p.skew_found:+.2f}"
+            confidence = "-" if p.confidence is None else f"{p.confidence:.1f}"
+            table.add_row(scan.scan, str(p.page), str(p.characters), f"{p.accuracy:.4f}", confidence,
+                          f"{p.skew_applied:+.2f} / {found}")
+    console.print(table)
+    console.print(
+        f"character accuracy {result.accuracy:.4f} over {result.pages} OCR'd pages; "
+        f"{result.pages_per_second} pages/s with {result.ocr_workers} workers; "
+        f"mean skew error {result.mean_skew_error_degrees} degrees"
+    )
+    rows = [_extraction_row(s) for s in result.extraction]
+    table = Table("measure", *[s.gold_set for s in result.extraction])
     for label in rows[0]:
         table.add_row(label, *[row[label] for row in rows])
     console.print(table)

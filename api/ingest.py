@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from core.config import Settings
-from core.documents import IngestResult, IngestStatus, PreparedDocument
+from core.documents import FileType, IngestResult, IngestStatus
 from core.errors import IngestError
 from core.investigations import InvestigationEvent
 from core.portfolio import Portfolio
@@ -16,7 +16,7 @@ from extraction.playbook import PlaybookError
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments
 from ingestion.filetypes import EXTENSIONS, safe_filename
-from ingestion.pipeline import prepare, read_file
+from ingestion.pipeline import content_hash, prepare, read_file
 from retrieval.corpus import Corpus
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,22 @@ def failure(exc: IngestError) -> IngestResult:
 
 def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes) -> IngestResult:
     """Ingest one file and, for an e-mail, each of its attachments as a document of its own."""
-    result, prepared = _add(corpus, portfolio, filename, data)
-    if prepared is not None:
+    result, file_type = _add(corpus, portfolio, filename, data)
+    if file_type is not None:
         # one level: an attached e-mail's own attachments are not followed
-        attached = email_attachments(prepared.document.filename, data, prepared.document.file_type)
+        attached = email_attachments(result.filename, data, file_type)
         result.attachments = [_add(corpus, portfolio, name, payload)[0] for name, payload in attached]
     return result
 
 
-def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, PreparedDocument | None]:
+def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, FileType | None]:
+    """The result, and the file's type when it is stored (now or before)."""
     try:
-        prepared = prepare(name, data, corpus.settings, portfolio)
-        result = corpus.add(prepared)
+        if (result := corpus.already_stored(content_hash(data))) is not None:
+            file_type = corpus.store.get(result.document_id).file_type
+        else:
+            prepared = prepare(name, data, corpus.settings, portfolio)
+            result, file_type = corpus.add(prepared), prepared.document.file_type
     except IngestError as exc:
         return failure(exc), None
     except Exception as exc:  # a parser bug must not take the batch down or go unnamed
@@ -47,7 +51,7 @@ def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[
         return IngestResult(filename=name, status=IngestStatus.FAILED, error=f"internal error: {exc}"), None
     if corpus.settings.analyze_on_ingest and result.kind in ANALYSED_KINDS:
         result.analysis = analyse(corpus, portfolio, result.document_id)
-    return result, prepared
+    return result, file_type
 
 
 def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     max_compression_ratio: float = Field(100.0, description="Largest unpacked/packed ratio of a ZIP member")
     max_pages: int = 2000
 
+    ocr_enabled: bool = Field(True, description="Read pages without a usable text layer with Tesseract")
+    tesseract_cmd: str = Field("tesseract", description="The Tesseract program (Debian: tesseract-ocr)")
+    ocr_language: str = Field("eng", description="Tesseract language data (Debian: tesseract-ocr-eng)")
+    ocr_dpi: int = Field(300, description="Resolution scanned pages are rendered at for OCR")
+    ocr_min_confidence: float = Field(
+        50.0, description="A page whose mean word confidence is below this is reported unreadable, not indexed"
+    )
+    ocr_workers: int = Field(2, description="Pages read at once; one Tesseract thread each (measured fastest)")
+
     chunk_target_words: int = Field(110, description="Chunks are built up to about this many words")
     chunk_max_words: int = Field(220, description="A table or clause longer than this is split")
 

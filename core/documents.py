@@ -5,6 +5,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from core.tables import Table
+
 
 class DocumentKind(StrEnum):
     QTA = "qta"
@@ -67,6 +69,36 @@ class Page(BaseModel):
     text: str
 
 
+class WordBox(BaseModel):
+    """One word OCR read: its span in the page text and its box on the page image, as fractions of the page."""
+
+    text: str
+    start: int
+    end: int
+    left: float
+    top: float
+    width: float
+    height: float
+    confidence: float = Field(description="Tesseract's confidence, 0-100")
+
+
+class PageScan(BaseModel):
+    """How a page without a usable text layer was read by OCR."""
+
+    page: int
+    confidence: float = Field(description="Mean word confidence, 0-100")
+    skew_degrees: float = Field(0.0, description="Rotation applied to straighten the page before reading")
+    words: list[WordBox] = Field(default_factory=list)
+    image_jpeg: bytes = Field(b"", exclude=True, repr=False, description="The straightened page the boxes refer to")
+
+
+class UnreadablePage(BaseModel):
+    """A page that gave no text: reported with the document, never dropped quietly."""
+
+    page: int
+    reason: str
+
+
 class ParsedDocument(BaseModel):
     """A file turned into page texts and structural blocks whose offsets point into those texts."""
 
@@ -74,6 +106,8 @@ class ParsedDocument(BaseModel):
     title: str
     pages: list[Page]
     blocks: list[Block]
+    scans: list[PageScan] = Field(default_factory=list, description="Pages read by OCR")
+    unreadable: list[UnreadablePage] = Field(default_factory=list)
 
 
 class Chunk(BaseModel):
@@ -105,6 +139,8 @@ class Document(BaseModel):
     ingested_at: datetime
     page_count: int
     chunk_count: int
+    ocr_pages: list[int] = Field(default_factory=list, description="Pages read by OCR (no usable text layer)")
+    unreadable_pages: list[UnreadablePage] = Field(default_factory=list)
 
 
 class DocumentDetail(Document):
@@ -118,6 +154,8 @@ class PreparedDocument(BaseModel):
     document: Document
     pages: list[Page]
     chunks: list[Chunk]
+    scans: list[PageScan] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
 
 
 class IngestStatus(StrEnum):
@@ -135,6 +173,9 @@ class IngestResult(BaseModel):
     pages: int = 0
     chunks: int = 0
     supersedes: str | None = None
+    ocr_pages: list[int] = Field(default_factory=list, description="Pages read by OCR")
+    unreadable_pages: list[UnreadablePage] = Field(default_factory=list, description="Pages that gave no text")
     error: str | None = None
     analysis: str | None = Field(None, description="What the QTA review or triage found, or why it could not run")
     attachments: list["IngestResult"] = Field(default_factory=list, description="Files attached to an e-mail")
+

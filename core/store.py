@@ -12,8 +12,10 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -21,7 +23,9 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -35,9 +39,11 @@ from core.documents import (
     DocumentKind,
     DocumentStatus,
     Page,
+    PageScan,
     PreparedDocument,
 )
 from core.errors import NotFoundError
+from core.tables import Table as DocumentTable
 
 metadata = MetaData()
 
@@ -60,6 +66,8 @@ documents = Table(
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("page_count", Integer, nullable=False),
     Column("chunk_count", Integer, nullable=False),
+    Column("ocr_pages", JSON),  # added after the first release: NULL in older stores
+    Column("unreadable_pages", JSON),
 )
 
 pages = Table(
@@ -68,6 +76,28 @@ pages = Table(
     Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
     Column("number", Integer, primary_key=True),
     Column("text", Text, nullable=False),
+)
+
+# Pages read by OCR (and unreadable pages that could be rendered): word boxes and the straightened image.
+page_scans = Table(
+    "page_scans",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("page", Integer, primary_key=True),
+    Column("confidence", Float, nullable=False),
+    Column("skew_degrees", Float, nullable=False),
+    Column("words", JSON, nullable=False),
+    Column("image_jpeg", LargeBinary, nullable=False),
+)
+
+# Tables as rows and columns; every cell keeps its spans in the page text.
+tables = Table(
+    "tables",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("ordinal", Integer, primary_key=True),
+    Column("page", Integer, nullable=False),
+    Column("table", JSON, nullable=False),
 )
 
 chunks = Table(
@@ -153,6 +183,7 @@ class RecordStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         with self.engine.begin() as conn:
             if conn.execute(select(corpus_state.c.id)).first() is None:
                 conn.execute(corpus_state.insert().values(id=1, generation=0))
@@ -177,6 +208,22 @@ class RecordStore:
                 )
             if prepared.chunks:
                 conn.execute(chunks.insert(), [c.model_dump(mode="json") for c in prepared.chunks])
+            if prepared.tables:
+                conn.execute(
+                    tables.insert(),
+                    [
+                        {"document_id": doc.id, "ordinal": i, "page": t.page, "table": t.model_dump(mode="json")}
+                        for i, t in enumerate(prepared.tables)
+                    ],
+                )
+            if prepared.scans:
+                conn.execute(
+                    page_scans.insert(),
+                    [
+                        s.model_dump(mode="json") | {"document_id": doc.id, "image_jpeg": s.image_jpeg}
+                        for s in prepared.scans
+                    ],
+                )
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
             in_transaction()
 
@@ -280,6 +327,26 @@ class RecordStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
 
+    def tables(self, document_id: str) -> list[DocumentTable]:
+        query = select(tables.c.table).where(tables.c.document_id == document_id).order_by(tables.c.ordinal)
+        with self.engine.connect() as conn:
+            return [DocumentTable(**t) for t in conn.execute(query).scalars()]
+
+    def page_scan(self, document_id: str, number: int) -> PageScan | None:
+        """How an OCR'd page was read: its confidence and word boxes (the image is left out)."""
+        query = select(page_scans.c.page, page_scans.c.confidence, page_scans.c.skew_degrees, page_scans.c.words)
+        query = query.where((page_scans.c.document_id == document_id) & (page_scans.c.page == number))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return PageScan(**row) if row else None
+
+    def page_image(self, document_id: str, number: int) -> bytes | None:
+        query = select(page_scans.c.image_jpeg).where(
+            (page_scans.c.document_id == document_id) & (page_scans.c.page == number)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def list_documents(
         self,
         kind: DocumentKind | None = None,
@@ -364,7 +431,20 @@ def _utc(value: datetime) -> datetime:
 
 
 def _document(row) -> Document:
-    return Document(**{**row, "ingested_at": _utc(row["ingested_at"])})
+    older = {k: [] for k in ("ocr_pages", "unreadable_pages") if row[k] is None}
+    return Document(**{**row, "ingested_at": _utc(row["ingested_at"]), **older})
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to a table after a store was created; they are all nullable, so old rows stay valid."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _analysis(row) -> Analysis:

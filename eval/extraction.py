@@ -61,7 +61,9 @@ class PrecisionRecall(BaseModel):
 
 class ExtractionScores(BaseModel):
     backend: str
-    gold_set: str = Field(description="sample (the corpus the rules were built on) or holdout (never tuned on)")
+    gold_set: str = Field(
+        description="sample (the corpus the rules were built on), holdout (never tuned on), or digital / scanned (eval ocr)"
+    )
     qta_elements: int
     element_status_accuracy: float
     status_detection: dict[str, dict[str, float]] = Field(description="precision/recall per gap status")

@@ -10,9 +10,9 @@ from functools import cached_property
 
 from core.documents import Chunk, Document, Page
 from core.evidence import Evidence
+from core.tables import is_continuation, is_grid_line, parse_table
 from extraction.dates import DATE
 from extraction.hostile import HOSTILE
-from extraction.tables import is_continuation, is_grid_line, parse_table
 
 # A sentence ends at . or ; before a space and a capital, digit or bracket, unless it closes an abbreviation
 # ("Dr.", "Co.", "No.") or an initial ("A. Brennan").
@@ -109,12 +109,11 @@ class SourceText:
                 section = Section(" ".join(text[lines[0][0] : lines[0][1]].split()))
                 self.sections.append(section)
             elif kind == "grid" and len(lines) >= 2:
-                table = parse_table(text, lines)
-                header = tuple(table.header)
-                section.clauses.extend(
-                    Clause(page, r.start, r.end, " | ".join(r.cells), section.heading, header, tuple(r.cells))
-                    for r in table.rows
-                )
+                table = parse_table(text, page, lines)
+                header = tuple(table.columns)
+                for r in table.rows:
+                    cells = tuple(c.text for c in r.cells)
+                    section.clauses.append(Clause(page, r.start, r.end, " | ".join(cells), section.heading, header, cells))
             else:
                 first = lines[0][0]
                 bullet = _BULLET.match(text, first)

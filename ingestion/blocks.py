@@ -2,13 +2,15 @@
 
 PDF text arrives as lines. A line is a heading when it is numbered like a clause ("7.2 Change
 control", "SECTION 5 -", "Article 12") or short and in capitals; a table row when pypdf's layout
-shows three or more columns separated by runs of spaces (or pipes); a list item when it starts with
+shows three or more columns separated by runs of spaces (or pipes), or when it continues the table
+above it (a wrapped cell: its text sits within the table's columns); a list item when it starts with
 a bullet or an enumerator. Other lines join the paragraph before them.
 """
 
 import re
 
-from core.documents import Block, BlockKind
+from core.documents import Block, BlockKind, ParsedDocument
+from core.tables import Table, column_starts, fits_columns, parse_table
 
 _NUMBERED_HEADING = re.compile(
     r"^\s*((section|article|appendix|annex|schedule|part)\s+[\dIVXA-Z]+[.:]?|\d{1,2}(\.\d{1,2}){0,3}\.?)\s+[A-Z(]",
@@ -41,6 +43,7 @@ def blocks_from_text(text: str, page: int, furniture: frozenset[str] = frozenset
     """Blocks of one page; lines whose normalized form is in `furniture` (running heads) are left out."""
     blocks: list[Block] = []
     offset = 0
+    columns: list[int] = []  # where the current table's columns start, from its first line
     for raw in text.splitlines(keepends=True):
         line = raw.rstrip("\r\n")
         start = offset + (len(line) - len(line.lstrip()))
@@ -48,8 +51,13 @@ def blocks_from_text(text: str, page: int, furniture: frozenset[str] = frozenset
         offset += len(raw)
         if end <= start or normalized(line) in furniture:
             continue
-        if is_table_row(line) and not is_heading(line):
+        in_table = bool(blocks) and blocks[-1].kind == BlockKind.TABLE
+        if in_table and fits_columns(line, columns):
             kind = BlockKind.TABLE
+        elif is_table_row(line) and not is_heading(line):
+            kind = BlockKind.TABLE
+            if not in_table:
+                columns = column_starts(line)
         elif is_heading(line):
             kind = BlockKind.HEADING
         elif _LIST_ITEM.match(line):
@@ -66,3 +74,23 @@ def blocks_from_text(text: str, page: int, furniture: frozenset[str] = frozenset
         else:
             blocks.append(Block(kind=kind, page=page, start=start, end=end, text=text[start:end]))
     return blocks
+
+
+def tables_of(parsed: ParsedDocument) -> list[Table]:
+    """Every table block of a parsed document that has a header and at least one row, read as a table."""
+    tables = []
+    pages = {p.number: p.text for p in parsed.pages}
+    for block in parsed.blocks:
+        if block.kind == BlockKind.TABLE and "\n" in block.text:
+            table = parse_table(pages[block.page], block.page, _line_spans(block))
+            if table.rows and len(table.header) >= 2:
+                tables.append(table)
+    return tables
+
+
+def _line_spans(block: Block) -> list[tuple[int, int]]:
+    spans, cursor = [], block.start
+    for line in block.text.split("\n"):
+        spans.append((cursor, cursor + len(line)))
+        cursor += len(line) + 1
+    return spans

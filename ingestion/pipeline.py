@@ -8,6 +8,7 @@ from core.documents import Document, PreparedDocument
 from core.errors import IngestError
 from core.portfolio import Portfolio
 from core.store import utcnow
+from ingestion.blocks import tables_of
 from ingestion.chunking import chunk_document
 from ingestion.classify import classify
 from ingestion.filetypes import detect_file_type, safe_filename
@@ -37,7 +38,7 @@ def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio
     check_size(name, len(data), settings)
     file_type = detect_file_type(name, data)
     check_archive(name, data, file_type, settings)
-    parsed = parse(name, data, file_type)
+    parsed = parse(name, data, file_type, settings)
     if len(parsed.pages) > settings.max_pages:
         raise IngestError(name, f"document has {len(parsed.pages):,} pages, over the {settings.max_pages:,}-page limit")
     digest = content_hash(data)
@@ -60,5 +61,9 @@ def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio
         ingested_at=utcnow(),
         page_count=len(parsed.pages),
         chunk_count=len(chunks),
+        ocr_pages=[s.page for s in parsed.scans if s.words],
+        unreadable_pages=parsed.unreadable,
     )
-    return PreparedDocument(document=document, pages=parsed.pages, chunks=chunks)
+    return PreparedDocument(
+        document=document, pages=parsed.pages, chunks=chunks, scans=parsed.scans, tables=tables_of(parsed)
+    )

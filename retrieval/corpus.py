@@ -38,6 +38,11 @@ class Corpus:
 
     # --- writing ------------------------------------------------------------------------------
 
+    def already_stored(self, content_hash: str) -> IngestResult | None:
+        """The result for bytes stored before, found before parsing them again (OCR makes that slow)."""
+        existing = self.store.find_by_hash(content_hash)
+        return _result(existing, IngestStatus.UNCHANGED) if existing else None
+
     def add(self, prepared: PreparedDocument) -> IngestResult:
         doc = prepared.document
         if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
@@ -145,4 +150,6 @@ def _result(doc: Document, status: IngestStatus) -> IngestResult:
         pages=doc.page_count,
         chunks=doc.chunk_count,
         supersedes=doc.supersedes,
+        ocr_pages=doc.ocr_pages,
+        unreadable_pages=doc.unreadable_pages,
     )

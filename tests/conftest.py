@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import shutil
 import socket
 import threading
 import time
@@ -136,6 +137,24 @@ def chat_corpus(tmp_path_factory, corpus_dir, embedder):
     ingest_all(corpus, corpus_dir)
     yield corpus
     corpus.close()
+
+
+CHROMIUM = os.environ.get("CDMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# a closed network: no background connections, no component updates (see the machine notes in the README)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (installed by `make test`; never a downloaded browser)."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="installed by `make test` (the test extra)")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def _free_port() -> int:

@@ -4,34 +4,15 @@ Upload with progress, the documents list and its filters, a streamed cited answe
 highlighted passage, and document text holding markup shown as text, never run.
 """
 
-import os
-import shutil
-
 import pytest
 
 from tests.conftest import serve
-
-playwright = pytest.importorskip("playwright.sync_api", reason="installed by `make test` (the test extra)")
-CHROMIUM = os.environ.get("CDMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# a closed network: no background connections, no component updates (see the machine notes in the README)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 
 HOSTILE_NOTE = (
     "Freezer Alarm Note\n\n"
     "On 3 March 2025 the freezer alarm for cold room CR-7 was silenced <img src=x onerror=\"window.pwned=1\"> "
     "by the night shift <script>window.pwned=2</script> while batch 24-099 was in storage.\n"
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import AppState, get_corpus, get_state
 from api.ingest import failure, ingest_bytes, read_upload
@@ -13,8 +13,11 @@ from core.documents import (
     DocumentKind,
     IngestResult,
     IngestStatus,
+    PageScan,
+    UnreadablePage,
 )
 from core.errors import IngestError, NotFoundError
+from core.tables import Table
 from retrieval.corpus import Corpus
 
 router = APIRouter(prefix="/documents", tags=["documents"])
@@ -53,6 +56,21 @@ def list_documents(
     return corpus.store.list_documents(kind=kind, site=site, program=program, include_superseded=include_superseded)
 
 
+class UnreadablePageOf(UnreadablePage):
+    document_id: str
+    filename: str
+
+
+@router.get("/unreadable-pages", response_model=list[UnreadablePageOf])
+def unreadable_pages(corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """Every page of a current document that gave no text (a failed scan, a blank page), with the reason."""
+    return [
+        UnreadablePageOf(document_id=d.id, filename=d.filename, **u.model_dump())
+        for d in corpus.store.list_documents()
+        for u in d.unreadable_pages
+    ]
+
+
 @router.get("/{document_id}", response_model=DocumentDetail)
 def get_document(document_id: str, corpus: Annotated[Corpus, Depends(get_corpus)]):
     """Metadata, pages and chunks; superseded versions stay readable here."""
@@ -69,6 +87,8 @@ class PageText(BaseModel):
     number: int
     page_count: int
     text: str
+    scan: PageScan | None = Field(None, description="For a page read by OCR: confidence and word boxes")
+    image_url: str | None = Field(None, description="The page image the word boxes are drawn on")
 
 
 @router.get("/{document_id}/pages/{number}", response_model=PageText)
@@ -81,8 +101,40 @@ def get_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(ge
     text = corpus.store.page_text(document_id, number)
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no page {number}")
-    return PageText(document_id=doc.id, title=doc.title, filename=doc.filename, number=number,
-                    page_count=doc.page_count, text=text)
+    scan = corpus.store.page_scan(document_id, number)
+    return PageText(
+        document_id=doc.id,
+        title=doc.title,
+        filename=doc.filename,
+        number=number,
+        page_count=doc.page_count,
+        text=text,
+        scan=scan,
+        image_url=f"/documents/{doc.id}/pages/{number}/image" if scan else None,
+    )
+
+
+@router.get(
+    "/{document_id}/pages/{number}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def get_page_image(document_id: str, number: int, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """The straightened image of a scanned page, which its OCR word boxes refer to (fractions of its size)."""
+    image = corpus.store.page_image(document_id, number)
+    if image is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scanned image of page {number} of {document_id}")
+    return Response(image, media_type="image/jpeg")
+
+
+@router.get("/{document_id}/tables", response_model=list[Table])
+def get_tables(document_id: str, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """The document's tables as rows and columns; each cell's spans point into its page's text."""
+    try:
+        corpus.store.get(document_id)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+    return corpus.store.tables(document_id)
 
 
 @router.get("/{document_id}/versions", response_model=list[Document])

@@ -127,8 +127,32 @@ async function openSource(citation) {
   $("source-page").textContent = `${page.filename} · page ${page.number} of ${page.page_count}`;
   const mark = el("mark", page.text.slice(citation.start, citation.end));
   $("source-text").replaceChildren(page.text.slice(0, citation.start), mark, page.text.slice(citation.end));
+  $("source-scan").replaceChildren(
+    ...(page.scan ? [el("div", `Scanned page, OCR confidence ${page.scan.confidence}`, "meta"), scannedPage(page, citation)] : [])
+  );
   $("source").hidden = false;
   mark.scrollIntoView({ block: "center" });
+}
+
+// A page read by OCR: its image, with the cited words boxed where they stand (boxes are fractions of the page).
+function scannedPage(page, citation) {
+  const figure = el("div", undefined, "scan");
+  const image = el("img");
+  image.src = page.image_url;
+  image.alt = `Scan of page ${page.number}, OCR confidence ${page.scan.confidence}`;
+  figure.append(image);  // alone with the boxes: their percentages are of the image's size
+  for (const word of page.scan.words) {
+    if (word.end <= citation.start || word.start >= citation.end) continue;
+    const box = el("span", undefined, "word-box");
+    box.title = word.text;
+    box.dataset.start = word.start;
+    Object.assign(box.style, {
+      left: `${word.left * 100}%`, top: `${word.top * 100}%`,
+      width: `${word.width * 100}%`, height: `${word.height * 100}%`,
+    });
+    figure.append(box);
+  }
+  return figure;
 }
 
 $("source-close").addEventListener("click", () => ($("source").hidden = true));

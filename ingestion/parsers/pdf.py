@@ -1,4 +1,8 @@
-"""PDF pages with pypdf, keeping page numbers; layout mode keeps table columns apart."""
+"""PDF pages with pypdf, keeping page numbers; layout mode keeps table columns apart.
+
+A page without a usable text layer (a scan) is read by OCR; a page that gives no text either way is
+reported with the document as unreadable, by number and reason.
+"""
 
 import re
 from collections import Counter
@@ -7,12 +11,18 @@ from io import BytesIO
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 
-from core.documents import FileType, Page, ParsedDocument
+from core.config import Settings
+from core.documents import FileType, Page, PageScan, ParsedDocument, UnreadablePage
 from core.errors import IngestError
 from ingestion.blocks import blocks_from_text, normalized
+from ingestion.ocr import letters, read_pages, usable_text
+
+# Titles that PDF writers and scanners fill in by default (reportlab's "untitled", a scanner's "Scan"):
+# the document's own first heading says more.
+_PLACEHOLDER_TITLE = re.compile(r"^(untitled|(scanned )?(scan|image|document)[\s_-]*\d*|)$", re.I)
 
 
-def parse_pdf(name: str, data: bytes) -> ParsedDocument:
+def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
     try:
         reader = PdfReader(BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -29,12 +39,43 @@ def parse_pdf(name: str, data: bytes) -> ParsedDocument:
         raise IngestError(name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
     if not raw_pages:
         raise IngestError(name, "PDF has no pages")
+    if len(raw_pages) > settings.max_pages:  # checked before OCR, which is slow
+        raise IngestError(name, f"document has {len(raw_pages):,} pages, over the {settings.max_pages:,}-page limit")
+    scans, unreadable = _read_scanned_pages(data, raw_pages, settings)
     pages = [Page(number=i + 1, text=t) for i, t in enumerate(raw_pages)]
     furniture = _running_heads(raw_pages)
     blocks = [b for p in pages for b in blocks_from_text(p.text, p.number, furniture)]
     if not blocks:
-        raise IngestError(name, "PDF has no text layer on any page (scanned?); OCR is not available")
-    return ParsedDocument(file_type=FileType.PDF, title=title.strip() or _first_heading(blocks), pages=pages, blocks=blocks)
+        problems = "; ".join(f"page {u.page}: {u.reason}" for u in unreadable)
+        raise IngestError(name, f"no readable text on any page ({problems or 'no text layer'})")
+    return ParsedDocument(
+        file_type=FileType.PDF,
+        title=title.strip() if not _PLACEHOLDER_TITLE.match(title.strip()) else _first_heading(blocks),
+        pages=pages,
+        blocks=blocks,
+        scans=scans,
+        unreadable=unreadable,
+    )
+
+
+def _read_scanned_pages(
+    data: bytes, page_texts: list[str], settings: Settings
+) -> tuple[list[PageScan], list[UnreadablePage]]:
+    """OCR the pages whose text layer is unusable, replacing their text in place; report what stays unread."""
+    scans, unreadable = [], []
+    numbers = [i + 1 for i, text in enumerate(page_texts) if not usable_text(text)]
+    for page in read_pages(data, numbers, settings) if numbers else []:
+        layer = page_texts[page.number - 1]
+        if page.text and letters(page.text) > 1.2 * letters(layer):
+            page_texts[page.number - 1] = page.text
+            scans.append(page.scan)
+        elif page.problem:
+            thin = f"its text layer has only {letters(layer)} letters, and " if letters(layer) else ""
+            unreadable.append(UnreadablePage(page=page.number, reason=thin + page.problem))
+            if page.scan is not None:
+                scans.append(page.scan)  # its image, so a reviewer can look at what could not be read
+        # else OCR read no more than the text layer has (a short digital page): the layer is kept
+    return scans, unreadable
 
 
 def _page_text(page) -> str:
@@ -57,4 +98,8 @@ def _running_heads(page_texts: list[str]) -> frozenset[str]:
 
 
 def _first_heading(blocks) -> str:
-    return next((b.text for b in blocks if b.kind == "heading"), blocks[0].text[:80])
+    """A title from the text: the document's opening line when it is short and no sentence, else its first heading."""
+    opening = blocks[0].text.split("\n")[0].strip()
+    if len(opening.split()) <= 12 and not opening.endswith("."):
+        return opening
+    return next((b.text for b in blocks if b.kind == "heading"), opening[:80])
