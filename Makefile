@@ -42,8 +42,13 @@ corpus: install
 ingest: corpus
 	$(BIN)/cdmo ingest $(CORPUS)
 
-# install, build and ingest the sample corpus, then serve the API at http://127.0.0.1:8000 (/docs)
+# The sample corpus is set in 2024: risk, readiness and overdue items are judged on this day for it
+# (override with CDMO_AS_OF=YYYY-MM-DD; unset in a real deployment, where today is the day).
+# install, build and ingest the sample corpus, write the nightly digest, serve the API and web app at
+# http://127.0.0.1:8000 (/docs)
+run: export CDMO_AS_OF ?= 2024-11-25
 run: ingest
+	$(BIN)/cdmo nightly
 	$(BIN)/cdmo serve
 
 serve: install
@@ -66,6 +71,7 @@ eval: corpus
 	$(BIN)/cdmo eval retrieval
 	$(BIN)/cdmo eval extraction
 	$(BIN)/cdmo eval ocr
+	$(BIN)/cdmo eval oversight
 
 bench: corpus
 	$(BIN)/cdmo bench

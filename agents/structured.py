@@ -12,7 +12,7 @@ from agents.questions import Intent, QuestionFrame
 from core.analysis import AnalysisKind
 from core.chat import AnswerSentence
 from core.evidence import Evidence
-from core.investigations import InvestigationEvent
+from core.investigations import Capa, InvestigationEvent
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
@@ -52,7 +52,7 @@ class StructuredAnswerer:
         return sorted(found, key=lambda e: (e.site or "", e.record_ids[:1]))
 
     def _matches(self, event: InvestigationEvent, frame: QuestionFrame) -> bool:
-        closed = _status(event) == "closed"
+        closed = event_status(event) == "closed"
         return (
             (not frame.sites or event.site in frame.sites)
             and (not frame.programs or bool(set(frame.programs) & set(event.programs)))
@@ -68,7 +68,7 @@ class StructuredAnswerer:
 
     def _event_sentence(self, event: InvestigationEvent, frame: QuestionFrame, book: CitationBook):
         record = event.record_ids[0] if event.record_ids else event.title
-        traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, _status(event)) if t]
+        traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, event_status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
         evidence = [line_with(self.store, event.document_id, record)]
         if event.site:
@@ -98,12 +98,8 @@ class StructuredAnswerer:
     def _capas_due(self, events: list[InvestigationEvent], book: CitationBook) -> list[AnswerSentence]:
         sentences = []
         for event in events:
-            if _status(event) == "closed":
-                continue
             record = event.record_ids[0] if event.record_ids else event.title
-            for capa in event.capas:
-                if capa.due is None or capa.due >= self.today:
-                    continue
+            for capa in overdue_capas(event, self.today):
                 owner = f" (owner: {capa.owner})" if capa.owner else ""
                 text = f"{record}: the CAPA \"{_short(capa.action)}\"{owner} was due on {_day(capa.due)} and is past due."
                 evidence = [capa.evidence, line_with(self.store, event.document_id, record)]
@@ -131,7 +127,14 @@ class StructuredAnswerer:
         return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
 
 
-def _status(event: InvestigationEvent) -> str:
+def overdue_capas(event: InvestigationEvent, today: date) -> list[Capa]:
+    """CAPAs past their due date while their event is still open (a closed event closed its CAPAs)."""
+    if event_status(event) == "closed":
+        return []
+    return [c for c in event.capas if c.due and c.due < today]
+
+
+def event_status(event: InvestigationEvent) -> str:
     if (event.status or "").lower() == "closed" or event.dates.closed:
         return "closed"
     return "open"

@@ -5,10 +5,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api.deps import AppState
-from api.routers import chat, documents, extraction, search, web
+from api.routers import chat, documents, extraction, oversight, search, web
 from core.config import Settings, get_settings
 from core.portfolio import Portfolio
+from core.programs import load_programs
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,7 +18,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        scheduler = None
+        if state.settings.nightly_at:  # the in-process schedule; a cron line running `cdmo nightly` does the same
+            programs = load_programs(state.settings.programs_path)
+            scheduler = NightlyScheduler(
+                state.settings.nightly_at,
+                lambda: NightlyRunner(state.settings, state.corpus.store, state.portfolio, programs).run(),
+            )
+            scheduler.start()
         yield
+        if scheduler:
+            scheduler.stop()
         state.close()
 
     app = FastAPI(
@@ -31,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(extraction.router)
     app.include_router(chat.router)
+    app.include_router(oversight.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 

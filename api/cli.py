@@ -1,6 +1,6 @@
 """The `cdmo` command: the same library calls as the API, in a terminal."""
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -220,6 +220,85 @@ def triage(
     _analysed(file, lambda extractor, source: extractor.triage(source), format, out)
 
 
+def _oversight_settings(as_of: date | None):
+    settings = get_settings()
+    return settings.model_copy(update={"as_of": as_of}) if as_of else settings
+
+
+def _records(settings):
+    """The record store alone: oversight reads records, so it runs beside a server holding the vectors."""
+    from core.store import RecordStore
+
+    return RecordStore(settings.sqlalchemy_url)
+
+
+AsOf = Annotated[date | None, typer.Option(help="Judge on this day (replaying a corpus); default CDMO_AS_OF or today")]
+
+
+@app.command()
+def nightly(
+    since: Annotated[datetime | None, typer.Option(help="Start of the window; default: the end of the last run")] = None,
+    until: Annotated[datetime | None, typer.Option(help="End of the window; default: now")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """Write the digest of what was ingested in the window (Markdown and HTML), record it, mail it if set."""
+    from agents.nightly_runner import NightlyRunner
+    from core.programs import load_programs
+
+    settings = _oversight_settings(as_of)
+    runner = NightlyRunner(settings, _records(settings), load_portfolio(settings.portfolio_path),
+                           load_programs(settings.programs_path))  # fmt: skip
+    run, digest = runner.run(since, until)
+    console.print(f"digest {run.id}: {len(digest.new_documents)} new documents, judged on {digest.as_of}")
+    for item in digest.needs_human:
+        console.print(f"[bold red]needs a human:[/bold red] {item.text}", highlight=False)
+    console.print(f"written: {run.markdown_path}\n         {run.html_path}")
+    if run.mailed_to:
+        console.print(f"mailed to {', '.join(run.mailed_to)}")
+
+
+@app.command()
+def risk(site: Annotated[str | None, typer.Argument(help="A site id; default: every site")] = None, as_of: AsOf = None) -> None:
+    """Partner risk per site on four dimensions, with the signals behind each."""
+    from agents.partner_risk import RiskScorer
+
+    settings = _oversight_settings(as_of)
+    scorer = RiskScorer(_records(settings), load_portfolio(settings.portfolio_path), settings.today())
+    risks = [scorer.site_risk(site)] if site else scorer.all_sites()
+    table = Table("site", "score", "level", "technical", "quality system", "capacity/supply", "business", "evidence")
+    for r in risks:
+        dims = [f"{d.score:g}" if d.has_data else "no data" for d in r.dimensions]
+        table.add_row(r.site, f"{r.score:g}", r.level, *dims, f"{r.completeness:.0%}")
+    console.print(table)
+    for r in risks if site else []:
+        for d in r.dimensions:
+            for s in d.signals:
+                console.print(f"  {d.dimension.value}: +{s.points:g} {s.label} ({s.filename})", highlight=False)
+
+
+@app.command()
+def readiness(program: Annotated[str | None, typer.Argument(help="A program id; default: every program")] = None,
+              as_of: AsOf = None) -> None:  # fmt: skip
+    """Program readiness: weighted open items, CTD sections at risk, and failures followed down the chain."""
+    from agents.readiness import ReadinessAssessor
+    from core.programs import load_programs
+
+    settings = _oversight_settings(as_of)
+    assessor = ReadinessAssessor(_records(settings), load_portfolio(settings.portfolio_path),
+                                 load_programs(settings.programs_path), settings.today())  # fmt: skip
+    for p in [assessor.readiness(program)] if program else assessor.all_programs():
+        nxt = f"{p.next_milestone} in {p.days_to_next} days" if p.next_milestone else "no upcoming date"
+        console.print(f"[bold]{p.program} {p.name}: readiness {p.score:g}[/bold] (next: {nxt}); CTD at risk: "
+                      f"{', '.join(p.ctd_sections_at_risk) or '-'}; {p.overdue_capas} CAPAs past due; "
+                      f"{p.open_qta_gaps} QTA gaps", highlight=False)  # fmt: skip
+        for i in p.items[:10]:
+            console.print(f"  {i.weight:5.1f}  {i.title}", highlight=False)
+        for chain in p.propagation:
+            console.print(f"  chain from {chain.origin}:", highlight=False)
+            for step in chain.steps:
+                console.print(f"    -> {step}", highlight=False)
+
+
 @app.command("documents")
 def list_documents(include_superseded: bool = False) -> None:
     """List ingested documents."""
@@ -290,7 +369,7 @@ def eval_qa(
 ) -> None:
     """Chat answers on the QA gold set: correctness, citation precision/recall, refusals, latency; per backend."""
     import tempfile
-    from datetime import date
+    from datetime import date, datetime
 
     from agents.chat import OFFLINE, ChatService
     from agents.llm_agent import make_llm_agent
@@ -385,6 +464,26 @@ def eval_ocr(
     for label in rows[0]:
         table.add_row(label, *[row[label] for row in rows])
     console.print(table)
+    _write_report(report, result)
+
+
+@eval_app.command("oversight")
+def eval_oversight(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    scale: Annotated[int, typer.Option(help="Time the nightly run on this many copies of the corpus too")] = 10,
+    report: Path = Path("eval/reports/oversight.json"),
+) -> None:
+    """Partner risk, readiness and digest expectations (eval/oversight_gold.yaml) met; nightly run time."""
+    from eval import oversight
+
+    result = oversight.run(corpus_dir, get_settings(), scale)
+    table = Table("expectation", "met", "got")
+    for c in result.checks:
+        table.add_row(c.expectation, "yes" if c.met else "[red]NO[/red]", c.got)
+    console.print(table)
+    console.print(f"{result.met} of {result.total} expectations met (judged on {result.as_of})")
+    for t in result.nightly:
+        console.print(f"nightly digest over {t.documents} documents: {t.seconds} s")
     _write_report(report, result)
 
 

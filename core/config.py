@@ -1,5 +1,6 @@
 """All settings, read from the environment with the CDMO_ prefix (or a .env file)."""
 
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +41,19 @@ class Settings(BaseSettings):
     portfolio_path: Path | None = Field(
         None, description="YAML naming the sponsor's CDMO sites and programs; default: the sample portfolio"
     )
+
+    programs_path: Path | None = Field(
+        None, description="YAML of each program's supply chain and key dates; default: the sample programs"
+    )
+    as_of: date | None = Field(
+        None, description="The day readiness, overdue items and risk are judged on; default: today (set it to replay)"
+    )
+    summaries_dir: Path | None = Field(None, description="Where nightly digests are written; default: data/summaries")
+    nightly_at: str | None = Field(None, description="HH:MM: the server runs the nightly digest every day then")
+    smtp_host: str | None = Field(None, description="Mail each nightly digest through this SMTP server")
+    smtp_port: int = 25
+    smtp_from: str = "cdmo-intel@localhost"
+    smtp_to: list[str] = Field(default_factory=list, description="Recipients of the nightly digest")
 
     max_file_bytes: int = Field(50 * 1024 * 1024, description="Largest file accepted for ingestion")
     max_unpacked_bytes: int = Field(200 * 1024 * 1024, description="Largest total a ZIP-based file may unpack to")
@@ -83,6 +97,13 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}"
+
+    @property
+    def summaries_path(self) -> Path:
+        return self.summaries_dir or self.data_dir / "summaries"
+
+    def today(self) -> date:
+        return self.as_of or date.today()
 
     @property
     def llm_enabled(self) -> bool:

@@ -43,6 +43,7 @@ from core.documents import (
     PreparedDocument,
 )
 from core.errors import NotFoundError
+from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
 
 metadata = MetaData()
@@ -158,6 +159,21 @@ chat_turns = Table(
     Column("asked_at", DateTime(timezone=True), nullable=False),
 )
 
+# One row per nightly digest window; written only once its files are in place, so a failed run leaves none.
+summary_runs = Table(
+    "summary_runs",
+    metadata,
+    Column("id", String(120), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=True),
+    Column("until", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("markdown_path", Text, nullable=False),
+    Column("html_path", Text, nullable=False),
+    Column("mailed_to", JSON, nullable=False),
+    Column("site_scores", JSON, nullable=False),
+    Column("program_scores", JSON, nullable=False),
+)
+
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
     "corpus_state",
@@ -268,6 +284,18 @@ class RecordStore:
         with self.engine.connect() as conn:
             rows = [FindingRow(**r) for r in conn.execute(query).mappings()]
         return [r for r in rows if program is None or program in r.programs]
+
+    def save_summary_run(self, run: SummaryRun) -> None:
+        """Record a digest window (replacing the record of the same window: a re-run of it)."""
+        with self.engine.begin() as conn:
+            conn.execute(summary_runs.delete().where(summary_runs.c.id == run.id))
+            conn.execute(summary_runs.insert().values(**run.model_dump()))
+
+    def summary_runs(self) -> list[SummaryRun]:
+        """Every digest window, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(summary_runs).order_by(summary_runs.c.until.desc())).mappings()
+            return [SummaryRun(**_aware(r, "since", "until", "created_at")) for r in rows]
 
     def add_chat_turn(self, turn: ChatTurn) -> None:
         with self.engine.begin() as conn:
@@ -453,3 +481,7 @@ def _analysis(row) -> Analysis:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(row, *fields: str) -> dict:
+    return dict(row) | {f: _utc(row[f]) for f in fields if row[f] is not None}

@@ -19,3 +19,8 @@ class Prompt:
 def load_prompt(name: str) -> Prompt:
     data = yaml.safe_load((FOLDER / f"{name}.yaml").read_text(encoding="utf-8"))
     return Prompt(name=name, version=data["version"], system=data["system"], user=data["user"])
+
+
+def load_data(name: str) -> dict:
+    """A scoring or playbook file of this folder, as data."""
+    return yaml.safe_load((FOLDER / f"{name}.yaml").read_text(encoding="utf-8"))

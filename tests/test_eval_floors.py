@@ -60,3 +60,13 @@ def test_offline_chat_holds_its_floors(chat_corpus):
     assert result.citation_recall >= floors["citation_recall"], result
     assert result.refusal_accuracy >= floors["refusal_accuracy"], result.misses
     assert result.false_refusals <= floors["max_false_refusals"], result.misses
+
+
+def test_oversight_meets_its_gold_expectations(corpus_dir, tmp_path):
+    from core.config import Settings
+    from eval.oversight import run
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["oversight"]
+    result = run(corpus_dir, Settings(data_dir=tmp_path), scale=2)
+    assert result.total >= 20 and result.met >= floors["expectations_met"], [c for c in result.checks if not c.met]
+    assert result.nightly[1].documents == 2 * result.nightly[0].documents

@@ -19,6 +19,7 @@ for (const tab of document.querySelectorAll(".tab")) {
     document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
     document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== `view-${tab.dataset.view}`));
     if (tab.dataset.view === "documents") loadDocuments();
+    if (tab.dataset.view === "dashboard") loadDashboard();
   });
 }
 
@@ -223,5 +224,62 @@ $("upload-form").addEventListener("submit", (event) => {
   request.open("POST", "/documents");
   request.send(form);
 });
+
+// --- dashboard -----------------------------------------------------------------------------------
+
+function dimensionCell(d) {
+  if (!d.has_data) return el("td", "no data", "no-data");
+  return el("td", `${d.score} (${d.age_days} days old)`);
+}
+
+async function loadDashboard() {
+  const [risks, programs, summaries] = await Promise.all(
+    ["/sites/risk", "/programs/readiness", "/summaries"].map(async (url) => (await fetch(url)).json())
+  );
+  const stamp = Date.now();  // the charts are redrawn on every visit
+  $("risk-chart").src = `/sites/risk/chart.svg?t=${stamp}`;
+  $("readiness-chart").src = `/programs/readiness/chart.svg?t=${stamp}`;
+  $("as-of").textContent = risks.length ? `Judged on ${risks[0].as_of}` : "";
+  $("site-risk").tBodies[0].replaceChildren(...risks.map((r) => {
+    const row = el("tr");
+    row.dataset.site = r.site;
+    row.append(el("td", r.name), el("td", `${r.score} (${r.level})`), ...r.dimensions.map(dimensionCell),
+      el("td", `${Math.round(r.completeness * 100)}% of dimensions`));
+    return row;
+  }));
+  $("risk-signals").replaceChildren(...risks.map((r) => {
+    const details = el("details");
+    details.append(el("summary", `Why ${r.name} scores ${r.score}`));
+    const list = el("ul");
+    for (const d of r.dimensions) {
+      for (const s of d.signals) list.append(el("li", `${d.dimension.replace("_", " ")}: +${s.points} ${s.label} (${s.filename})`));
+    }
+    details.append(list);
+    return details;
+  }));
+  $("program-readiness").tBodies[0].replaceChildren(...programs.map((p) => {
+    const row = el("tr");
+    row.dataset.program = p.program;
+    const next = p.next_milestone ? `${p.next_milestone}, ${p.next_milestone_date} (${p.days_to_next} days)` : "none";
+    row.append(el("td", `${p.program} ${p.name}`), el("td", String(p.score)), el("td", next),
+      el("td", p.ctd_sections_at_risk.join(", ") || "-"), el("td", String(p.overdue_capas)), el("td", String(p.open_qta_gaps)));
+    return row;
+  }));
+  $("propagation").replaceChildren(...programs.flatMap((p) => p.propagation.map((chain) => {
+    const block = el("div", undefined, "chain");
+    const steps = el("ol");
+    for (const step of chain.steps) steps.append(el("li", step));
+    block.append(el("strong", `${p.program}: ${chain.origin}`), steps);
+    return block;
+  })));
+  $("summaries").replaceChildren(...summaries.map((run) => {
+    const item = el("li");
+    const link = el("a", `${run.id}`);
+    link.href = `/summaries/${encodeURIComponent(run.id)}`;
+    link.target = "_blank";
+    item.append(link, ` (${Object.keys(run.site_scores).length} sites, ${run.mailed_to.length ? "mailed" : "not mailed"})`);
+    return item;
+  }));
+}
 
 loadPortfolio();

@@ -1,0 +1,186 @@
+"""Program readiness: open findings weighted by severity and by how near the program's next date is.
+
+Items are the program's open events, the weak-investigation flags of its events, CAPAs past due and the
+open QTA gaps of the sites in its supply chain (fixtures/programs.yaml). Each weighs its severity points
+times a nearness factor (x2 within 90 days of the next milestone, x1.5 within 180). The score is
+100 x 50 / (50 + the weights): 100 with nothing open, 50 at 50 weighted points, never below zero and
+still telling two heavily loaded programs apart. A high-risk event upstream is followed down the chain: a drug-substance
+batch (or its release test) feeds the drug-product campaign, which feeds clinical supply and the dossier.
+"""
+
+from datetime import date, timedelta
+
+from agents.structured import event_status, overdue_capas
+from core.analysis import AnalysisKind
+from core.investigations import InvestigationEvent, RiskLevel
+from core.oversight import ProgramReadiness, PropagationChain, ReadinessItem
+from core.portfolio import Portfolio
+from core.programs import Milestone, ProgramChain, Programs, Stage
+from core.qta import ElementStatus, QtaReview
+from core.store import RecordStore
+
+_EVENT_POINTS = {RiskLevel.HIGH: 10.0, RiskLevel.MEDIUM: 5.0, RiskLevel.LOW: 2.0}
+_FLAG_POINTS = 1.0
+_OVERDUE_CAPA_POINTS = 4.0
+_GAP_POINTS = {ElementStatus.MISSING: 2.0, ElementStatus.CONFLICTING: 2.0, ElementStatus.VAGUE: 0.5}
+_HALF = 50.0  # weighted points at which readiness is 50
+_RECENT = timedelta(days=90)  # a closed high-risk event this recent still propagates (its batch may be held)
+# What each stage's failure puts at risk downstream, in order
+_DOWNSTREAM = {
+    Stage.DRUG_SUBSTANCE: [Stage.DRUG_SUBSTANCE, Stage.DRUG_PRODUCT, Stage.DOSSIER],
+    Stage.TESTING: [Stage.TESTING, Stage.DRUG_SUBSTANCE, Stage.DRUG_PRODUCT, Stage.DOSSIER],
+    Stage.DRUG_PRODUCT: [Stage.DRUG_PRODUCT, Stage.DOSSIER],
+}
+
+
+def nearness(days: int | None) -> float:
+    if days is None:
+        return 1.0
+    return 2.0 if days <= 90 else 1.5 if days <= 180 else 1.0
+
+
+class ReadinessAssessor:
+    def __init__(self, store: RecordStore, portfolio: Portfolio, programs: Programs, today: date):
+        self.store, self.portfolio, self.programs, self.today = store, portfolio, programs, today
+
+    def all_programs(self) -> list[ProgramReadiness]:
+        return [self.readiness(p.id) for p in self.programs.programs]
+
+    def readiness(self, program_id: str) -> ProgramReadiness:
+        chain, program = self.programs.get(program_id), self.portfolio.program(program_id)
+        if chain is None or program is None:
+            raise KeyError(program_id)
+        upcoming = chain.next_milestone(self.today)
+        days = (upcoming.date - self.today).days if upcoming else None
+        factor = nearness(days)
+        events = [
+            InvestigationEvent.model_validate(a.payload)
+            for a in self.store.list_analyses(kind=AnalysisKind.EVENT, program=program_id)
+        ]
+        items = self._event_items(events, factor) + self._gap_items(chain, program_id, factor)
+        chains = {e.document_id: c for e in events if (c := self._propagation(e, chain))}
+        # the dossier sections of open events, and of high-risk events whose effects still run downstream
+        touching = [e for e in events if event_status(e) == "open" or e.document_id in chains]
+        return ProgramReadiness(
+            program=program_id,
+            name=program.name,
+            as_of=self.today,
+            score=round(100.0 * _HALF / (_HALF + sum(i.weight for i in items)), 1),
+            next_milestone=upcoming.name if upcoming else None,
+            next_milestone_date=upcoming.date if upcoming else None,
+            days_to_next=days,
+            items=sorted(items, key=lambda i: (-i.weight, i.filename, i.title)),
+            ctd_sections_at_risk=sorted({c.section for e in touching for c in e.ctd_sections}),
+            overdue_capas=sum(i.kind == "overdue_capa" for i in items),
+            open_qta_gaps=sum(i.kind == "qta_gap" for i in items),
+            propagation=list(chains.values()),
+        )
+
+    def _event_items(self, events: list[InvestigationEvent], factor: float) -> list[ReadinessItem]:
+        items = []
+        for e in events:
+            record = e.record_ids[0] if e.record_ids else None
+            common = {"site": e.site, "document_id": e.document_id, "filename": e.filename, "record": record}
+            if event_status(e) == "open":
+                evidence = e.description.evidence if e.description else None
+                items.append(
+                    ReadinessItem(
+                        kind="event",
+                        title=f"{record or e.title}: open {e.type.value}",
+                        severity=e.risk.value,
+                        weight=_EVENT_POINTS[e.risk] * factor,
+                        evidence=evidence,
+                        **common,
+                    )
+                )
+            for flag in e.flags:
+                items.append(
+                    ReadinessItem(
+                        kind="flag",
+                        title=f"{record}: {flag.reason}",
+                        severity="flag",
+                        weight=_FLAG_POINTS * factor,
+                        evidence=flag.evidence[0] if flag.evidence else None,
+                        **common,
+                    )
+                )
+            for capa in overdue_capas(e, self.today):
+                items.append(
+                    ReadinessItem(
+                        kind="overdue_capa",
+                        title=f"{record}: CAPA past due: {capa.action}",
+                        severity="overdue",
+                        weight=_OVERDUE_CAPA_POINTS * factor,
+                        due=capa.due,
+                        evidence=capa.evidence,
+                        **common,
+                    )
+                )
+        return items
+
+    def _gap_items(self, chain: ProgramChain, program_id: str, factor: float) -> list[ReadinessItem]:
+        items = []
+        for site in chain.sites:
+            for analysis in self.store.list_analyses(kind=AnalysisKind.QTA_REVIEW, site=site):
+                if analysis.programs and program_id not in analysis.programs:
+                    continue
+                review = QtaReview.model_validate(analysis.payload)
+                for f in review.findings:
+                    if f.status in _GAP_POINTS:
+                        items.append(
+                            ReadinessItem(
+                                kind="qta_gap",
+                                title=f"{review.filename}: {f.title} is {f.status.value}",
+                                severity=f.severity.value,
+                                weight=_GAP_POINTS[f.status] * factor,
+                                site=site,
+                                document_id=review.document_id,
+                                filename=review.filename,
+                                evidence=f.evidence[0] if f.evidence else None,
+                            )
+                        )
+        return items
+
+    def _propagation(self, event: InvestigationEvent, chain: ProgramChain) -> PropagationChain | None:
+        stage = chain.stage_of(event.site)
+        if event.risk != RiskLevel.HIGH or stage is None or not event.batch_ids:
+            return None
+        last = event.dates.closed or event.dates.reported or event.dates.detected or event.dates.occurred
+        if event_status(event) == "closed" and (last is None or self.today - last > _RECENT):
+            return None
+        record = event.record_ids[0] if event.record_ids else event.title
+        batches = ", ".join(event.batch_ids)
+        site = self.portfolio.site(event.site)
+        steps = [
+            (
+                f"{record} at {site.name if site else event.site} ({stage.value.replace('_', ' ')}): "
+                f"{event.classification or event.type.value} event on {batches}, risk HIGH, {event_status(event)}"
+            )
+        ]
+        if stage == Stage.TESTING:
+            steps.append(f"drug-substance batch {batches} cannot be released until the result is resolved")
+        if stage in (Stage.TESTING, Stage.DRUG_SUBSTANCE) and chain.drug_product:
+            lots = sorted({lot for b in event.batch_ids for lot in chain.lots_from(b)})
+            dp = self.portfolio.site(chain.drug_product)
+            made = f", already filled into lot{'s' * (len(lots) > 1)} {', '.join(lots)}" if lots else ""
+            steps.append(
+                f"batch {batches} feeds the drug-product campaign at {dp.name if dp else chain.drug_product}{made}"
+            )
+        at_risk = [
+            m
+            for m in sorted(chain.milestones, key=lambda m: m.date)
+            if m.date >= self.today and m.stage in _DOWNSTREAM[stage]
+        ]
+        steps += [_milestone_step(m, self.today) for m in at_risk]
+        evidence = event.description.evidence if event.description else None
+        return PropagationChain(
+            origin=f"{record} ({batches})",
+            steps=steps,
+            milestones_at_risk=[m.name for m in at_risk],
+            document_id=event.document_id,
+            evidence=evidence,
+        )
+
+
+def _milestone_step(m: Milestone, today: date) -> str:
+    return f"{m.name} on {m.date.isoformat()} ({(m.date - today).days} days away) depends on it"
