@@ -1,16 +1,20 @@
 """The FastAPI app. `create_app(settings)` so tests and the server build the same thing."""
 
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from agents.nightly_runner import NightlyRunner, NightlyScheduler
-from api.deps import AppState
+from api import auth
+from api.deps import AppState, get_principal
 from api.routers import chat, documents, extraction, oversight, search, web
+from core.auth import Principal
 from core.config import Settings, get_settings
 from core.portfolio import Portfolio
 from core.programs import load_programs
+from core.scope import scoped_portfolio
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(extraction.router)
     app.include_router(chat.router)
     app.include_router(oversight.router)
+    app.include_router(auth.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
 
@@ -52,8 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/portfolio", response_model=Portfolio, tags=["portfolio"])
-    def portfolio() -> Portfolio:
-        """The sponsor's sites and programs: what the panel's scope picker offers."""
-        return state.portfolio
+    def portfolio(who: Annotated[Principal, Depends(get_principal)]) -> Portfolio:
+        """The sponsor's sites and programs that the principal may see: what the scope picker offers."""
+        return scoped_portfolio(state.portfolio, who)
 
     return app

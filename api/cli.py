@@ -1,5 +1,6 @@
 """The `cdmo` command: the same library calls as the API, in a terminal."""
 
+import getpass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from api.auth import record
 from api.ingest import expand_paths, ingest_path
 from api.reports import ReportFormat
+from core.auth import Principal, Role
 from core.config import EmbeddingBackend, VectorEngine, get_settings
 from core.documents import DocumentKind, IngestResult, IngestStatus
 from core.portfolio import load_portfolio
@@ -24,6 +27,8 @@ from core.search import SearchFilters
 from retrieval.hybrid import SearchMode
 
 app = typer.Typer(help="CDMO document intelligence", no_args_is_help=True, pretty_exceptions_enable=False)
+# The terminal's user, for the audit trail: whoever can run the command owns the data folder
+CLI_USER = Principal(name=f"cli:{getpass.getuser()}", kind="cli", role=Role.ADMIN)
 console = Console()
 
 
@@ -68,6 +73,8 @@ def ingest(
             result = ingest_path(corpus, portfolio, path)
             results.append(result)
             for row in [result, *result.attachments]:
+                record(corpus.store, CLI_USER, "upload", document_ids=[row.document_id] if row.document_id else [],
+                       outcome=row.status.value, detail={"filename": row.filename, "path": str(path), "error": row.error})
                 colour = {"failed": "red", "unchanged": "dim", "new_version": "yellow"}.get(row.status.value, "green")
                 table.add_row(
                     row.filename if row is result else f"  attached: {row.filename}",
@@ -141,7 +148,7 @@ def ask(
 ) -> None:
     """Answer a question with cited passages, streamed sentence by sentence; follow-ups with --session."""
     from agents.chat import make_chat_service
-    from core.chat import ChatEventType, ChatScope
+    from core.chat import Answer, ChatEventType, ChatScope
 
     corpus = _corpus()
     service = make_chat_service(corpus, load_portfolio(corpus.settings.portfolio_path))
@@ -155,7 +162,12 @@ def ask(
             elif event.type == ChatEventType.SENTENCE:
                 marks = "".join(f" [{m}]" for m in event.data["citations"])
                 console.print(event.data["text"] + marks, markup=False, highlight=False)
-            elif event.type == ChatEventType.DONE and not json_output:
+            if event.type == ChatEventType.DONE:
+                answer = Answer.model_validate(event.data)
+                record(corpus.store, CLI_USER, "question", document_ids=[c.document_id for c in answer.citations],
+                       outcome=answer.kind.value, backend=answer.backend,
+                       detail={"session_id": answer.session_id, "question": question, "answer": answer.text})
+            if event.type == ChatEventType.DONE and not json_output:
                 for marker, c in citations.items():
                     quote = " ".join(c["quote"].split())
                     console.print(f"[dim][{marker}] {c['filename']}, page {c['page']}, chars {c['start']}-{c['end']}:[/dim]",
@@ -299,6 +311,101 @@ def readiness(program: Annotated[str | None, typer.Argument(help="A program id; 
                 console.print(f"    -> {step}", highlight=False)
 
 
+@app.command()
+def check(repair: Annotated[bool, typer.Option(help="Make the vector index match the records")] = False) -> None:
+    """Find (and with --repair, fix) drift between the vector index and the record store, e.g. after a crash."""
+    from retrieval.corpus import check_consistency
+
+    corpus = _corpus()
+    try:
+        report = check_consistency(corpus, repair=repair)
+    finally:
+        corpus.close()
+    console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
+                  f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
+                  f"without a chunk, {len(report.wrong_status)} with a stale status")
+    if report.repaired:
+        console.print("[green]repaired: the index now matches the records[/green]")
+    elif not report.consistent:
+        console.print("run `cdmo check --repair` to fix it")
+        raise typer.Exit(1)
+
+
+users_app = typer.Typer(help="People who log in (when CDMO_AUTH_ENABLED is on)", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def add_user(
+    username: str,
+    role: Annotated[Role, typer.Option()] = Role.VIEWER,
+    programs: Annotated[str | None, typer.Option(help="Comma-separated program ids; default every program")] = None,
+    sites: Annotated[str | None, typer.Option(help="Comma-separated site ids; default every site")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Add a user (or reset one) with a role and, optionally, the programs and sites they may see."""
+    from core.auth import User, hash_password
+
+    if len(password) < 12:
+        console.print("[red]a password needs at least 12 characters[/red]")
+        raise typer.Exit(2)
+    store = _records(get_settings())
+    user = User(username=username, role=role, programs=_ids(programs), sites=_ids(sites))
+    store.save_user(user, hash_password(password))
+    record(store, CLI_USER, "add_user", detail=user.model_dump(mode="json"))
+    console.print(f"user {username}: {role.value}")
+
+
+keys_app = typer.Typer(help="API keys for machines", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_key(
+    name: str,
+    role: Annotated[Role, typer.Option()] = Role.VIEWER,
+    programs: Annotated[str | None, typer.Option(help="Comma-separated program ids; default every program")] = None,
+    sites: Annotated[str | None, typer.Option(help="Comma-separated site ids; default every site")] = None,
+) -> None:
+    """Create an API key; it is printed once (only its hash is kept). Send it as 'Authorization: Bearer KEY'."""
+    from api.auth import issue_key
+
+    store = _records(get_settings())
+    issued = issue_key(store, name, role, _ids(programs), _ids(sites))
+    record(store, CLI_USER, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
+    console.print(issued.key, markup=False, highlight=False)
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@app.command()
+def audit(
+    format: Annotated[str, typer.Option(help="table, jsonl or csv")] = "table",
+    actor: str | None = None,
+    action: str | None = None,
+    out: Annotated[Path | None, typer.Option(help="Write the export here")] = None,
+) -> None:
+    """View or export the audit trail (append-only): who did what, when, to which document versions."""
+    from api.auth import audit_csv
+
+    entries = _records(get_settings()).audit_entries(actor=actor, action=action)
+    if format in ("jsonl", "csv"):
+        text = "".join(e.model_dump_json() + "\n" for e in entries) if format == "jsonl" else audit_csv(entries)
+        if out:
+            out.write_text(text, encoding="utf-8")
+            console.print(f"{len(entries)} entries written to {out}")
+        else:
+            print(text, end="")
+        return
+    table = Table("when", "who", "action", "outcome", "documents", "backend")
+    for e in entries:
+        docs = ", ".join(f"{d['filename']} v{d['version']}" for d in e.documents)
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.outcome, docs, e.backend or "")
+    console.print(table)
+
+
 @app.command("documents")
 def list_documents(include_superseded: bool = False) -> None:
     """List ingested documents."""
@@ -369,7 +476,7 @@ def eval_qa(
 ) -> None:
     """Chat answers on the QA gold set: correctness, citation precision/recall, refusals, latency; per backend."""
     import tempfile
-    from datetime import date, datetime
+    from datetime import date
 
     from agents.chat import OFFLINE, ChatService
     from agents.llm_agent import make_llm_agent
@@ -534,6 +641,27 @@ def bench(
             s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms), str(s.queries)
         )
     console.print(table)
+    _write_report(report, result)
+
+
+@app.command("load-test")
+def load_test(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    workers: Annotated[int, typer.Option(help="Concurrent clients")] = 8,
+    seconds: Annotated[float, typer.Option(help="How long the run lasts")] = 60.0,
+    report: Path = Path("eval/reports/load.json"),
+) -> None:
+    """A bounded load run on loopback: concurrent uploads and chat queries with API keys; rps, p95, errors."""
+    from api import load
+
+    result = load.run(corpus_dir, workers, seconds)
+    table = Table("kind", "requests", "errors", "p50 ms", "p95 ms")
+    for k in result.kinds:
+        table.add_row(k.kind, str(k.requests), str(k.errors), f"{k.p50_ms}", f"{k.p95_ms}")
+    console.print(table)
+    console.print(f"{result.requests} requests in {result.seconds} s with {result.workers} clients: "
+                  f"{result.requests_per_second} requests/s, {result.errors} errors; index and records "
+                  f"{'consistent' if result.consistent_after else 'DRIFTED'} afterwards")
     _write_report(report, result)
 
 

@@ -1,13 +1,17 @@
-"""Dependencies: the app's one corpus (the embedded vector engines lock their folder) and portfolio."""
+"""Dependencies: the app's one corpus (the embedded vector engines lock their folder) and portfolio, and
+for each request who is asking and the view of the corpus they are allowed (api/auth.py)."""
 
 import threading
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request, status
 
 from agents.chat import ChatService, make_chat_service
+from core.auth import LOCAL, Principal, Role
 from core.config import Settings
 from core.portfolio import Portfolio, load_portfolio
 from retrieval.corpus import Corpus
+from retrieval.scope import scoped
 
 
 class AppState:
@@ -41,13 +45,64 @@ class AppState:
             self._corpus.close()
 
 
-def get_state(request: Request) -> AppState:
-    return request.app.state.cdmo
+class RequestState:
+    """The app as one principal sees it: `corpus` is narrowed to its programs and sites."""
+
+    def __init__(self, app_state: AppState, principal: Principal):
+        self.app, self.principal = app_state, principal
+        self.settings = app_state.settings
+        self._corpus = None
+
+    @property
+    def corpus(self):
+        if self._corpus is None:
+            self._corpus = scoped(self.app.corpus, self.principal)
+        return self._corpus
+
+    @property
+    def portfolio(self) -> Portfolio:
+        return self.app.portfolio
+
+    @property
+    def chat(self) -> ChatService:
+        if not self.principal.scoped:
+            return self.app.chat
+        return make_chat_service(self.corpus, self.portfolio)  # its own view: searches, analyses, citations
 
 
-def get_corpus(request: Request) -> Corpus:
-    return get_state(request).corpus
+def get_principal(request: Request) -> Principal:
+    from api.auth import authenticate
+
+    app_state: AppState = request.app.state.cdmo
+    if not app_state.settings.auth_enabled:
+        return LOCAL
+    principal = authenticate(request, app_state)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in, or send an API key as 'Authorization: Bearer ...'",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return principal
 
 
-def get_chat(request: Request) -> ChatService:
-    return get_state(request).chat
+def get_state(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> RequestState:
+    return RequestState(request.app.state.cdmo, principal)
+
+
+def get_corpus(state: Annotated[RequestState, Depends(get_state)]):
+    return state.corpus
+
+
+def get_chat(state: Annotated[RequestState, Depends(get_state)]) -> ChatService:
+    return state.chat
+
+
+def require(role: Role):
+    """A dependency that lets the request through only for this role or a higher one."""
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.role.allows(role):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"needs the {role.value} role; {principal.name} is {principal.role.value}"
+            )
+        return principal
+
+    return Depends(check)

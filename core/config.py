@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     playbook_path: Path | None = Field(None, description="QTA review playbook (YAML); default: the built-in one")
     analyze_on_ingest: bool = Field(True, description="Triage investigations and review QTAs as they are ingested")
 
+    auth_enabled: bool = Field(
+        False, description="Require a login or an API key (off: one local user, the machine's own, is admin)"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from core.analysis import Analysis, FindingRow
+from core.auth import ApiKeyInfo, AuditEntry, User
 from core.chat import ChatTurn
 from core.documents import (
     Chunk,
@@ -174,6 +175,58 @@ summary_runs = Table(
     Column("program_scores", JSON, nullable=False),
 )
 
+# People who log in, API keys for machines, login sessions: secrets only as hashes.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(120), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("programs", JSON),  # NULL: every program
+    Column("sites", JSON),
+)
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(120), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("programs", JSON),
+    Column("sites", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(120), ForeignKey("users.username"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Who did what, when, to which document versions, with which backend and prompt. Append-only: on SQLite
+# triggers refuse UPDATE and DELETE (on a server database, grant the service INSERT and SELECT only).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(120), nullable=False, index=True),
+    Column("actor_kind", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False, index=True),
+    Column("outcome", String(32), nullable=False),
+    Column("documents", JSON, nullable=False),
+    Column("backend", String(128)),
+    Column("prompt_version", String(64)),
+    Column("detail", JSON, nullable=False),
+)
+_APPEND_ONLY = [
+    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    for op in ("UPDATE", "DELETE")
+]
+
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
     "corpus_state",
@@ -201,6 +254,9 @@ class RecordStore:
         metadata.create_all(self.engine)
         _add_missing_columns(self.engine)
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                for statement in _APPEND_ONLY:
+                    conn.execute(text(statement))
             if conn.execute(select(corpus_state.c.id)).first() is None:
                 conn.execute(corpus_state.insert().values(id=1, generation=0))
 
@@ -296,6 +352,63 @@ class RecordStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(summary_runs).order_by(summary_runs.c.until.desc())).mappings()
             return [SummaryRun(**_aware(r, "since", "until", "created_at")) for r in rows]
+
+    # --- users, keys, sessions, audit -------------------------------------------------------------
+
+    def save_user(self, user: User, password_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(users.delete().where(users.c.username == user.username))
+            conn.execute(users.insert().values(**user.model_dump(mode="json"), password_hash=password_hash))
+
+    def user(self, username: str) -> tuple[User, str] | None:
+        """The user and their password hash."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
+        if row is None:
+            return None
+        row = dict(row)
+        return User(**{k: v for k, v in row.items() if k != "password_hash"}), row["password_hash"]
+
+    def add_api_key(self, info: ApiKeyInfo, key_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(api_keys.insert().values(**info.model_dump(), key_hash=key_hash))
+
+    def api_key(self, key_hash: str) -> ApiKeyInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).mappings().first()
+        return ApiKeyInfo(**{k: v for k, v in _aware(row, "created_at").items() if k != "key_hash"}) if row else None
+
+    def add_session(self, token_hash: str, username: str, expires_at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sessions.insert().values(token_hash=token_hash, username=username, expires_at=expires_at))
+
+    def session_user(self, token_hash: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).mappings().first()
+        if row is None or _utc(row["expires_at"]) < utcnow():
+            return None
+        found = self.user(row["username"])
+        return found[0] if found else None
+
+    def end_session(self, token_hash: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash))
+
+    def audit(self, entry: AuditEntry) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(audit_log.insert().values(**entry.model_dump(mode="json", exclude={"id", "at"}), at=entry.at))
+
+    def audit_entries(self, actor: str | None = None, action: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """The audit trail, oldest first."""
+        query = select(audit_log).order_by(audit_log.c.id)
+        if actor:
+            query = query.where(audit_log.c.actor == actor)
+        if action:
+            query = query.where(audit_log.c.action == action)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**_aware(r, "at")) for r in conn.execute(query).mappings()]
 
     def add_chat_turn(self, turn: ChatTurn) -> None:
         with self.engine.begin() as conn:
@@ -423,7 +536,8 @@ class RecordStore:
         with self.engine.connect() as conn:
             query = select(chunks).order_by(chunks.c.document_id, chunks.c.ordinal)
             for row in conn.execute(query).mappings():
-                yield Chunk(**row), docs[row["document_id"]]
+                if row["document_id"] in docs:  # else committed after the documents were read: in the next pass
+                    yield Chunk(**row), docs[row["document_id"]]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -6,6 +6,8 @@ roll back, and if the commit fails the vectors are removed, so no half document 
 
 import threading
 
+from pydantic import BaseModel, Field
+
 from core.config import Settings
 from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
 from core.identifiers import identifiers_in
@@ -54,14 +56,7 @@ class Corpus:
                 return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
             prepared, previous = self.store.next_version(prepared)
             doc = prepared.document
-            payload = ChunkPayload(
-                document_id=doc.id,
-                sites=doc.metadata.sites,
-                programs=doc.metadata.programs,
-                kind=doc.kind.value,
-                date=date_key(doc.metadata.document_date),
-                status=DocumentStatus.CURRENT.value,
-            )
+            payload = _payload(doc)
 
             def write_vectors() -> None:
                 self.vectors.upsert([c.id for c in prepared.chunks], vectors, [payload] * len(prepared.chunks))
@@ -153,3 +148,46 @@ def _result(doc: Document, status: IngestStatus) -> IngestResult:
         ocr_pages=doc.ocr_pages,
         unreadable_pages=doc.unreadable_pages,
     )
+
+
+class ConsistencyReport(BaseModel):
+    """Where the vector index and the record store disagree (after a crash, a restore, a manual edit)."""
+
+    chunks: int = Field(description="Chunks in the record store")
+    points: int = Field(description="Points in the vector index")
+    missing_vectors: list[str] = Field(default_factory=list, description="Chunks without a point")
+    orphan_points: list[str] = Field(default_factory=list, description="Points without a chunk")
+    wrong_status: list[str] = Field(default_factory=list, description="Points whose current/superseded flag is stale")
+    repaired: bool = False
+
+    @property
+    def consistent(self) -> bool:
+        return not (self.missing_vectors or self.orphan_points or self.wrong_status)
+
+
+def check_consistency(corpus: Corpus, repair: bool = False) -> ConsistencyReport:
+    """Compare every chunk with every vector point; with repair, make the index match the records (which win:
+    they are written in one transaction, the index is derived from them)."""
+    with corpus._lock:
+        points = corpus.vectors.points()
+        by_chunk = {c.id: (c, d) for c, d in corpus.store.iter_all_chunks()}
+        report = ConsistencyReport(chunks=len(by_chunk), points=len(points))
+        report.missing_vectors = sorted(set(by_chunk) - set(points))
+        report.orphan_points = sorted(set(points) - set(by_chunk))
+        report.wrong_status = sorted(
+            i for i, (_, status) in points.items() if i in by_chunk and status != by_chunk[i][1].status.value
+        )
+        if repair and not report.consistent:
+            corpus.vectors.delete_points(report.orphan_points)
+            redo = report.missing_vectors + report.wrong_status
+            for start in range(0, len(redo), 256):
+                batch = [by_chunk[i] for i in redo[start : start + 256]]
+                vectors = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
+                corpus.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
+            report.repaired = True
+        return report
+
+
+def _payload(doc: Document) -> ChunkPayload:
+    return ChunkPayload(document_id=doc.id, sites=doc.metadata.sites, programs=doc.metadata.programs,
+                        kind=doc.kind.value, date=date_key(doc.metadata.document_date), status=doc.status.value)  # fmt: skip

@@ -5,8 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.deps import AppState, get_corpus, get_state
+from api.auth import record
+from api.deps import RequestState, get_corpus, get_state, require
 from api.ingest import failure, ingest_bytes, read_upload
+from core.auth import Principal, Role
 from core.documents import (
     Document,
     DocumentDetail,
@@ -24,12 +26,21 @@ router = APIRouter(prefix="/documents", tags=["documents"])
 
 
 @router.post("", response_model=list[IngestResult], status_code=status.HTTP_201_CREATED)
-def upload_documents(files: list[UploadFile], response: Response, state: Annotated[AppState, Depends(get_state)]):
+def upload_documents(
+    files: list[UploadFile],
+    response: Response,
+    state: Annotated[RequestState, Depends(get_state)],
+    _: Annotated[Principal, require(Role.REVIEWER)],
+):
     """Ingest one or more files. Each gets its own result; a failure names the file and the reason.
 
     201 when something was added, 200 when every file was already there, 422 when every file failed.
     """
     results = [_ingest_upload(f, state) for f in files]
+    for r in results:
+        for one in [r, *r.attachments]:
+            record(state.app.corpus.store, state.principal, "upload", document_ids=[one.document_id] if one.document_id else [],
+                   outcome=one.status.value, detail={"filename": one.filename, "error": one.error, "analysis": one.analysis})  # fmt: skip
     if all(r.status == IngestStatus.FAILED for r in results):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     elif not any(r.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION) for r in results):
@@ -37,12 +48,12 @@ def upload_documents(files: list[UploadFile], response: Response, state: Annotat
     return results
 
 
-def _ingest_upload(upload: UploadFile, state: AppState) -> IngestResult:
+def _ingest_upload(upload: UploadFile, state: RequestState) -> IngestResult:
     try:
         name, data = read_upload(upload, state.settings.max_file_bytes)
     except IngestError as exc:
         return failure(exc)
-    return ingest_bytes(state.corpus, state.portfolio, name, data)
+    return ingest_bytes(state.app.corpus, state.portfolio, name, data)  # written to the whole corpus
 
 
 @router.get("", response_model=list[Document])

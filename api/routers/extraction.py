@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, UploadFile, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api.deps import AppState, get_state
+from api.auth import record
+from api.deps import RequestState, get_state, require
 from api.ingest import read_upload
 from api.reports import ReportFormat, render
 from core.analysis import AnalysisKind, FindingRow
+from core.auth import Principal, Role
 from core.errors import IngestError
 from core.investigations import InvestigationEvent, RiskLevel
 from core.qta import QtaReview
@@ -27,7 +29,7 @@ def _unprocessable(reason: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
 
 
-def _prepared(upload: UploadFile, state: AppState):
+def _prepared(upload: UploadFile, state: RequestState):
     try:
         name, data = read_upload(upload, state.settings.max_file_bytes)
         return prepare(name, data, state.settings, state.portfolio)
@@ -45,7 +47,8 @@ def _render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: 
 @router.post("/qta/review", response_model=QtaReview)
 def review_qta(
     file: UploadFile,
-    state: Annotated[AppState, Depends(get_state)],
+    state: Annotated[RequestState, Depends(get_state)],
+    _: Annotated[Principal, require(Role.REVIEWER)],
     playbook: UploadFile | None = None,
     format: ReportFormat = ReportFormat.JSON,
 ):
@@ -62,21 +65,31 @@ def review_qta(
             raise _unprocessable(str(exc)) from None
     extractor = Extractor(state.settings, state.corpus.store, state.portfolio)
     review = extractor.review_qta(source_of(prepared), custom)
+    record(state.app.corpus.store, state.principal, "review_qta", backend=review.backend, prompt_version=review.playbook,
+           detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash})  # fmt: skip
     return _render(review, {p.number: p.text for p in prepared.pages}, format)
 
 
 @router.post("/investigations/triage", response_model=InvestigationEvent)
-def triage(file: UploadFile, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON):
+def triage(
+    file: UploadFile,
+    state: Annotated[RequestState, Depends(get_state)],
+    _: Annotated[Principal, require(Role.REVIEWER)],
+    format: ReportFormat = ReportFormat.JSON,
+):
     """The structured event, risk and sponsor response, weak-investigation flags with quotes, clocks, CTD sections.
 
     Notification and closure are checked against the site's quality agreement found in the corpus.
     """
     prepared = _prepared(file, state)
     event = Extractor(state.settings, state.corpus.store, state.portfolio).triage(source_of(prepared))
+    record(state.app.corpus.store, state.principal, "triage", backend=event.backend,
+           detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash,
+                   "risk": event.risk.value})  # fmt: skip
     return _render(event, {p.number: p.text for p in prepared.pages}, format)
 
 
-def _stored(state: AppState, document_id: str, kind: AnalysisKind):
+def _stored(state: RequestState, document_id: str, kind: AnalysisKind):
     store = state.corpus.store
     analysis = store.analysis(document_id)
     if analysis is None or analysis.kind != kind:
@@ -87,7 +100,7 @@ def _stored(state: AppState, document_id: str, kind: AnalysisKind):
 
 @router.get("/qta/reviews/{document_id}", response_model=QtaReview)
 def stored_review(
-    document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
+    document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
 ):
     payload, pages = _stored(state, document_id, AnalysisKind.QTA_REVIEW)
     return _render(QtaReview.model_validate(payload), pages, format)
@@ -95,7 +108,7 @@ def stored_review(
 
 @router.get("/events", response_model=list[InvestigationEvent])
 def list_events(
-    state: Annotated[AppState, Depends(get_state)],
+    state: Annotated[RequestState, Depends(get_state)],
     site: str | None = None,
     program: str | None = None,
     batch: str | None = None,
@@ -109,7 +122,7 @@ def list_events(
 
 @router.get("/events/{document_id}", response_model=InvestigationEvent)
 def stored_event(
-    document_id: str, state: Annotated[AppState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
+    document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
 ):
     payload, pages = _stored(state, document_id, AnalysisKind.EVENT)
     return _render(InvestigationEvent.model_validate(payload), pages, format)
@@ -117,7 +130,7 @@ def stored_event(
 
 @router.get("/findings", response_model=list[FindingRow])
 def list_findings(
-    state: Annotated[AppState, Depends(get_state)],
+    state: Annotated[RequestState, Depends(get_state)],
     site: str | None = None,
     program: str | None = None,
     code: str | None = None,

@@ -282,4 +282,35 @@ async function loadDashboard() {
   }));
 }
 
-loadPortfolio();
+// --- who is asking ---------------------------------------------------------------------------------
+
+async function start() {
+  const response = await fetch("/auth/me");
+  if (response.status === 401) {  // authentication is on and there is no session yet
+    $("login").hidden = false;
+    document.querySelector("main").hidden = true;
+    return;
+  }
+  const me = await response.json();
+  const limits = [me.programs && `programs ${me.programs.join(", ")}`, me.sites && `sites ${me.sites.join(", ")}`].filter(Boolean);
+  if (me.kind !== "local") $("who").textContent = `${me.name} (${me.role}${limits.length ? "; " + limits.join("; ") : ""})`;
+  loadPortfolio();
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const response = await fetch("/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+  });
+  if (!response.ok) {
+    $("login-error").textContent = "Unknown user or wrong password";
+    return;
+  }
+  $("login").hidden = true;
+  document.querySelector("main").hidden = false;
+  start();
+});
+
+start();

@@ -65,6 +65,19 @@ class QdrantClientStore:
     def count(self) -> int:
         return self.client.count(self.collection, exact=True).count
 
+    def points(self) -> dict[str, tuple[str, str]]:
+        out, offset = {}, None
+        while True:
+            records, offset = self.client.scroll(self.collection, offset=offset, limit=1024, with_payload=True)
+            for r in records:
+                out[str(r.id)] = (r.payload.get("document_id"), r.payload.get("status"))
+            if offset is None:
+                return out
+
+    def delete_points(self, ids: list[str]) -> None:
+        if ids:
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids), wait=True)
+
     def close(self) -> None:
         self.client.close()
 

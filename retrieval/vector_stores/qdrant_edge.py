@@ -67,6 +67,20 @@ class QdrantEdgeStore:
     def count(self) -> int:
         return self.shard.count(qe.CountRequest(exact=True))
 
+    def points(self) -> dict[str, tuple[str, str]]:
+        out, offset = {}, None
+        while True:
+            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, with_payload=True))
+            for r in records:
+                out[str(r.id)] = (r.payload.get("document_id"), r.payload.get("status"))
+            if offset is None:
+                return out
+
+    def delete_points(self, ids: list[str]) -> None:
+        if ids:
+            self.shard.update(qe.UpdateOperation.delete_points(ids))
+            self.shard.flush()
+
     def close(self) -> None:
         self.shard.flush()
         self.shard.close()

@@ -1,0 +1,99 @@
+"""Hostile input: mutated PDF, DOCX, EML and HTML bytes fuzzed through the parsers (hypothesis), and every
+operation of the OpenAPI schema exercised with generated requests (schemathesis): a clear error or an
+answer, never a crash, and nothing stored is lost."""
+
+import hypothesis.strategies as st
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from api.app import create_app
+from api.ingest import ingest_bytes
+from core.config import Settings
+from core.errors import IngestError
+from core.portfolio import load_portfolio
+from ingestion.pipeline import prepare
+from retrieval.corpus import Corpus, check_consistency
+
+SEEDS = {
+    "pdf": "NC-2024-0112_Stellaris_Batch_Record_Discrepancy.pdf",
+    "docx": "DEV-2024-038_Chromatography_Skid_Downtime.docx",
+    "eml": "Quantix_weekly_call_2024-10-15.eml",
+    "html": "AUD-2024-03_Audit_Report_Stellaris_Monza.html",
+}
+
+
+@st.composite
+def mutated(draw, data: bytes):
+    """The file with a few bytes overwritten, a run inserted or deleted, or cut short."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, max(0, len(out) - 1)))
+        match draw(st.sampled_from(["overwrite", "insert", "delete", "truncate"])):
+            case "overwrite":
+                out[at : at + 1] = draw(st.binary(min_size=1, max_size=8))
+            case "insert":
+                out[at:at] = draw(st.binary(min_size=1, max_size=64))
+            case "delete":
+                del out[at : at + draw(st.integers(1, 256))]
+            case "truncate":
+                del out[at:]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kind", SEEDS)
+def test_mutated_files_parse_or_are_refused_by_name(kind, corpus_dir, tmp_path):
+    seed = (corpus_dir / SEEDS[kind]).read_bytes()
+    # OCR is off: a mangled page has no text layer, and reading noise pages would take minutes, not find bugs
+    local = Settings(data_dir=tmp_path, ocr_enabled=False)
+    name = f"fuzzed.{kind}"
+
+    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(mutated(seed))
+    def parse(data):
+        try:
+            prepared = prepare(name, data, local, load_portfolio())
+        except IngestError as exc:
+            assert exc.filename == name and exc.reason
+        else:
+            for chunk in prepared.chunks:  # what parses keeps its exact spans
+                page = next(p for p in prepared.pages if p.number == chunk.page)
+                assert page.text[chunk.start : chunk.end] == chunk.text
+
+    parse()
+
+
+@pytest.fixture(scope="module")
+def asgi_app(tmp_path_factory, embedder, corpus_dir):
+    settings_ = Settings(data_dir=tmp_path_factory.mktemp("schemathesis"), max_file_bytes=2_000_000)
+    (settings_.data_dir / "models").mkdir()
+    app = create_app(settings_)
+    corpus = Corpus(settings_, embedder=embedder)
+    for name in (SEEDS["pdf"], SEEDS["docx"]):
+        ingest_bytes(corpus, load_portfolio(), name, (corpus_dir / name).read_bytes())
+    app.state.cdmo._corpus = corpus
+    app.state.cdmo.close = lambda: None  # the test client runs the app's shutdown; the corpus is closed here
+    yield app
+    corpus.close()
+
+
+def test_every_operation_answers_generated_requests_without_a_server_error(asgi_app):
+    """schemathesis generates requests for every operation of the OpenAPI schema (its pytest plugin does not
+    load under pytest 9, so the operations are walked here); none may answer 5xx or lose a document."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", asgi_app)
+    corpus = asgi_app.state.cdmo._corpus
+    before = {d.id for d in corpus.store.list_documents()}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 25
+    for operation in operations:
+
+        @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def call(case):
+            case.call_and_validate(checks=[not_a_server_error])
+
+        call()
+    assert before <= {d.id for d in corpus.store.list_documents(include_superseded=True)}  # nothing lost
+    assert check_consistency(corpus).consistent
+    assert len(corpus.store.audit_entries(action="upload")) >= 4  # generated uploads did arrive and were refused

@@ -1,0 +1,193 @@
+"""Trust: logins and API keys, roles, scoping by program and site on every read path, the audit trail."""
+
+import csv
+import io
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from agents.nightly_runner import NightlyRunner
+from api.auth import issue_key
+from core.auth import Role, User, hash_password
+from core.portfolio import load_portfolio
+from core.programs import load_programs
+from tests.conftest import serve
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def secured(chat_corpus, embedder):
+    """The analysed sample behind authentication, with keys for each role and one scoped to HB-240."""
+    store = chat_corpus.store
+    keys = {
+        "admin": issue_key(store, "ops-admin", Role.ADMIN).key,
+        "reviewer": issue_key(store, "lims-bridge", Role.REVIEWER).key,
+        "viewer": issue_key(store, "dashboard", Role.VIEWER).key,
+        "hb240": issue_key(store, "hb240-partner", Role.VIEWER, programs=["HB-240"]).key,
+        "sff": issue_key(store, "monza-qa", Role.VIEWER, sites=["SFF-MONZA"]).key,
+    }
+    store.save_user(User(username="elena", role=Role.REVIEWER, programs=["HB-240"]), hash_password(PASSWORD))
+    run, _ = NightlyRunner(
+        chat_corpus.settings.model_copy(update={"as_of": datetime(2024, 11, 25).date()}),
+        store,
+        load_portfolio(),
+        load_programs(),
+    ).run(until=datetime(2030, 1, 1, tzinfo=UTC))
+    settings = chat_corpus.settings.model_copy(update={"auth_enabled": True})
+    with serve(settings, embedder, corpus=chat_corpus) as http:
+        yield http, keys, run, store
+
+
+def _as(keys, who):
+    return {"Authorization": f"Bearer {keys[who]}"}
+
+
+def _documents(store, program: str):
+    return [d for d in store.list_documents() if program in d.metadata.programs]
+
+
+def test_nothing_is_read_without_a_key_or_a_session(secured):
+    http, keys, _, _ = secured
+    for path in (
+        "/documents",
+        "/search?q=deviation",
+        "/events",
+        "/findings",
+        "/sites/risk",
+        "/summaries",
+        "/portfolio",
+    ):
+        assert http.get(path).status_code == 401, path
+    assert http.post("/chat", json={"question": "which deviations are open?"}).status_code == 401
+    assert http.get("/documents", headers={"Authorization": "Bearer ck_forged"}).status_code == 401
+    assert http.get("/health").status_code == 200 and http.get("/").status_code == 200  # the login page
+    assert http.get("/documents", headers=_as(keys, "viewer")).status_code == 200
+
+
+def test_roles_decide_who_uploads_and_who_administers(secured, corpus_dir):
+    http, keys, _, _ = secured
+    memo = ("roles_memo.txt", b"Stellaris QA memo for HB-101: line 2 glove tests now run before each batch.")
+    assert http.post("/documents", files=[("files", memo)], headers=_as(keys, "viewer")).status_code == 403
+    assert http.post("/documents", files=[("files", memo)], headers=_as(keys, "reviewer")).status_code == 201
+    new_key = {"name": "x", "role": "admin"}
+    assert http.post("/auth/keys", json=new_key, headers=_as(keys, "reviewer")).status_code == 403
+    assert http.get("/audit", headers=_as(keys, "reviewer")).status_code == 403
+    assert http.post("/auth/keys", json=new_key, headers=_as(keys, "admin")).status_code == 201
+
+
+def test_a_program_scoped_key_never_sees_another_programs_records(secured):
+    http, keys, run, store = secured
+    h = _as(keys, "hb240")
+    hidden = [d for d in _documents(store, "HB-101") if "HB-240" not in d.metadata.programs]
+    assert hidden
+    listed = http.get("/documents", headers=h).json()
+    assert listed and all("HB-240" in d["metadata"]["programs"] for d in listed)
+    for doc in hidden:
+        for path in ("", "/pages/1", "/tables", "/versions"):
+            assert http.get(f"/documents/{doc.id}{path}", headers=h).status_code == 404, (doc.filename, path)
+        assert http.get(f"/events/{doc.id}", headers=h).status_code == 404
+        assert http.get(f"/qta/reviews/{doc.id}", headers=h).status_code == 404
+    for hit in http.get("/search", params={"q": "DEV-2024-031 temperature excursion 24-017"}, headers=h).json():
+        assert "HB-240" in hit["programs"]
+    assert all("HB-240" in e["programs"] for e in http.get("/events", headers=h).json())
+    assert all("HB-240" in f["programs"] for f in http.get("/findings", headers=h).json())
+    assert [p["id"] for p in http.get("/portfolio", headers=h).json()["programs"]] == ["HB-240"]
+    assert http.get("/programs/HB-101/readiness", headers=h).status_code == 404
+    assert http.get("/programs/HB-240/readiness", headers=h).status_code == 200
+    digest = http.get(f"/summaries/{run.id}", params={"format": "markdown"}, headers=h).text
+    assert "DEV-2024-044" in digest  # HB-240's own deviation
+    # a record of an HB-101-only document shows only where a document HB-240 shares also names it (a QBR of both)
+    shared = " ".join(p.text for d in _documents(store, "HB-240") for p in store.pages(d.id))
+    records = {r for d in hidden if (a := store.analysis(d.id)) for r in a.payload.get("record_ids", [])}
+    assert records - set(shared.split())
+    for record in records:
+        assert record in shared or record not in digest, record
+    (listed_run,) = http.get("/summaries", headers=h).json()
+    assert set(listed_run["program_scores"]) == {"HB-240"}
+
+
+def test_chat_answers_a_scoped_key_only_from_its_programs(secured):
+    http, keys, _, store = secured
+    visible = {d.id for d in _documents(store, "HB-240")}
+
+    def ask(question):
+        with http.stream("POST", "/chat", json={"question": question}, headers=_as(keys, "hb240")) as r:
+            blocks = r.read().decode().strip().split("\n\n")
+        return json.loads(blocks[-1].split("\n")[1].removeprefix("data: "))
+
+    dev031 = ask("Which open deviations touch batch 24-021?")  # HB-101's DEV-2024-038
+    assert "DEV-2024-038" not in json.dumps(dev031)
+    anything = ask("What was the root cause of the bioreactor temperature excursion?")  # DEV-2024-031, HB-101
+    assert "solenoid" not in json.dumps(anything).lower()
+    own = ask("What was the HCP after anion exchange for batch 24-033?")
+    assert own["citations"] and {c["document_id"] for c in own["citations"]} <= visible
+    session = own["session_id"]
+    assert http.get(f"/chat/sessions/{session}", headers=_as(keys, "hb240")).json()
+    # another principal's session that cites HB-101 reads as empty to the scoped key
+    with http.stream(
+        "POST", "/chat", json={"question": "Which open deviations touch batch 24-021?"}, headers=_as(keys, "viewer")
+    ) as r:
+        other = json.loads(r.read().decode().strip().split("\n\n")[-1].split("\n")[1].removeprefix("data: "))
+    assert http.get(f"/chat/sessions/{other['session_id']}", headers=_as(keys, "hb240")).json() == []
+
+
+def test_a_site_scoped_key_sees_only_that_sites_risk_and_papers(secured):
+    http, keys, _, _ = secured
+    h = _as(keys, "sff")
+    assert http.get("/sites/NGB-CORK/risk", headers=h).status_code == 404
+    risk = http.get("/sites/SFF-MONZA/risk", headers=h).json()
+    assert risk["dimensions"][1]["signals"]
+    assert all("SFF-MONZA" in d["metadata"]["sites"] for d in http.get("/documents", headers=h).json())
+
+
+def test_a_login_session_for_people(secured):
+    http, _, _, store = secured
+    assert http.post("/auth/login", json={"username": "elena", "password": "wrong password!"}).status_code == 401
+    response = http.post("/auth/login", json={"username": "elena", "password": PASSWORD})
+    assert response.status_code == 200 and "httponly" in response.headers["set-cookie"].lower()
+    assert "samesite=strict" in response.headers["set-cookie"].lower()
+    me = http.get("/auth/me").json()
+    assert me["name"] == "elena" and me["programs"] == ["HB-240"] and me["kind"] == "user"
+    assert all("HB-240" in d["metadata"]["programs"] for d in http.get("/documents").json())
+    http.post("/auth/logout")
+    http.cookies.clear()
+    assert http.get("/documents").status_code == 401
+    refused = store.audit_entries(actor="elena", action="login")
+    assert [e.outcome for e in refused][:2] == ["refused", "ok"]
+
+
+def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_changed(secured):
+    http, keys, _, store = secured
+    memo = ("audit_memo.txt", b"Quantix QA memo for HB-240: potency assay transfer completed 13 December 2024.")
+    (uploaded,) = http.post("/documents", files=[("files", memo)], headers=_as(keys, "reviewer")).json()
+    with http.stream(
+        "POST",
+        "/chat",
+        json={"question": "When was the potency assay transfer completed?"},
+        headers=_as(keys, "viewer"),
+    ) as r:
+        r.read()
+    entries = http.get("/audit", headers=_as(keys, "admin")).json()
+    upload = next(e for e in entries if e["action"] == "upload" and e["detail"]["filename"] == "audit_memo.txt")
+    assert upload["actor"] == "lims-bridge" and upload["actor_kind"] == "key" and upload["role"] == "reviewer"
+    doc = store.get(uploaded["document_id"])
+    assert upload["documents"] == [
+        {"id": doc.id, "filename": doc.filename, "content_hash": doc.content_hash, "version": 1}
+    ]
+    question = next(e for e in reversed(entries) if e["action"] == "question")
+    assert question["actor"] == "dashboard" and question["backend"] == "offline"
+    assert question["detail"]["question"] == "When was the potency assay transfer completed?"
+    assert all(d["content_hash"] for d in question["documents"])
+    lines = http.get("/audit", params={"format": "jsonl"}, headers=_as(keys, "admin")).text.splitlines()
+    assert len(lines) == len(entries) and json.loads(lines[-1])["id"] == entries[-1]["id"]
+    rows = list(csv.reader(io.StringIO(http.get("/audit", params={"format": "csv"}, headers=_as(keys, "admin")).text)))
+    assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "role", "action"] and len(rows) == len(entries) + 1
+    database = store.engine.url.database
+    with sqlite3.connect(database) as db:
+        for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'someone else'"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(statement)
+    assert len(store.audit_entries()) == len(entries)
