@@ -10,11 +10,14 @@ from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api import auth
 from api.deps import AppState, get_principal
 from api.routers import chat, documents, extraction, oversight, search, web
-from core.auth import Principal
+from core.auth import Principal, Role
 from core.config import Settings, get_settings
 from core.portfolio import Portfolio
 from core.programs import load_programs
 from core.scope import scoped_portfolio
+
+
+SCHEDULER = Principal(name="scheduler", kind="system", role=Role.ADMIN)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,10 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = None
         if state.settings.nightly_at:  # the in-process schedule; a cron line running `cdmo nightly` does the same
             programs = load_programs(state.settings.programs_path)
-            scheduler = NightlyScheduler(
-                state.settings.nightly_at,
-                lambda: NightlyRunner(state.settings, state.corpus.store, state.portfolio, programs).run(),
-            )
+
+            def nightly() -> None:
+                run, _ = NightlyRunner(state.settings, state.corpus.store, state.portfolio, programs).run()
+                auth.record(
+                    state.corpus.store, SCHEDULER, "nightly", detail={"digest": run.id, "mailed_to": run.mailed_to}
+                )
+
+            scheduler = NightlyScheduler(state.settings.nightly_at, nightly)
             scheduler.start()
         yield
         if scheduler:

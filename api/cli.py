@@ -261,6 +261,7 @@ def nightly(
     runner = NightlyRunner(settings, _records(settings), load_portfolio(settings.portfolio_path),
                            load_programs(settings.programs_path))  # fmt: skip
     run, digest = runner.run(since, until)
+    record(runner.store, CLI_USER, "nightly", detail={"digest": run.id, "mailed_to": run.mailed_to})
     console.print(f"digest {run.id}: {len(digest.new_documents)} new documents, judged on {digest.as_of}")
     for item in digest.needs_human:
         console.print(f"[bold red]needs a human:[/bold red] {item.text}", highlight=False)

@@ -191,3 +191,24 @@ def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_cha
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 db.execute(statement)
     assert len(store.audit_entries()) == len(entries)
+
+
+def test_the_web_app_asks_for_a_login_and_then_shows_only_the_users_programs(secured, browser):
+    http, _, _, _ = secured
+    page = browser.new_page()
+    page.goto(str(http.base_url))
+    page.locator("#login").wait_for()
+    assert not page.locator("main").is_visible()
+    page.fill("#username", "elena")
+    page.fill("#password", "not the password")
+    page.click("#login button")
+    page.wait_for_function("document.querySelector('#login-error').textContent.length > 0")
+    page.fill("#password", PASSWORD)
+    page.click("#login button")
+    page.locator("main").wait_for()
+    page.wait_for_function("document.querySelector('#who').textContent.includes('elena')")
+    assert "programs HB-240" in page.locator("#who").inner_text()
+    page.wait_for_function("document.querySelectorAll('#scope option').length > 1")
+    options = page.locator("#scope option").all_inner_texts()
+    assert any("HB-240" in o for o in options) and not any("HB-101" in o for o in options)
+    page.close()
