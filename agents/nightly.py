@@ -18,6 +18,7 @@ from core.oversight import (
     Dimension,
     PartnerRisk,
     ProgramReadiness,
+    PropagationChain,
     SummaryRun,
 )
 from core.portfolio import Portfolio
@@ -82,8 +83,9 @@ class DigestBuilder:
                 if chain.document_id in new_ids and soon:
                     needs.append(
                         DigestItem(
-                            text=f"{chain.origin} puts {program.next_milestone} "
-                            f"({program.days_to_next} days away) at risk: " + " -> ".join(chain.steps[1:]),
+                            text=f"{chain.origin} puts {program.next_milestone} ({program.days_to_next} days away) "
+                            f"at risk: {' -> '.join(_links(chain))}; "
+                            f"also at stake: {', '.join(chain.milestones_at_risk[1:]) or 'nothing later'}",
                             program=program.program,
                             document_id=chain.document_id,
                         )
@@ -236,3 +238,9 @@ class DigestBuilder:
             program=", ".join(d.metadata.programs) or None,
             document_id=d.id,
         )
+
+
+def _links(chain: PropagationChain) -> list[str]:
+    """The chain's reasoning between the event and the milestones (the event itself when they are adjacent)."""
+    middle = chain.steps[1 : len(chain.steps) - len(chain.milestones_at_risk)]
+    return middle or chain.steps[:1]
