@@ -7,6 +7,8 @@ is a function of the window, the records and the day of judgement: the same wind
 
 from datetime import date, datetime
 
+from agents.action_items import action_items
+from agents.action_items import overdue as late_actions
 from agents.partner_risk import RiskScorer
 from agents.readiness import ReadinessAssessor
 from core.analysis import AnalysisKind
@@ -77,6 +79,24 @@ class DigestBuilder:
             needs.append(
                 DigestItem(text=f"{len(overdue)} CAPA{'s' * (len(overdue) > 1)} past due with the event still open")
             )
+        actions = late_actions(action_items(self.store, self.portfolio), self.today)
+        if actions:
+            needs.append(
+                DigestItem(
+                    text=f"{len(actions)} action item{'s' * (len(actions) > 1)} from meeting minutes past their "
+                    "due date, with no record of completion"
+                )
+            )
+        overdue += [
+            DigestItem(
+                text=f"Action item: {a.action} (owner {a.owner}, due {a.due})",
+                site=a.site,
+                document_id=a.document_id,
+                filename=a.filename,
+                page=a.evidence.page,
+            )
+            for a in actions
+        ]
         for program in readiness:
             for chain in program.propagation:
                 soon = program.days_to_next is not None and program.days_to_next <= _SOON_DAYS

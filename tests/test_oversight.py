@@ -288,3 +288,26 @@ def test_an_llm_narrative_opens_the_digest_only_when_its_figures_are_the_digests
     invented = _Narrator("OOS-24-099 failed on 3 December 2024.")  # neither figure is in the digest
     _, digest = NightlyRunner(settings, store, load_portfolio(), load_programs(), model=invented).run(until=until)
     assert digest.narrative is None and digest.needs_human  # complete without it
+
+
+def test_action_items_in_minutes_are_read_with_owner_and_due_date_and_overdue_ones_reach_the_digest(
+    chat_corpus, nightly
+):
+    from agents.action_items import action_items, overdue
+
+    items = action_items(chat_corpus.store, load_portfolio())
+    assert len({i.filename for i in items}) == 4  # every set of minutes, bullet lists and tables alike
+    for item in items:
+        assert _quoted(chat_corpus.store, item.evidence)
+        assert item.action in item.evidence.quote and item.owner in item.evidence.quote
+    table_row = next(i for i in items if i.action.startswith("Send NC report"))
+    assert table_row.owner == "Giulia Ferraro" and table_row.due == date(2024, 10, 1) and table_row.site == "SFF-MONZA"
+    chase = next(i for i in items if "chase Quantix" in i.action)
+    assert chase.site == "NGB-CORK"  # Northgate's action, though it names Quantix
+    assert not any("second-source" in i.action for i in items)  # "Q1 2025" is no due date
+    late = overdue(items, AS_OF)
+    assert late and all(i.due < AS_OF for i in late) and len(late) < len(items)
+    settings, store, _ = nightly
+    _, digest = _runner(settings, store).run(until=datetime(2026, 1, 1, tzinfo=UTC))
+    listed = [i.text for i in digest.overdue if i.text.startswith("Action item")]
+    assert len(listed) == len(late) and any(f"{len(late)} action items" in i.text for i in digest.needs_human)
