@@ -332,6 +332,8 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
         raise typer.Exit(1)
 
 
+ScopePrograms = Annotated[str | None, typer.Option(help="Comma-separated program ids it may see; default every one")]
+ScopeSites = Annotated[str | None, typer.Option(help="Comma-separated site ids it may see; default every one")]
 users_app = typer.Typer(help="People who log in (when CDMO_AUTH_ENABLED is on)", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
@@ -340,8 +342,8 @@ app.add_typer(users_app, name="users")
 def add_user(
     username: str,
     role: Annotated[Role, typer.Option()] = Role.VIEWER,
-    programs: Annotated[str | None, typer.Option(help="Comma-separated program ids; default every program")] = None,
-    sites: Annotated[str | None, typer.Option(help="Comma-separated site ids; default every site")] = None,
+    programs: ScopePrograms = None,
+    sites: ScopeSites = None,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
     """Add a user (or reset one) with a role and, optionally, the programs and sites they may see."""
@@ -365,8 +367,8 @@ app.add_typer(keys_app, name="keys")
 def create_key(
     name: str,
     role: Annotated[Role, typer.Option()] = Role.VIEWER,
-    programs: Annotated[str | None, typer.Option(help="Comma-separated program ids; default every program")] = None,
-    sites: Annotated[str | None, typer.Option(help="Comma-separated site ids; default every site")] = None,
+    programs: ScopePrograms = None,
+    sites: ScopeSites = None,
 ) -> None:
     """Create an API key; it is printed once (only its hash is kept). Send it as 'Authorization: Bearer KEY'."""
     from api.auth import issue_key

@@ -37,3 +37,27 @@ def test_ingest_then_search(cli_env, corpus_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert '"filename": "OOS-24-007_SEC_Purity_Veltrusimab_DS_24-019.pdf"' in result.output
     assert '"page": 1' in result.output
+
+
+def test_keys_users_audit_and_check_from_the_terminal(cli_env, corpus_dir):
+    from core.auth import secret_hash
+    from core.store import RecordStore
+
+    runner = CliRunner()
+    dev = corpus_dir / "DEV-2024-044_Buffer_Preparation_Error.pdf"
+    assert runner.invoke(app, ["ingest", str(dev)]).exit_code == 0
+    result = runner.invoke(app, ["keys", "create", "lims", "--role", "reviewer", "--programs", "HB-240"])
+    key = result.output.strip().splitlines()[-1]
+    store = RecordStore(get_settings().sqlalchemy_url)
+    issued = store.api_key(secret_hash(key))
+    assert issued.name == "lims" and issued.role == "reviewer" and issued.programs == ["HB-240"]
+    short = runner.invoke(app, ["users", "add", "elena", "--role", "viewer"], input="short\nshort\n")
+    assert short.exit_code == 2 and "12 characters" in short.output
+    added = runner.invoke(app, ["users", "add", "elena", "--sites", "NGB-CORK"], input="a long passphrase\n" * 2)
+    assert added.exit_code == 0 and store.user("elena")[0].sites == ["NGB-CORK"]
+    rows = runner.invoke(app, ["audit", "--format", "csv"]).output.strip().splitlines()
+    assert [r.split(",")[5] for r in rows[1:]] == ["upload", "add_key", "add_user"]
+    assert "DEV-2024-044_Buffer_Preparation_Error.pdf@v1" in rows[1]
+    checked = runner.invoke(app, ["check"])
+    assert checked.exit_code == 0 and "0 chunks without a vector, 0 vectors without a chunk" in " ".join(checked.output.split())
+    store.engine.dispose()
