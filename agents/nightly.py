@@ -163,7 +163,7 @@ class DigestBuilder:
         return out
 
     def _event_item(self, e: InvestigationEvent) -> DigestItem:
-        record = e.record_ids[0] if e.record_ids else e.title
+        record = e.record_id or e.title
         kind = " ".join(filter(None, [e.classification, e.type.value.replace("_", " ")]))
         flags = f"; {len(e.flags)} weak-investigation flag{'s' * (len(e.flags) > 1)}" if e.flags else ""
         batches = f" on {', '.join(e.batch_ids)}" if e.batch_ids else ""
@@ -192,7 +192,7 @@ class DigestBuilder:
 
     def _urgent(self, e: InvestigationEvent, item: DigestItem) -> list[DigestItem]:
         out = [item] if e.risk == RiskLevel.HIGH else []
-        record = e.record_ids[0] if e.record_ids else e.title
+        record = e.record_id or e.title
         for flag in e.flags:
             if flag.code in _URGENT_FLAGS:
                 out.append(item.model_copy(update={"text": f"{record}: {flag.reason}"}))

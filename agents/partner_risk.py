@@ -86,7 +86,7 @@ class RiskScorer:
     # --- signals ---------------------------------------------------------------------------------
 
     def _event_signals(self, event: InvestigationEvent, doc: Document) -> list[Signal]:
-        record = event.record_ids[0] if event.record_ids else None
+        record = event.record_id
         dated = event.dates.occurred or event.dates.detected or event.dates.reported or doc.metadata.document_date
         kind = " ".join(filter(None, [event.classification, event.type.value.replace("_", " ")]))
         quote = event.description.evidence if event.description else None

@@ -79,7 +79,7 @@ class ReadinessAssessor:
     def _event_items(self, events: list[InvestigationEvent], factor: float) -> list[ReadinessItem]:
         items = []
         for e in events:
-            record = e.record_ids[0] if e.record_ids else None
+            record = e.record_id
             common = {"site": e.site, "document_id": e.document_id, "filename": e.filename, "record": record}
             if event_status(e) == "open":
                 evidence = e.description.evidence if e.description else None
@@ -148,7 +148,7 @@ class ReadinessAssessor:
         last = event.dates.closed or event.dates.reported or event.dates.detected or event.dates.occurred
         if event_status(event) == "closed" and (last is None or self.today - last > _RECENT):
             return None
-        record = event.record_ids[0] if event.record_ids else event.title
+        record = event.record_id or event.title
         batches = ", ".join(event.batch_ids)
         site = self.portfolio.site(event.site)
         steps = [

@@ -67,7 +67,7 @@ class StructuredAnswerer:
         )
 
     def _event_sentence(self, event: InvestigationEvent, frame: QuestionFrame, book: CitationBook):
-        record = event.record_ids[0] if event.record_ids else event.title
+        record = event.record_id or event.title
         traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, event_status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
         evidence = [line_with(self.store, event.document_id, record)]
@@ -98,7 +98,7 @@ class StructuredAnswerer:
     def _capas_due(self, events: list[InvestigationEvent], book: CitationBook) -> list[AnswerSentence]:
         sentences = []
         for event in events:
-            record = event.record_ids[0] if event.record_ids else event.title
+            record = event.record_id or event.title
             for capa in overdue_capas(event, self.today):
                 owner = f" (owner: {capa.owner})" if capa.owner else ""
                 text = f"{record}: the CAPA \"{_short(capa.action)}\"{owner} was due on {_day(capa.due)} and is past due."

@@ -113,6 +113,11 @@ class EventReading(BaseModel):
     flags: list[Flag] = Field(default_factory=list)
     date_evidence: dict[str, Evidence] = Field(default_factory=dict, description="The clause each date was read from")
 
+    @property
+    def record_id(self) -> str | None:
+        """The report's own record number (DEV-..., OOS-...): the first it gives."""
+        return self.record_ids[0] if self.record_ids else None
+
 
 class InvestigationEvent(EventReading):
     document_id: str

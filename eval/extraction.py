@@ -101,8 +101,6 @@ def load_store(corpus_dir: Path, settings: Settings, store: RecordStore | None =
 
 def _value(event: InvestigationEvent, field: str):
     match field:
-        case "record_id":
-            return event.record_ids[0] if event.record_ids else None
         case "occurred" | "detected" | "reported" | "closed":
             return getattr(event.dates, field)
         case _:
