@@ -16,7 +16,6 @@ from core.portfolio import Portfolio
 from core.programs import load_programs
 from core.scope import scoped_portfolio
 
-
 SCHEDULER = Principal(name="scheduler", kind="system", role=Role.ADMIN)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
+from agents.chat import OFFLINE
 from api.deps import AppState, get_principal, require
 from core.auth import (
     ApiKeyInfo,
@@ -23,8 +24,11 @@ from core.auth import (
     new_secret,
     secret_hash,
 )
+from core.chat import Answer
+from core.documents import IngestResult
 from core.errors import NotFoundError
 from core.store import RecordStore, utcnow
+from prompts.loader import load_prompt
 
 SESSION_COOKIE = "cdmo_session"
 SESSION_HOURS = 12
@@ -82,6 +86,23 @@ def record(
             detail=detail or {},
         )
     )
+
+
+def record_upload(store: RecordStore, principal: Principal, result: IngestResult, **detail) -> None:
+    """One entry per file of an upload: the file itself, then each attachment of an e-mail."""
+    for one in [result, *result.attachments]:
+        record(store, principal, "upload", document_ids=[one.document_id] if one.document_id else [],
+               outcome=one.status.value,
+               detail={"filename": one.filename, "error": one.error, "analysis": one.analysis, **detail})  # fmt: skip
+
+
+def record_answer(store: RecordStore, principal: Principal, answer: Answer) -> None:
+    """The question, the answer and the versions of the documents it cites, with the backend and prompt."""
+    prompt = None if answer.backend == OFFLINE else load_prompt("chat_agent").version
+    record(store, principal, "question", document_ids=[c.document_id for c in answer.citations],
+           outcome=answer.kind.value, backend=answer.backend, prompt_version=prompt,
+           detail={"session_id": answer.session_id, "question": answer.question, "answer": answer.text,
+                   "fallback": answer.fallback})  # fmt: skip
 
 
 def _app(request: Request) -> AppState:

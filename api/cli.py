@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.auth import record
+from api.auth import record, record_answer, record_upload
 from api.ingest import expand_paths, ingest_path
 from api.reports import ReportFormat
 from core.auth import Principal, Role
@@ -72,9 +72,8 @@ def ingest(
             progress.update(task, description=f"ingesting {path.name[:40]}")
             result = ingest_path(corpus, portfolio, path)
             results.append(result)
+            record_upload(corpus.store, CLI_USER, result, path=str(path))
             for row in [result, *result.attachments]:
-                record(corpus.store, CLI_USER, "upload", document_ids=[row.document_id] if row.document_id else [],
-                       outcome=row.status.value, detail={"filename": row.filename, "path": str(path), "error": row.error})
                 colour = {"failed": "red", "unchanged": "dim", "new_version": "yellow"}.get(row.status.value, "green")
                 table.add_row(
                     row.filename if row is result else f"  attached: {row.filename}",
@@ -163,10 +162,7 @@ def ask(
                 marks = "".join(f" [{m}]" for m in event.data["citations"])
                 console.print(event.data["text"] + marks, markup=False, highlight=False)
             if event.type == ChatEventType.DONE:
-                answer = Answer.model_validate(event.data)
-                record(corpus.store, CLI_USER, "question", document_ids=[c.document_id for c in answer.citations],
-                       outcome=answer.kind.value, backend=answer.backend,
-                       detail={"session_id": answer.session_id, "question": question, "answer": answer.text})
+                record_answer(corpus.store, CLI_USER, Answer.model_validate(event.data))
             if event.type == ChatEventType.DONE and not json_output:
                 for marker, c in citations.items():
                     quote = " ".join(c["quote"].split())

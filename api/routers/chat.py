@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from agents.chat import OFFLINE, ChatService
-from api.auth import record
+from agents.chat import ChatService
+from api.auth import record_answer
 from api.deps import RequestState, get_chat, get_state
 from core.chat import Answer, ChatEventType, ChatScope, ChatTurn
-from prompts.loader import load_prompt
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger(__name__)
@@ -43,22 +42,13 @@ def chat(
         try:
             for event in events:
                 if event.type == ChatEventType.DONE:
-                    _audit(state, Answer.model_validate(event.data))
+                    record_answer(state.app.corpus.store, state.principal, Answer.model_validate(event.data))
                 yield f"event: {event.type.value}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
         except Exception as exc:  # the stream has started: the error goes in it, not in a status code
             log.exception("chat stream failed for %r", request.question)
             yield f"event: error\ndata: {{\"detail\": \"{type(exc).__name__}\"}}\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-def _audit(state: RequestState, answer: Answer) -> None:
-    """The question, the answer and the versions of the documents it cites, with the backend and prompt."""
-    prompt = None if answer.backend == OFFLINE else load_prompt("chat_agent").version
-    record(state.app.corpus.store, state.principal, "question", document_ids=[c.document_id for c in answer.citations],
-           outcome=answer.kind.value, backend=answer.backend, prompt_version=prompt,
-           detail={"session_id": answer.session_id, "question": answer.question, "answer": answer.text,
-                   "fallback": answer.fallback})  # fmt: skip
 
 
 @router.get("/chat/sessions/{session_id}", response_model=list[ChatTurn])

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.auth import record
+from api.auth import record_upload
 from api.deps import RequestState, get_corpus, get_state, require
 from api.ingest import failure, ingest_bytes, read_upload
 from core.auth import Principal, Role
@@ -38,9 +38,7 @@ def upload_documents(
     """
     results = [_ingest_upload(f, state) for f in files]
     for r in results:
-        for one in [r, *r.attachments]:
-            record(state.app.corpus.store, state.principal, "upload", document_ids=[one.document_id] if one.document_id else [],
-                   outcome=one.status.value, detail={"filename": one.filename, "error": one.error, "analysis": one.analysis})  # fmt: skip
+        record_upload(state.app.corpus.store, state.principal, r)
     if all(r.status == IngestStatus.FAILED for r in results):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     elif not any(r.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION) for r in results):
