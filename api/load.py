@@ -2,23 +2,21 @@
 asking questions at once; sustained requests per second, latency percentiles and errors, per kind."""
 
 import random
-import socket
-import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 from pydantic import BaseModel
 
-from api.app import create_app
 from api.auth import issue_key
 from api.ingest import ingest_path
+from api.loopback import serving
 from core.auth import Role
 from core.config import Settings
 from core.portfolio import load_portfolio
+from eval.benchmark import percentile_ms
 from retrieval.corpus import Corpus, check_consistency
 
 QUESTIONS = [
@@ -58,25 +56,13 @@ def run(corpus_dir: Path, workers: int = 8, seconds: float = 60.0, upload_share:
         for path in sorted(corpus_dir.iterdir()):
             ingest_path(corpus, load_portfolio(), path)
         key = issue_key(corpus.store, "load", Role.REVIEWER).key
-        app = create_app(settings)
-        app.state.cdmo._corpus = corpus
-        app.state.cdmo.close = lambda: None  # the server's shutdown must not close it: checked after the run
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
         samples: list[tuple[str, float, bool]] = []
         lock = threading.Lock()
-        stop = time.perf_counter() + seconds
 
         def worker(n: int) -> None:
             rnd = random.Random(n)
             headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as http:
+            with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
                 i = 0
                 while time.perf_counter() < stop:
                     i += 1
@@ -99,28 +85,28 @@ def run(corpus_dir: Path, workers: int = 8, seconds: float = 60.0, upload_share:
                     with lock:
                         samples.append(("upload" if upload else "chat", time.perf_counter() - started, ok))
 
-        began = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - began
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serving(settings, corpus) as url:
+            began = time.perf_counter()
+            stop = began + seconds
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - began
         consistent = check_consistency(corpus).consistent
         corpus.close()
     kinds = []
     for kind in ("chat", "upload"):
-        times = sorted(t for k, t, _ in samples if k == kind)
+        times = [t for k, t, _ in samples if k == kind]
         if times:
             kinds.append(
                 KindResult(
                     kind=kind,
                     requests=len(times),
                     errors=sum(1 for k, _, ok in samples if k == kind and not ok),
-                    p50_ms=round(statistics.median(times) * 1000, 1),
-                    p95_ms=round(times[int(0.95 * (len(times) - 1))] * 1000, 1),
+                    p50_ms=percentile_ms(times, 50),
+                    p95_ms=percentile_ms(times, 95),
                 )
             )
     errors = sum(1 for *_, ok in samples if not ok)

@@ -4,8 +4,6 @@ import ipaddress
 import os
 import shutil
 import socket
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -157,33 +155,16 @@ def browser():
         browser.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(settings: Settings, embedder, corpus: Corpus | None = None):
     """The real app under uvicorn on a free loopback port; yields an HTTP client for it."""
-    import uvicorn
+    from api.loopback import serving
 
-    from api.app import create_app
-
-    app = create_app(settings)
-    app.state.cdmo._corpus = corpus or Corpus(settings, embedder=embedder)  # share the session's loaded model
-    if corpus is not None:
-        app.state.cdmo.close = lambda: None  # the caller's corpus outlives this server
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
+    own = corpus is None
+    corpus = corpus or Corpus(settings, embedder=embedder)  # share the session's loaded model
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with serving(settings, corpus) as url, httpx.Client(base_url=url, timeout=60) as client:
             yield client
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        if own:
+            corpus.close()

@@ -14,6 +14,7 @@ from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from agents.partner_risk import RiskScorer
 from agents.readiness import ReadinessAssessor, nearness
 from agents.structured import event_status
+from api.loopback import free_port
 from core.analysis import AnalysisKind
 from core.config import Settings
 from core.investigations import InvestigationEvent
@@ -22,7 +23,7 @@ from core.portfolio import load_portfolio
 from core.programs import load_programs
 from core.store import RecordStore
 from ingestion.pipeline import prepare
-from tests.conftest import _free_port, serve
+from tests.conftest import serve
 
 AS_OF = date(2024, 11, 25)
 
@@ -129,7 +130,7 @@ def nightly(chat_corpus, tmp_path):
     )
     source.backup(copy)  # with whatever the write-ahead log still holds
     source.close(), copy.close()
-    inbox, port = _Inbox(), _free_port()
+    inbox, port = _Inbox(), free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     settings = Settings(
@@ -206,7 +207,7 @@ def test_a_run_that_fails_halfway_leaves_the_last_state_and_is_retried_cleanly(n
 
 def test_a_digest_not_mailed_is_mailed_on_the_rerun_and_only_then(nightly):
     settings, store, inbox = nightly
-    down = settings.model_copy(update={"smtp_port": _free_port()})  # nothing listens there
+    down = settings.model_copy(update={"smtp_port": free_port()})  # nothing listens there
     with pytest.raises(OSError):
         _runner(down, store).run(until=datetime(2026, 1, 1, tzinfo=UTC))
     (run,) = store.summary_runs()
