@@ -23,7 +23,7 @@ from core.config import Settings
 from core.oversight import Digest, SummaryRun
 from core.portfolio import Portfolio
 from core.programs import Programs
-from core.store import RecordStore
+from core.store import RecordStore, as_utc
 from prompts.loader import load_prompt
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,14 @@ class NightlyRunner:
         self.model = model  # a LangChain chat model for the narrative; default: the configured endpoint, if any
 
     def run(self, since: datetime | None = None, until: datetime | None = None) -> tuple[SummaryRun, Digest]:
-        until = _utc(until) if until else datetime.now(UTC).replace(microsecond=0)
+        until = as_utc(until) if until else datetime.now(UTC).replace(microsecond=0)
         runs = self.store.summary_runs()
         if since is None:
             same = next((r for r in runs if r.until == until), None)  # a re-run of a recorded window
             earlier = [r.until for r in runs if r.until < until]
             since = same.since if same else max(earlier, default=None)
         else:
-            since = _utc(since)
+            since = as_utc(since)
         previous = next((r for r in runs if since is not None and r.until <= since), None)  # newest first
         today = self.settings.today()
         digest, risks, readiness = DigestBuilder(self.store, self.portfolio, self.programs, today).build(
@@ -118,10 +118,6 @@ def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)  # a reader sees the old file or the new one, never half of one
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class NightlyScheduler:

@@ -385,7 +385,7 @@ class RecordStore:
     def session_user(self, token_hash: str) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(sessions).where(sessions.c.token_hash == token_hash)).mappings().first()
-        if row is None or _utc(row["expires_at"]) < utcnow():
+        if row is None or as_utc(row["expires_at"]) < utcnow():
             return None
         found = self.user(row["username"])
         return found[0] if found else None
@@ -417,7 +417,7 @@ class RecordStore:
     def chat_turns(self, session_id: str) -> list[ChatTurn]:
         query = select(chat_turns).where(chat_turns.c.session_id == session_id).order_by(chat_turns.c.ordinal)
         with self.engine.connect() as conn:
-            return [ChatTurn(**{**r, "asked_at": _utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
+            return [ChatTurn(**{**r, "asked_at": as_utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -568,13 +568,14 @@ def _document_row(doc: Document) -> dict:
     return row
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone; we store UTC
+def as_utc(value: datetime) -> datetime:
+    """A time without a zone taken as UTC: SQLite drops the zone, and we store UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _document(row) -> Document:
     older = {k: [] for k in ("ocr_pages", "unreadable_pages") if row[k] is None}
-    return Document(**{**row, "ingested_at": _utc(row["ingested_at"]), **older})
+    return Document(**{**row, "ingested_at": as_utc(row["ingested_at"]), **older})
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -590,7 +591,7 @@ def _add_missing_columns(engine: Engine) -> None:
 
 
 def _analysis(row) -> Analysis:
-    return Analysis(**{**row, "analysed_at": _utc(row["analysed_at"])})
+    return Analysis(**{**row, "analysed_at": as_utc(row["analysed_at"])})
 
 
 def utcnow() -> datetime:
@@ -598,4 +599,4 @@ def utcnow() -> datetime:
 
 
 def _aware(row, *fields: str) -> dict:
-    return dict(row) | {f: _utc(row[f]) for f in fields if row[f] is not None}
+    return dict(row) | {f: as_utc(row[f]) for f in fields if row[f] is not None}
