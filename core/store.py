@@ -398,15 +398,13 @@ class RecordStore:
         with self.engine.begin() as conn:
             conn.execute(audit_log.insert().values(**entry.model_dump(mode="json", exclude={"id", "at"}), at=entry.at))
 
-    def audit_entries(self, actor: str | None = None, action: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+    def audit_entries(self, actor: str | None = None, action: str | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first."""
         query = select(audit_log).order_by(audit_log.c.id)
         if actor:
             query = query.where(audit_log.c.actor == actor)
         if action:
             query = query.where(audit_log.c.action == action)
-        if limit:
-            query = query.limit(limit)
         with self.engine.connect() as conn:
             return [AuditEntry(**_aware(r, "at")) for r in conn.execute(query).mappings()]
 
