@@ -19,6 +19,7 @@ class AppState:
         self.settings = settings
         self._corpus: Corpus | None = None
         self._chat: ChatService | None = None
+        self._scoped_chats: dict[tuple, ChatService] = {}
         self._lock = threading.Lock()
 
     @property
@@ -39,6 +40,16 @@ class AppState:
     @property
     def portfolio(self) -> Portfolio:
         return load_portfolio(self.settings.portfolio_path)
+
+    def scoped_chat(self, principal: Principal) -> ChatService:
+        """A chat service over the principal's view (searches, analyses, citations), one per view: built
+        per request, it would reread every chunk's term statistics on every question."""
+        view = tuple(None if ids is None else tuple(sorted(ids)) for ids in (principal.programs, principal.sites))
+        corpus = self.corpus
+        with self._lock:
+            if view not in self._scoped_chats:
+                self._scoped_chats[view] = make_chat_service(scoped(corpus, principal), self.portfolio)
+            return self._scoped_chats[view]
 
     def close(self) -> None:
         if self._corpus is not None:
@@ -67,7 +78,7 @@ class RequestState:
     def chat(self) -> ChatService:
         if not self.principal.scoped:
             return self.app.chat
-        return make_chat_service(self.corpus, self.portfolio)  # its own view: searches, analyses, citations
+        return self.app.scoped_chat(self.principal)
 
 
 def get_principal(request: Request) -> Principal:
