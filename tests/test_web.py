@@ -32,8 +32,7 @@ def test_upload_ask_and_open_the_cited_passage(browser, site, corpus_dir, tmp_pa
     page.wait_for_function("document.querySelectorAll('#upload-results li').length === 2", timeout=90_000)
     assert page.eval_on_selector("#upload-progress", "p => p.value") == 100
     assert page.locator("#upload-results li", has_text="added").count() == 2
-    rows = page.locator("#documents tbody tr")
-    assert rows.count() == 2
+    page.wait_for_function("document.querySelectorAll('#documents tbody tr').length === 2")  # listed after
     assert page.locator("#documents a", has_text="Triage").count() == 1  # the deviation's triage view
 
     page.select_option("#filter-kind", "deviation_report")

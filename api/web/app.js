@@ -167,12 +167,16 @@ const VIEWS = {
   change_control: (id) => [["Triage", `/events/${id}?format=html`]],
 };
 
+let documentsRequest = 0;  // a slower, older listing must not overwrite a newer one
+
 async function loadDocuments() {
+  const request = ++documentsRequest;
   const params = new URLSearchParams();
   for (const [name, id] of [["site", "filter-site"], ["program", "filter-program"], ["kind", "filter-kind"]]) {
     if ($(id).value) params.set(name, $(id).value);
   }
   const documents = await (await fetch(`/documents?${params}`)).json();
+  if (request !== documentsRequest) return;
   const kinds = new Set([...$("filter-kind").options].map((o) => o.value));
   const rows = documents.map((doc) => {
     if (!kinds.has(doc.kind)) $("filter-kind").append(new Option(doc.kind.replace("_", " "), doc.kind));
