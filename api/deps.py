@@ -9,7 +9,9 @@ from fastapi import Depends, HTTPException, Request, status
 from agents.chat import ChatService, make_chat_service
 from core.auth import LOCAL, Principal, Role
 from core.config import Settings
+from core.passages import PassagePrograms
 from core.portfolio import Portfolio, load_portfolio
+from core.programs import load_programs
 from retrieval.corpus import Corpus
 from retrieval.scope import scoped
 
@@ -20,6 +22,7 @@ class AppState:
         self._corpus: Corpus | None = None
         self._chat: ChatService | None = None
         self._scoped_chats: dict[tuple, ChatService] = {}
+        self._passages: PassagePrograms | None = None
         self._lock = threading.Lock()
 
     @property
@@ -41,14 +44,28 @@ class AppState:
     def portfolio(self) -> Portfolio:
         return load_portfolio(self.settings.portfolio_path)
 
+    @property
+    def passages(self) -> PassagePrograms:
+        """Which programs each stored passage concerns: one for every scoped view, so computed once."""
+        corpus = self.corpus
+        with self._lock:
+            if self._passages is None:
+                self._passages = PassagePrograms(
+                    corpus.store, self.portfolio, load_programs(self.settings.programs_path)
+                )
+            return self._passages
+
+    def scoped(self, principal: Principal):
+        return scoped(self.corpus, principal, self.passages)
+
     def scoped_chat(self, principal: Principal) -> ChatService:
         """A chat service over the principal's view (searches, analyses, citations), one per view: built
         per request, it would reread every chunk's term statistics on every question."""
         view = tuple(None if ids is None else tuple(sorted(ids)) for ids in (principal.programs, principal.sites))
-        corpus = self.corpus
+        view_corpus = self.scoped(principal)
         with self._lock:
             if view not in self._scoped_chats:
-                self._scoped_chats[view] = make_chat_service(scoped(corpus, principal), self.portfolio)
+                self._scoped_chats[view] = make_chat_service(view_corpus, self.portfolio)
             return self._scoped_chats[view]
 
     def close(self) -> None:
@@ -67,7 +84,7 @@ class RequestState:
     @property
     def corpus(self):
         if self._corpus is None:
-            self._corpus = scoped(self.app.corpus, self.principal)
+            self._corpus = self.app.scoped(self.principal)
         return self._corpus
 
     @property

@@ -4,22 +4,33 @@ Every read that can return a document, a passage, a table, an analysis, a findin
 narrowed here, once, so that the API, chat, search, risk, readiness and the digest all see the same
 subset. A document outside the view reads as absent (not found), never as forbidden: its existence is
 not disclosed either. Writes and anything not listed pass through unchanged.
+
+A document the view may read can still hold passages about programs outside it (a quality agreement or a
+business review covering two programs): core.passages finds them, and they are masked wherever text
+leaves the store (pages, chunks, tables, OCR words and images, quotes in analyses), offsets unchanged.
 """
+
+import io
+import re
 
 from core.analysis import Analysis, FindingRow
 from core.auth import Principal
 from core.chat import ChatTurn
 from core.documents import Document, DocumentDetail, Page, PageScan
 from core.errors import NotFoundError
+from core.passages import MASK, PassagePrograms, Span, mask, overlaps
 from core.portfolio import Portfolio
 from core.store import RecordStore
 from core.tables import Table
 
 
 class ScopedStore:
-    def __init__(self, store: RecordStore, principal: Principal):
+    def __init__(self, store: RecordStore, principal: Principal, passages: PassagePrograms | None = None):
         self._store, self.principal = store, principal
         self._visible: dict[str, bool] = {}
+        # passages are withheld only from a view narrowed by program
+        self._passages = passages if principal.programs is not None else None
+        self._allowed = set(principal.programs or ())
 
     def __getattr__(self, name):  # writes and the rest: the store's own
         return getattr(self._store, name)
@@ -36,54 +47,134 @@ class ScopedStore:
     def _sees(self, doc: Document) -> bool:
         return self.principal.sees(doc.metadata.programs, doc.metadata.sites)
 
+    def withheld(self, document_id: str) -> dict[int, list[Span]]:
+        """Per page, the spans of the document this view must not show."""
+        return self._passages.withheld(document_id, self._allowed) if self._passages else {}
+
+    def _own(self, programs: list[str]) -> list[str]:
+        return [p for p in programs if p in self._allowed]
+
+    def _own_product(self, product: str | None) -> bool:
+        return product is not None and set(self._passages.portfolio.program_ids_in(product)) <= self._allowed
+
+    def _narrowed(self, doc: Document) -> Document:
+        """The document as listed to this view: without the programs (and their products) outside it."""
+        if self._passages is None:
+            return doc
+        products = [p for p in doc.metadata.products if self._own_product(p)]
+        metadata = doc.metadata.model_copy(update={"programs": self._own(doc.metadata.programs), "products": products})
+        return doc.model_copy(update={"metadata": metadata})
+
     def list_documents(self, *args, **kwargs) -> list[Document]:
-        return [d for d in self._store.list_documents(*args, **kwargs) if self._sees(d)]
+        return [self._narrowed(d) for d in self._store.list_documents(*args, **kwargs) if self._sees(d)]
 
     def versions(self, document_key: str) -> list[Document]:
-        return [d for d in self._store.versions(document_key) if self._sees(d)]
+        return [self._narrowed(d) for d in self._store.versions(document_key) if self._sees(d)]
 
     def get(self, document_id: str) -> Document:
         doc = self._store.get(document_id)
         if not self._sees(doc):
             raise NotFoundError(f"no document {document_id}")
-        return doc
+        return self._narrowed(doc)
 
     def detail(self, document_id: str) -> DocumentDetail:
-        self.get(document_id)
-        return self._store.detail(document_id)
+        doc = self.get(document_id)
+        detail = self._store.detail(document_id)
+        withheld = self.withheld(document_id)
+        return DocumentDetail(
+            **doc.model_dump(),
+            pages=[_masked_page(p, withheld) for p in detail.pages],
+            chunks=[_masked_chunk(c, withheld) for c in detail.chunks],
+        )
 
     def documents_by_id(self, document_ids: list[str]) -> dict[str, Document]:
-        return {k: d for k, d in self._store.documents_by_id(document_ids).items() if self._sees(d)}
+        return {k: self._narrowed(d) for k, d in self._store.documents_by_id(document_ids).items() if self._sees(d)}
 
     def chunks_by_id(self, chunk_ids: list[str]):
-        return {k: c for k, c in self._store.chunks_by_id(chunk_ids).items() if self.visible(c.document_id)}
+        found = self._store.chunks_by_id(chunk_ids)
+        out = {}
+        for key, chunk in found.items():
+            if self.visible(chunk.document_id):
+                chunk = _masked_chunk(chunk, self.withheld(chunk.document_id))
+                if readable(chunk.text):
+                    out[key] = chunk
+        return out
 
     def iter_all_chunks(self):
-        return ((c, d) for c, d in self._store.iter_all_chunks() if self._sees(d))
+        seen: dict[str, tuple[Document, dict[int, list[Span]]]] = {}  # per document, once
+        for chunk, doc in self._store.iter_all_chunks():
+            if not self._sees(doc):
+                continue
+            if doc.id not in seen:
+                seen[doc.id] = self._narrowed(doc), self.withheld(doc.id)
+            narrowed, withheld = seen[doc.id]
+            chunk = _masked_chunk(chunk, withheld)
+            if readable(chunk.text):
+                yield chunk, narrowed
 
     def pages(self, document_id: str) -> list[Page]:
-        return self._store.pages(document_id) if self.visible(document_id) else []
+        if not self.visible(document_id):
+            return []
+        withheld = self.withheld(document_id)
+        return [_masked_page(p, withheld) for p in self._store.pages(document_id)]
 
     def page_text(self, document_id: str, number: int) -> str | None:
-        return self._store.page_text(document_id, number) if self.visible(document_id) else None
+        if not self.visible(document_id):
+            return None
+        text = self._store.page_text(document_id, number)
+        return None if text is None else mask(text, self.withheld(document_id).get(number, []))
 
     def page_scan(self, document_id: str, number: int) -> PageScan | None:
-        return self._store.page_scan(document_id, number) if self.visible(document_id) else None
+        scan = self._store.page_scan(document_id, number) if self.visible(document_id) else None
+        spans = self.withheld(document_id).get(number) if scan else None
+        if not spans:
+            return scan
+        words = [w.model_copy(update={"text": mask(w.text, spans, w.start)}) for w in scan.words]
+        return scan.model_copy(update={"words": words})
 
     def page_image(self, document_id: str, number: int) -> bytes | None:
-        return self._store.page_image(document_id, number) if self.visible(document_id) else None
+        image = self._store.page_image(document_id, number) if self.visible(document_id) else None
+        spans = self.withheld(document_id).get(number) if image else None
+        if not spans:
+            return image
+        scan = self._store.page_scan(document_id, number)
+        return _blacked_out(image, [w for w in scan.words if overlaps(w.start, w.end, spans)] if scan else [])
 
     def tables(self, document_id: str) -> list[Table]:
-        return self._store.tables(document_id) if self.visible(document_id) else []
+        if not self.visible(document_id):
+            return []
+        withheld = self.withheld(document_id)
+        return [_masked_table(t, withheld.get(t.page, [])) for t in self._store.tables(document_id)]
 
     def analysis(self, document_id: str) -> Analysis | None:
-        return self._store.analysis(document_id) if self.visible(document_id) else None
+        analysis = self._store.analysis(document_id) if self.visible(document_id) else None
+        return self._masked_analysis(analysis) if analysis else None
 
     def list_analyses(self, *args, **kwargs) -> list[Analysis]:
-        return [a for a in self._store.list_analyses(*args, **kwargs) if self.visible(a.document_id)]
+        return [
+            self._masked_analysis(a) for a in self._store.list_analyses(*args, **kwargs) if self.visible(a.document_id)
+        ]
 
     def list_findings(self, *args, **kwargs) -> list[FindingRow]:
-        return [f for f in self._store.list_findings(*args, **kwargs) if self.visible(f.document_id)]
+        rows = [f for f in self._store.list_findings(*args, **kwargs) if self.visible(f.document_id)]
+        if self._passages is None:
+            return rows
+        narrowed = []
+        for f in rows:
+            product = f.product if self._own_product(f.product) else None
+            narrowed.append(f.model_copy(update={"programs": self._own(f.programs), "product": product}))
+        return narrowed
+
+    def _masked_analysis(self, analysis: Analysis) -> Analysis:
+        """Quotes from withheld passages masked; the programs and product it links to narrowed to the view."""
+        if self._passages is None:
+            return analysis
+        payload = _masked_payload(analysis.payload, self.withheld(analysis.document_id))
+        if "programs" in payload:
+            payload["programs"] = self._own(payload["programs"])
+        if payload.get("product") and not self._own_product(payload["product"]):
+            payload["product"] = None
+        return analysis.model_copy(update={"payload": payload, "programs": self._own(analysis.programs)})
 
     def chat_turns(self, session_id: str) -> list[ChatTurn]:
         """A session's turns, unless one of its answers cites what this view does not hold."""
@@ -91,6 +182,74 @@ class ScopedStore:
         if any(not self.visible(c.document_id) for t in turns for c in t.answer.citations):
             return []
         return turns
+
+
+def readable(text: str) -> bool:
+    """Whether masking left a passage worth showing: three words or more."""
+    return len(re.findall(r"\w+", text)) >= 3
+
+
+def _masked_page(page: Page, withheld: dict[int, list[Span]]) -> Page:
+    spans = withheld.get(page.number)
+    return page.model_copy(update={"text": mask(page.text, spans)}) if spans else page
+
+
+def _masked_chunk(chunk, withheld: dict[int, list[Span]]):
+    spans = withheld.get(chunk.page)
+    return chunk.model_copy(update={"text": mask(chunk.text, spans, chunk.start)}) if spans else chunk
+
+
+def _masked_table(table: Table, spans: list[Span]) -> Table:
+    if not spans or not overlaps(table.start, table.end, spans):
+        return table
+
+    def cell(c):
+        if not any(overlaps(s, e, spans) for s, e in c.spans):
+            return c
+        return c.model_copy(update={"text": MASK * len(c.text)})
+
+    rows = [r.model_copy(update={"cells": [cell(c) for c in r.cells]}) for r in table.rows]
+    return table.model_copy(update={"header": [cell(c) for c in table.header], "rows": rows})
+
+
+_QUOTED_FIELDS = ("text", "action")  # what a Quoted value or a CAPA says, read from its evidence
+
+
+def _masked_payload(value, withheld: dict[int, list[Span]]):
+    """A stored review or event (JSON) with every quote from a withheld passage masked, and the value read
+    from it (a description, a root cause, a CAPA's action) too."""
+    if isinstance(value, list):
+        return [_masked_payload(v, withheld) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if {"page", "start", "end", "quote"} <= value.keys():
+        spans = withheld.get(value["page"], [])
+        if overlaps(value["start"], value["end"], spans):
+            return {**value, "quote": mask(value["quote"], spans, value["start"])}
+        return value
+    out = {k: _masked_payload(v, withheld) for k, v in value.items()}
+    evidence = out.get("evidence")
+    quotes = evidence if isinstance(evidence, list) else [evidence] if isinstance(evidence, dict) else []
+    if any(MASK in (q.get("quote") or "") for q in quotes):
+        for field in _QUOTED_FIELDS:
+            if isinstance(out.get(field), str):
+                out[field] = re.sub(r"\S", MASK, out[field])
+    return out
+
+
+def _blacked_out(jpeg: bytes, words) -> bytes:
+    """The page image with the withheld words painted over (boxes are fractions of the image)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width, height = image.size
+    for w in words:
+        box = (w.left * width - 2, w.top * height - 2, (w.left + w.width) * width + 2, (w.top + w.height) * height + 2)
+        draw.rectangle(box, fill=(0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()
 
 
 def scoped_portfolio(portfolio: Portfolio, principal: Principal) -> Portfolio:

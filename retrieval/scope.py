@@ -1,7 +1,8 @@
 """A principal's view of the corpus: its record store narrowed (core.scope) and its search hits too."""
 
 from core.auth import Principal
-from core.scope import ScopedStore
+from core.passages import PassagePrograms, mask
+from core.scope import ScopedStore, readable
 from core.search import SearchFilters, SearchHit
 from retrieval.corpus import Corpus
 from retrieval.hybrid import SearchMode
@@ -10,9 +11,9 @@ _OVERFETCH = 5  # hits asked for per hit wanted: the ones outside the view are d
 
 
 class ScopedCorpus:
-    def __init__(self, corpus: Corpus, principal: Principal):
+    def __init__(self, corpus: Corpus, principal: Principal, passages: PassagePrograms | None = None):
         self._corpus, self.principal = corpus, principal
-        self.store = ScopedStore(corpus.store, principal)
+        self.store = ScopedStore(corpus.store, principal, passages)
 
     def __getattr__(self, name):  # adding documents and the rest: the corpus's own
         return getattr(self._corpus, name)
@@ -21,9 +22,18 @@ class ScopedCorpus:
         self, query: str, filters: SearchFilters | None = None, limit: int = 10, mode: SearchMode = SearchMode.HYBRID
     ) -> list[SearchHit]:
         hits = self._corpus.search(query, filters, limit * _OVERFETCH, mode)
-        kept = [h for h in hits if self.principal.sees(h.programs, h.sites)][:limit]
-        return [h.model_copy(update={"rank": n}) for n, h in enumerate(kept, start=1)]
+        kept = []
+        for hit in hits:
+            if not self.principal.sees(hit.programs, hit.sites):
+                continue
+            text = mask(hit.text, self.store.withheld(hit.document_id).get(hit.page, []), hit.start)
+            if readable(text):  # a passage all about another program is not a hit
+                programs = [p for p in hit.programs if self.principal.programs is None or p in self.principal.programs]
+                kept.append(hit.model_copy(update={"rank": len(kept) + 1, "text": text, "programs": programs}))
+            if len(kept) == limit:
+                break
+        return kept
 
 
-def scoped(corpus: Corpus, principal: Principal) -> Corpus | ScopedCorpus:
-    return ScopedCorpus(corpus, principal) if principal.scoped else corpus
+def scoped(corpus: Corpus, principal: Principal, passages: PassagePrograms | None = None) -> Corpus | ScopedCorpus:
+    return ScopedCorpus(corpus, principal, passages) if principal.scoped else corpus

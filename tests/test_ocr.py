@@ -14,9 +14,13 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from agents.chat import ChatService
+from core.auth import Principal, Role
 from core.config import Settings
 from core.errors import IngestError
+from core.passages import MASK, PassagePrograms
 from core.portfolio import load_portfolio
+from core.programs import load_programs
+from core.scope import ScopedStore
 from core.store import RecordStore
 from eval.ocr import character_accuracy
 from fixtures.scans import build_scans, load_ground_truth
@@ -174,6 +178,39 @@ def test_a_store_from_before_ocr_gains_its_columns(tmp_path, corpus_dir):
     (doc,) = store.list_documents()
     assert doc.filename == path.name and doc.ocr_pages == [] and doc.unreadable_pages == []
     store.engine.dispose()
+
+
+def test_a_scanned_page_of_two_programs_is_blacked_out_where_a_scoped_view_may_not_read(tmp_path, scans):
+    """The scanned Northgate agreement covers HB-101 and HB-240: to an HB-240 view the scope clause naming
+    both is masked in the OCR words and painted over on the page image; the rest of the page is untouched."""
+    settings = Settings(data_dir=tmp_path)
+    store = RecordStore(settings.sqlalchemy_url)
+    name = "SCAN_QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
+    prepared = prepare(name, (scans / name).read_bytes(), settings, load_portfolio())
+    store.add(prepared)
+    doc = prepared.document
+    hb240 = Principal(name="partner", kind="key", role=Role.VIEWER, programs=["HB-240"])
+    view = ScopedStore(store, hb240, PassagePrograms(store, load_portfolio(), load_programs()))
+    full, seen = store.page_scan(doc.id, 1), view.page_scan(doc.id, 1)
+    hidden = [w for w, s in zip(full.words, seen.words) if s.text != w.text]
+    shown = [w for w, s in zip(full.words, seen.words) if s.text == w.text]
+    assert hidden and all(set(s.text) == {MASK} for w, s in zip(full.words, seen.words) if s.text != w.text)
+    assert {"veltrusimab", "HB-240)"} & {w.text for w in hidden} and len(shown) > 5 * len(hidden)
+    assert "veltrusimab" not in view.page_text(doc.id, 1) and "Definitions" in view.page_text(doc.id, 1)
+
+    def pixels(jpeg: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"), dtype=float)
+
+    before, after = pixels(store.page_image(doc.id, 1)), pixels(view.page_image(doc.id, 1))
+    height, width = before.shape
+
+    def box(image, w):
+        return image[int(w.top * height) : int((w.top + w.height) * height) + 1,
+                     int(w.left * width) : int((w.left + w.width) * width) + 1]  # fmt: skip
+
+    assert all(box(after, w).mean() < 20 for w in hidden)  # painted over
+    assert np.mean([box(before, w).mean() for w in hidden]) > 100  # where there was dark text on white
+    assert np.mean([abs(box(after, w) - box(before, w)).mean() for w in shown]) < 6  # JPEG noise at most
 
 
 def test_the_web_app_boxes_a_cited_cell_on_the_scanned_page(server, browser):

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import pytest
 from agents.nightly_runner import NightlyRunner
 from api.auth import issue_key
 from core.auth import Role, User, hash_password
+from core.passages import MASK
 from core.portfolio import load_portfolio
 from core.programs import load_programs
 from tests.conftest import serve
@@ -132,6 +134,62 @@ def test_chat_answers_a_scoped_key_only_from_its_programs(secured):
     ) as r:
         other = json.loads(r.read().decode().strip().split("\n\n")[-1].split("\n")[1].removeprefix("data: "))
     assert http.get(f"/chat/sessions/{other['session_id']}", headers=_as(keys, "hb240")).json() == []
+
+
+def _hb101_named(text: str, store) -> list[str]:
+    """HB-101 by name, product or alias, or one of its batch numbers (from its batch records and lots)."""
+    batches = {b for lot, bs in load_programs().get("HB-101").lots.items() for b in (lot, *bs)}
+    batches |= {b for d in store.list_documents() if d.metadata.programs == ["HB-101"] and d.kind == "batch_record"
+                for b in d.metadata.batch_ids}  # fmt: skip
+    named = [p for p in load_portfolio().program_ids_in(text) if p == "HB-101"]
+    return named + [b for b in batches if re.search(rf"(?<![\w-]){re.escape(b)}(?![\w-])", text)]
+
+
+def test_a_document_of_two_programs_shows_a_scoped_key_only_its_own_programs_passages(secured):
+    """The QBR, the weekly calls, the quality agreements and the resin change cover HB-101 and HB-240: an
+    HB-240 key reads them with every HB-101 passage masked, offsets kept, in pages, tables, events,
+    search, chat and the digest."""
+    http, keys, run, store = secured
+    h, admin = _as(keys, "hb240"), _as(keys, "admin")
+    shared = [d for d in _documents(store, "HB-240") if "HB-101" in d.metadata.programs]
+    assert len(shared) >= 5
+    masked = kept = 0
+    for doc in shared:
+        listed = http.get(f"/documents/{doc.id}", headers=h).json()
+        assert listed["metadata"]["programs"] == ["HB-240"]
+        for number in range(1, doc.page_count + 1):
+            full = http.get(f"/documents/{doc.id}/pages/{number}", headers=admin).json()["text"]
+            seen = http.get(f"/documents/{doc.id}/pages/{number}", headers=h).json()["text"]
+            assert len(seen) == len(full) and all(a == b or b == MASK for a, b in zip(full, seen))
+            assert not _hb101_named(seen, store), (doc.filename, number, _hb101_named(seen, store))
+            masked += sum(a != b for a, b in zip(full, seen))
+            kept += sum(a == b and not a.isspace() for a, b in zip(full, seen))
+        cells = " ".join(c["text"] for t in http.get(f"/documents/{doc.id}/tables", headers=h).json()
+                         for row in t["rows"] for c in row["cells"])  # fmt: skip
+        assert not _hb101_named(cells, store)
+        event = http.get(f"/events/{doc.id}", headers=h)
+        if event.status_code == 200:
+            assert not _hb101_named(json.dumps(event.json()), store) and "veltrusimab" not in event.text.lower()
+    assert masked > 1000 and kept > 3 * masked  # HB-101's passages go; the rest of the documents stays
+    qbr = next(d for d in shared if "QBR" in d.filename)
+    assert "Aldren Capital Partners" in http.get(f"/documents/{qbr.id}/pages/1", headers=h).json()["text"]
+
+    question = {"q": "HB-101 drug substance demand in 2025 and second source", "limit": 10}
+    assert "9 batches" in json.dumps(http.get("/search", params=question, headers=admin).json())
+    hits = http.get("/search", params=question, headers=h).json()
+    assert hits and not any(_hb101_named(hit["text"], store) for hit in hits)
+    assert not any("9 batches" in hit["text"] for hit in hits)
+
+    def ask(headers) -> dict:
+        demand = {"question": "How many batches of HB-101 drug substance are needed in 2025?"}
+        with http.stream("POST", "/chat", json=demand, headers=headers) as r:
+            return json.loads(r.read().decode().strip().split("\n\n")[-1].split("\n")[1].removeprefix("data: "))
+
+    assert "9 batches" in json.dumps(ask(admin))
+    answer = ask(h)  # the question names HB-101, so may the answer ("nothing in the documents of HB-101 ...")
+    assert "9 batches" not in json.dumps(answer) and not _hb101_named(json.dumps(answer["citations"]), store)
+    digest = http.get(f"/summaries/{run.id}", params={"format": "markdown"}, headers=h).text
+    assert not _hb101_named(digest, store), _hb101_named(digest, store)
 
 
 def test_a_site_scoped_key_sees_only_that_sites_risk_and_papers(secured):
