@@ -72,6 +72,7 @@ eval: corpus
 	$(BIN)/cdmo eval extraction
 	$(BIN)/cdmo eval ocr
 	$(BIN)/cdmo eval oversight
+	$(BIN)/cdmo eval scope
 
 bench: corpus
 	$(BIN)/cdmo bench

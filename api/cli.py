@@ -593,6 +593,27 @@ def eval_oversight(
     _write_report(report, result)
 
 
+@eval_app.command("scope")
+def eval_scope(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    holdout: Annotated[bool, typer.Option(help="Score the held-out documents too")] = True,
+    report: Path = Path("eval/reports/scope.json"),
+) -> None:
+    """Passages withheld from a one-program view (eval/scope_gold.yaml): leaks and over-withholding."""
+    from eval import scope
+
+    result = scope.run(corpus_dir, get_settings(), holdout)
+    table = Table("gold set", "passages", "judgements", "must withhold", "leaks", "over-withheld", "accuracy", "s/doc")
+    for s in result.scores:
+        table.add_row(s.gold_set, str(s.passages), str(s.judgements), str(s.must_withhold), str(s.leaks),
+                      str(s.over_withheld), f"{s.accuracy:.3f}", f"{s.seconds_per_document:.4f}")  # fmt: skip
+    console.print(table)
+    for s in result.scores:
+        for m in s.misses:
+            console.print(f"[{s.gold_set}] {m.view} view: expected {m.expected}, got {m.got}: {m.file}: {m.quote!r}")
+    _write_report(report, result)
+
+
 def _extraction_row(s) -> dict[str, str]:
     """One backend's scores on one gold set, as the eval table shows them."""
     gaps = {f"{k} P / R": f"{v['precision']:.3f} / {v['recall']:.3f}" for k, v in s.status_detection.items()}
@@ -648,17 +669,19 @@ def load_test(
     corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
     workers: Annotated[int, typer.Option(help="Concurrent clients")] = 8,
     seconds: Annotated[float, typer.Option(help="How long the run lasts")] = 60.0,
+    programs: ScopePrograms = None,
     report: Path = Path("eval/reports/load.json"),
 ) -> None:
     """A bounded load run on loopback: concurrent uploads and chat queries with API keys; rps, p95, errors."""
     from api import load
 
-    result = load.run(corpus_dir, workers, seconds)
+    result = load.run(corpus_dir, workers, seconds, programs=_ids(programs))
     table = Table("kind", "requests", "errors", "p50 ms", "p95 ms")
     for k in result.kinds:
         table.add_row(k.kind, str(k.requests), str(k.errors), f"{k.p50_ms}", f"{k.p95_ms}")
     console.print(table)
-    console.print(f"{result.requests} requests in {result.seconds} s with {result.workers} clients: "
+    scope = f" scoped to {', '.join(result.programs)}" if result.programs else ""
+    console.print(f"{result.requests} requests in {result.seconds} s with {result.workers} clients{scope}: "
                   f"{result.requests_per_second} requests/s, {result.errors} errors; index and records "
                   f"{'consistent' if result.consistent_after else 'DRIFTED'} afterwards")
     _write_report(report, result)

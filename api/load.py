@@ -41,6 +41,7 @@ class KindResult(BaseModel):
 
 class LoadReport(BaseModel):
     workers: int
+    programs: list[str] | None = None
     seconds: float
     requests: int
     errors: int
@@ -49,13 +50,20 @@ class LoadReport(BaseModel):
     consistent_after: bool
 
 
-def run(corpus_dir: Path, workers: int = 8, seconds: float = 60.0, upload_share: float = 0.25) -> LoadReport:
+def run(
+    corpus_dir: Path,
+    workers: int = 8,
+    seconds: float = 60.0,
+    upload_share: float = 0.25,
+    programs: list[str] | None = None,
+) -> LoadReport:
+    """`programs`: the clients' key is scoped to these (every answer then read through a masked view)."""
     with tempfile.TemporaryDirectory(prefix="cdmo-load-") as work:
         settings = Settings(data_dir=Path(work), auth_enabled=True)
         corpus = Corpus(settings)
         for path in sorted(corpus_dir.iterdir()):
             ingest_path(corpus, load_portfolio(), path)
-        key = issue_key(corpus.store, "load", Role.REVIEWER).key
+        key = issue_key(corpus.store, "load", Role.REVIEWER, programs=programs).key
         samples: list[tuple[str, float, bool]] = []
         lock = threading.Lock()
 
@@ -112,6 +120,7 @@ def run(corpus_dir: Path, workers: int = 8, seconds: float = 60.0, upload_share:
     errors = sum(1 for *_, ok in samples if not ok)
     return LoadReport(
         workers=workers,
+        programs=programs,
         seconds=round(elapsed, 1),
         requests=len(samples),
         errors=errors,

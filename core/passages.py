@@ -18,7 +18,7 @@ import re
 import threading
 from collections import defaultdict
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.documents import Chunk, Document, Page
 from core.identifiers import DOCUMENT_ID, identifiers_in
@@ -29,8 +29,10 @@ from core.store import RecordStore
 MASK = "█"
 Span = tuple[int, int]
 
-_LIST_ITEM = re.compile(
-    r"[ \t]*(?:[-•*–][ \t]|\d{1,3}(?:\.\d{1,3})+\.?[ \t]|\d{1,3}[.)][ \t]|\(?[a-z][.)][ \t]|\(?[ivx]{1,4}\)[ \t])"
+_BULLET = re.compile(r"^[-•*–▪·\x7f]\s+")  # a bullet, however far from its text (PDFs space them widely)
+_LIST_ITEM = re.compile(  # a bullet, a clause number (1.2, 3.), a letter or roman numeral item
+    r"[ \t]*(?:[-•*–▪·\x7f][ \t]|\d{1,3}(?:\.\d{1,3})+\.?[ \t]|\d{1,3}[.)][ \t]"
+    r"|\(?[a-z][.)][ \t]|\(?[ivx]{1,4}\)[ \t])"
 )
 _NUMBERED = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[A-Z]\.)\s+")  # "1. ", "2.3 ", "A. " before a heading
 _LABEL = re.compile(r"[ \t]*[A-Z][\w-]*(?: [\w-]+){0,2}: ")  # "Date: ...", "To: ...", an e-mail header
@@ -48,16 +50,35 @@ class Passage(BaseModel):
     programs: frozenset[str]
 
 
+class _Attributed(BaseModel):
+    passages: list[Passage]
+    identifiers: frozenset[str] = Field(description="The record and batch numbers the document names")
+
+
+class ProgramNames:
+    """Programs named in a text by code, name, product or alias: one pattern for all of them, as
+    Portfolio.program_ids_in reads them, because it runs on every sentence of every document."""
+
+    def __init__(self, portfolio: Portfolio):
+        self._ids = {n.lower(): p.id for p in portfolio.programs for n in (p.id, p.name, *p.products, *p.aliases) if n}
+        names = sorted(self._ids, key=len, reverse=True)
+        self._pattern = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, names))})(?![\w-])", re.IGNORECASE)
+
+    def __call__(self, text: str) -> frozenset[str]:
+        return frozenset(self._ids[m.group(1).lower()] for m in self._pattern.finditer(text))
+
+
 class PassagePrograms:
     """The programs of every passage of every stored document, computed once per document and shared by
     all scoped views; recomputed when the corpus changes (a new record can make an identifier known)."""
 
     def __init__(self, store: RecordStore, portfolio: Portfolio, programs: Programs | None = None):
         self.store, self.portfolio, self.programs = store, portfolio, programs
+        self.names = ProgramNames(portfolio)
         self._lock = threading.Lock()
         self._generation: int | None = None
         self._owners: dict[str, str] = {}
-        self._passages: dict[str, list[Passage]] = {}
+        self._passages: dict[str, _Attributed] = {}
 
     def withheld(self, document_id: str, allowed: set[str]) -> dict[int, list[Span]]:
         """Per page, the spans a view of the `allowed` programs must not show."""
@@ -71,17 +92,29 @@ class PassagePrograms:
         generation = self.store.generation()
         with self._lock:
             if generation != self._generation:
-                self._owners = self._identifier_owners()
-                self._passages, self._generation = {}, generation
+                self._refresh_owners()
+                self._generation = generation
             owners = self._owners
             if document_id in self._passages:
-                return self._passages[document_id]
+                return self._passages[document_id].passages
         detail = self.store.detail(document_id)
-        found = attribute(detail.pages, detail.chunks, self.portfolio, owners)
+        found = _Attributed(
+            passages=attribute(detail.pages, detail.chunks, self.names, owners),
+            identifiers=frozenset(i for p in detail.pages for i in _identifiers(p.text)),
+        )
         with self._lock:
-            if self._generation == generation:
+            if self._owners is owners:  # not if another thread has found them changed meanwhile
                 self._passages[document_id] = found
-        return found
+        return found.passages
+
+    def _refresh_owners(self) -> None:
+        """A new document can make an identifier one program's (or no longer): the documents that name
+        such an identifier are attributed again, the others kept."""
+        owners = self._identifier_owners()
+        changed = {i for i in owners.keys() | self._owners.keys() if owners.get(i) != self._owners.get(i)}
+        if changed:
+            self._owners = owners
+            self._passages = {d: a for d, a in self._passages.items() if not a.identifiers & changed}
 
     def _identifier_owners(self) -> dict[str, str]:
         """Record and batch numbers that belong to exactly one program: those in the name of a one-program
@@ -114,23 +147,34 @@ def _identifiers(text: str) -> list[str]:
     return records + [i.upper() for i in identifiers_in(DOCUMENT_ID.sub(" ", text))]
 
 
-def attribute(pages: list[Page], chunks: list[Chunk], portfolio: Portfolio, owners: dict[str, str]) -> list[Passage]:
+def attribute(pages: list[Page], chunks: list[Chunk], names: ProgramNames, owners: dict[str, str]) -> list[Passage]:
     def named(text: str) -> frozenset[str]:
-        by_identifier = {owners[i] for i in _identifiers(text) if i in owners}
-        return frozenset(portfolio.program_ids_in(text)) | by_identifier
+        return names(text) | {owners[i] for i in _identifiers(text) if i in owners}
 
     out: list[Passage] = []
     for page in pages:
+        text = page.text
         sections = [(c.start, c.end, named(c.section)) for c in chunks if c.page == page.number]
         heading_topic: frozenset[str] = frozenset()
-        for start, end, heading in paragraphs(page.text, [c.start for c in chunks if c.page == page.number]):
-            if heading:
-                heading_topic = named(page.text[start:end])
+        header: list[frozenset[str]] | None = None  # per column, the programs the table's header names
+        for start, end, kind in paragraphs(text, [c.start for c in chunks if c.page == page.number]):
+            if kind == ROW:
+                cells = _cells(text, start, end)
+                if header is None:
+                    header = [named(text[s:e]) for s, e in cells]
+                    columns = header if " | " in text[start:end] else [frozenset().union(*header)] * len(cells)
+                for column, (s, e) in enumerate(cells):  # a cell concerns what its column's heading names
+                    below = columns[column] if column < len(columns) else frozenset().union(*columns)
+                    out.append(Passage(page=page.number, start=s, end=e, programs=named(text[s:e]) | below))
+                continue
+            header = None
+            if kind == HEADING:
+                heading_topic = named(text[start:end])
                 out.append(Passage(page=page.number, start=start, end=end, programs=heading_topic))
                 continue
             topic: frozenset[str] = frozenset()
-            for s, e in sentences(page.text, start, end):
-                programs = named(page.text[s:e]) or topic
+            for s, e in sentences(text, start, end):
+                programs = named(text[s:e]) or topic
                 topic = programs
                 if not programs:  # the heading the passage sits under, as read here or by the chunker
                     programs = heading_topic or next((p for cs, ce, p in sections if cs <= s < ce), frozenset())
@@ -138,10 +182,27 @@ def attribute(pages: list[Page], chunks: list[Chunk], portfolio: Portfolio, owne
     return out
 
 
-def paragraphs(text: str, breaks: list[int] = ()) -> list[tuple[int, int, bool]]:
-    """(start, end, is_heading) of each run of lines that reads as one paragraph. A blank line, a list item
-    or clause number, a label line ("Date: ..."), a table row, a heading and a chunk's start (`breaks`)
-    each begin a new one; table rows and headings are paragraphs of their own."""
+def _cells(text: str, start: int, end: int) -> list[Span]:
+    """The cells of a table row: between pipes, or apart by two spaces or more (PDF and OCR layout)."""
+    line = text[start:end]
+    separator = r"\s*\|\s*" if " | " in line else r"\s{2,}|\t"
+    cells, cursor = [], 0
+    for m in [*re.finditer(separator, line), None]:
+        cell_end = m.start() if m else len(line)
+        if line[cursor:cell_end].strip():
+            lead = len(line[cursor:cell_end]) - len(line[cursor:cell_end].lstrip())
+            cells.append((start + cursor + lead, start + cell_end))
+        cursor = m.end() if m else cursor
+    return cells
+
+
+TEXT, HEADING, ROW = "text", "heading", "row"
+
+
+def paragraphs(text: str, breaks: list[int] = ()) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of each run of lines that reads as one paragraph. A blank line, a list item or
+    clause number, a label line ("Date: ..."), a table row, a heading and a chunk's start (`breaks`) each
+    begin a new one; table rows and headings are paragraphs of their own."""
     out: list[list] = []
     alone = True  # the previous line stands alone: nothing may join it
     previous = ""
@@ -153,14 +214,17 @@ def paragraphs(text: str, breaks: list[int] = ()) -> list[tuple[int, int, bool]]
         if not stripped:
             alone, previous = True, ""
             continue
-        grid = bool(_GRID.search(stripped))
-        heading = not grid and _looks_like_heading(stripped, previous)
-        if alone or grid or heading or start in breaks or _LIST_ITEM.match(line) or _LABEL.match(line):
-            out.append([start, end, heading])
+        kind = TEXT
+        if _GRID.search(_BULLET.sub("", stripped)):
+            kind = ROW
+        elif _looks_like_heading(stripped, previous):
+            kind = HEADING
+        if alone or kind != TEXT or start in breaks or _LIST_ITEM.match(line) or _LABEL.match(line):
+            out.append([start, end, kind])
         else:
             out[-1][1] = end
-        alone, previous = grid or heading, stripped
-    return [(s, e, h) for s, e, h in out]
+        alone, previous = kind != TEXT, stripped
+    return [(s, e, k) for s, e, k in out]
 
 
 def _looks_like_heading(line: str, previous: str) -> bool:

@@ -55,7 +55,7 @@ class ScopedStore:
         return [p for p in programs if p in self._allowed]
 
     def _own_product(self, product: str | None) -> bool:
-        return product is not None and set(self._passages.portfolio.program_ids_in(product)) <= self._allowed
+        return product is not None and self._passages.names(product) <= self._allowed
 
     def _narrowed(self, doc: Document) -> Document:
         """The document as listed to this view: without the programs (and their products) outside it."""

@@ -70,3 +70,14 @@ def test_oversight_meets_its_gold_expectations(corpus_dir, tmp_path):
     result = run(corpus_dir, Settings(data_dir=tmp_path), scale=2)
     assert result.total >= 20 and result.met >= floors["expectations_met"], [c for c in result.checks if not c.met]
     assert result.nightly[1].documents == 2 * result.nightly[0].documents
+
+
+def test_passage_scoping_holds_its_floors(chat_corpus):
+    from eval.scope import load_gold, score
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["scope"]
+    result = score(chat_corpus.store, chat_corpus.settings, load_gold()["sample"], "sample")
+    assert result.passages >= 30 and result.must_withhold >= 20
+    assert not [m for m in result.misses if m.got == "not found"], result.misses  # the gold matches the corpus
+    assert result.leaks <= floors["max_leaks"], result.misses
+    assert result.over_withheld <= floors["max_over_withheld"], result.misses

@@ -1,7 +1,7 @@
 """Which programs a passage concerns (core.passages), read from text shaped like minutes, PDFs and tables."""
 
 from core.documents import Page
-from core.passages import MASK, attribute, mask, paragraphs, sentences
+from core.passages import MASK, ProgramNames, attribute, mask, paragraphs, sentences
 from core.portfolio import load_portfolio
 
 PORTFOLIO = load_portfolio()
@@ -11,7 +11,7 @@ OWNERS = {"24-017": "HB-101", "OOS-24-011": "HB-240", "24-011": "HB-101"}
 def _programs(text: str) -> dict[str, set[str]]:
     """Each passage's text, with the programs it was given."""
     page = Page(number=1, text=text)
-    return {text[p.start : p.end].strip(): set(p.programs) for p in attribute([page], [], PORTFOLIO, OWNERS)}
+    return {text[p.start : p.end].strip(): set(p.programs) for p in attribute([page], [], ProgramNames(PORTFOLIO), OWNERS)}
 
 
 def test_a_passage_carries_the_topic_of_its_paragraph_and_its_heading():
@@ -49,8 +49,8 @@ def test_a_wrapped_pdf_clause_is_one_paragraph_and_the_next_clause_starts_anothe
     clause = next(k for k in found if k.startswith("1.1"))
     assert "until shipment." in clause and found[clause] == {"HB-101", "HB-240"}
     assert found["1.2 Drug product manufacture is outside the scope of this agreement."] == set()
-    assert [text[s:e].strip() for s, e, heading in paragraphs(text) if heading] == ["1. Purpose and Scope"]
-    assert found["Batch record review         N                      S"] == set()  # a row of its own
+    assert [text[s:e].strip() for s, e, kind in paragraphs(text) if kind == "heading"] == ["1. Purpose and Scope"]
+    assert found["Batch record review"] == found["N"] == set()  # cells of a row of its own
 
 
 def test_abbreviations_do_not_end_a_sentence():
@@ -69,3 +69,9 @@ def test_masking_keeps_every_offset_and_line_break():
     assert len(masked) == len(text) and masked.split("\n")[0] == "Keep this." and masked.endswith("\nKeep that.")
     assert set(masked.split("\n")[1]) == {MASK, " "}
     assert mask(text[start:], [(start, start + 4)], offset=start).startswith(MASK * 4 + " this")
+
+
+def test_a_table_cell_concerns_what_its_column_heading_names():
+    found = _programs("Quarter | Veltrusimab batches | Ordesekimab batches\nQ1 2025 | 3 | 0\n\nThe plan holds.\n")
+    assert found["Q1 2025"] == set() and found["3"] == {"HB-101"} and found["0"] == {"HB-240"}
+    assert found["The plan holds."] == set()  # the table ended with its last row
