@@ -99,6 +99,17 @@ def load_store(corpus_dir: Path, settings: Settings, store: RecordStore | None =
     return store
 
 
+def add_rendered(sources: Path, work: Path, settings: Settings, store: RecordStore) -> None:
+    """Render the Markdown sources in a folder (held-out documents) to files and read them into the store."""
+    from fixtures.render import load_source, render
+
+    folder = work / sources.name
+    folder.mkdir()
+    for source in sorted(sources.glob("*.md")):
+        render(load_source(source), folder)
+    load_store(folder, settings, store)
+
+
 def _value(event: InvestigationEvent, field: str):
     match field:
         case "occurred" | "detected" | "reported" | "closed":
@@ -181,8 +192,6 @@ def score(store: RecordStore, extractor: Extractor, gold: dict, gold_set: str) -
 
 def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: bool = True) -> ExtractionReport:
     """Scores on the sample corpus; then, with the held-out files added to it, on those."""
-    from fixtures.render import load_source, render
-
     gold = load_gold()
     results = []
     with tempfile.TemporaryDirectory(prefix="cdmo-eval-extraction-") as work:
@@ -193,11 +202,7 @@ def run(corpus_dir: Path, settings: Settings, backends: list[Backend], holdout: 
             extractors = [Extractor(local, store, portfolio, backend) for backend in backends]
             results += [score(store, extractor, gold, "sample") for extractor in extractors]
             if holdout:
-                held = Path(work) / "holdout"
-                held.mkdir()
-                for source in sorted(HOLDOUT.glob("*.md")):
-                    render(load_source(source), held)
-                load_store(held, local, store)
+                add_rendered(HOLDOUT, Path(work), local, store)
                 results += [score(store, extractor, gold["holdout"], "holdout") for extractor in extractors]
         finally:
             store.engine.dispose()

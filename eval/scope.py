@@ -19,7 +19,7 @@ from core.passages import MASK, PassagePrograms, mask
 from core.portfolio import load_portfolio
 from core.programs import load_programs
 from core.store import RecordStore
-from eval.extraction import load_store
+from eval.extraction import add_rendered, load_store
 
 GOLD = Path(__file__).parent / "scope_gold.yaml"
 HOLDOUT = Path(__file__).parent / "holdout_scope"
@@ -124,8 +124,6 @@ def _find(pages, quote: str) -> tuple[int, int, int] | None:
 
 
 def run(corpus_dir: Path, settings: Settings, holdout: bool = True) -> ScopeReport:
-    from fixtures.render import load_source, render
-
     gold = load_gold()
     with tempfile.TemporaryDirectory(prefix="cdmo-eval-scope-") as work:
         local = settings.model_copy(update={"data_dir": Path(work), "database_url": None})
@@ -133,11 +131,7 @@ def run(corpus_dir: Path, settings: Settings, holdout: bool = True) -> ScopeRepo
         try:
             scores = [score(store, local, gold["sample"], "sample")]
             if holdout:
-                held = Path(work) / "holdout"
-                held.mkdir()
-                for source in sorted(HOLDOUT.glob("*.md")):
-                    render(load_source(source), held)
-                load_store(held, local, store)
+                add_rendered(HOLDOUT, Path(work), local, store)
                 scores.append(score(store, local, gold["holdout"], "holdout"))
         finally:
             store.engine.dispose()
