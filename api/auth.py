@@ -118,10 +118,20 @@ class Login(BaseModel):
 def login(body: Login, request: Request, response: Response):
     """Start a session: the cookie it sets is HttpOnly and SameSite=Strict."""
     state = _app(request)
-    store = state.corpus.store
+    store, settings = state.corpus.store, state.settings
+    anonymous = Principal(name=body.username, kind="user", role=Role.VIEWER)
+    window = timedelta(minutes=settings.login_lockout_minutes)
+    # a name is locked whether or not it exists (no telling which do), and the password is not even checked
+    if store.failed_logins(body.username, utcnow() - window) >= settings.login_max_failures:
+        record(store, anonymous, "login", outcome="locked")
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"{settings.login_max_failures} failed logins for {body.username}: try again in "
+            f"{settings.login_lockout_minutes} minutes",
+            headers={"Retry-After": str(int(window.total_seconds()))},
+        )
     found = store.user(body.username)
     if found is None or not check_password(body.password, found[1]):
-        anonymous = Principal(name=body.username, kind="user", role=Role.VIEWER)
         record(store, anonymous, "login", outcome="refused")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown user or wrong password")
     user = found[0]
@@ -170,6 +180,20 @@ def add_user(body: NewUser, request: Request, admin: Annotated[Principal, requir
     return user
 
 
+@router.get("/auth/users", response_model=list[User])
+def list_users(request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
+    return _app(request).corpus.store.users()
+
+
+@router.delete("/auth/users/{username}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_user(username: str, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
+    """Remove a user; their sessions end at once."""
+    store = _app(request).corpus.store
+    if not store.remove_user(username):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}")
+    record(store, admin, "remove_user", detail={"username": username})
+
+
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     role: Role
@@ -187,6 +211,21 @@ def add_key(body: NewKey, request: Request, admin: Annotated[Principal, require(
     issued = issue_key(store, body.name, body.role, body.programs, body.sites)
     record(store, admin, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
     return issued
+
+
+@router.get("/auth/keys", response_model=list[ApiKeyInfo])
+def list_keys(request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
+    """Every key's prefix, name, role, scope and creation time; never the key."""
+    return _app(request).corpus.store.api_keys()
+
+
+@router.delete("/auth/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_key(key_id: str, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
+    """Revoke a key by its prefix: it is refused from the next request on."""
+    store = _app(request).corpus.store
+    if not store.revoke_api_key(key_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")
+    record(store, admin, "revoke_key", detail={"id": key_id})
 
 
 def issue_key(store: RecordStore, name: str, role: Role, programs=None, sites=None) -> IssuedKey:

@@ -355,6 +355,26 @@ def add_user(
     console.print(f"user {username}: {role.value}")
 
 
+@users_app.command("list")
+def list_users() -> None:
+    """Users with their role and the programs and sites they may see."""
+    table = Table("user", "role", "programs", "sites")
+    for u in _records(get_settings()).users():
+        table.add_row(u.username, u.role.value, ",".join(u.programs or ["all"]), ",".join(u.sites or ["all"]))
+    console.print(table)
+
+
+@users_app.command("remove")
+def remove_user(username: str) -> None:
+    """Remove a user; their sessions end at once."""
+    store = _records(get_settings())
+    if not store.remove_user(username):
+        console.print(f"[red]no user {username}[/red]")
+        raise typer.Exit(1)
+    record(store, CLI_USER, "remove_user", detail={"username": username})
+    console.print(f"user {username} removed")
+
+
 keys_app = typer.Typer(help="API keys for machines", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -373,6 +393,27 @@ def create_key(
     issued = issue_key(store, name, role, _ids(programs), _ids(sites))
     record(store, CLI_USER, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
     console.print(issued.key, markup=False, highlight=False)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """Keys by prefix, with name, role, scope and creation time (the keys themselves are not kept)."""
+    table = Table("id", "name", "role", "programs", "sites", "created")
+    for k in _records(get_settings()).api_keys():
+        table.add_row(k.id, k.name, k.role.value, ",".join(k.programs or ["all"]), ",".join(k.sites or ["all"]),
+                      k.created_at.isoformat(timespec="seconds"))  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="The key's prefix, as `cdmo keys list` shows it")]) -> None:
+    """Revoke a key: requests that send it are refused from now on."""
+    store = _records(get_settings())
+    if not store.revoke_api_key(key_id):
+        console.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    record(store, CLI_USER, "revoke_key", detail={"id": key_id})
+    console.print(f"key {key_id} revoked")
 
 
 def _ids(text: str | None) -> list[str] | None:

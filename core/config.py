@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(
         False, description="Require a login or an API key (off: one local user, the machine's own, is admin)"
     )
+    login_max_failures: int = Field(5, description="Refused logins in a row that lock a user name out")
+    login_lockout_minutes: int = Field(15, description="How long those failures count, and the lockout lasts")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

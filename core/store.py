@@ -356,9 +356,23 @@ class RecordStore:
     # --- users, keys, sessions, audit -------------------------------------------------------------
 
     def save_user(self, user: User, password_hash: str) -> None:
+        """Add a user, or reset one: a reset ends their sessions (a new password shuts out whoever had the
+        old one)."""
         with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.username == user.username))
             conn.execute(users.delete().where(users.c.username == user.username))
             conn.execute(users.insert().values(**user.model_dump(mode="json"), password_hash=password_hash))
+
+    def users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.username)).mappings()
+            return [User(**{k: v for k, v in r.items() if k != "password_hash"}) for r in rows]
+
+    def remove_user(self, username: str) -> bool:
+        """Remove a user and end their sessions; False when there was none."""
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.username == username))
+            return conn.execute(users.delete().where(users.c.username == username)).rowcount > 0
 
     def user(self, username: str) -> tuple[User, str] | None:
         """The user and their password hash."""
@@ -377,6 +391,26 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).mappings().first()
         return ApiKeyInfo(**{k: v for k, v in _aware(row, "created_at").items() if k != "key_hash"}) if row else None
+
+    def api_keys(self) -> list[ApiKeyInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
+            return [ApiKeyInfo(**{k: v for k, v in _aware(r, "created_at").items() if k != "key_hash"}) for r in rows]
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Delete a key: requests that send it are refused from now on. False when there was none."""
+        with self.engine.begin() as conn:
+            return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount > 0
+
+    def failed_logins(self, username: str, since: datetime) -> int:
+        """Refused logins for the name since `since` and since its last successful login (audit trail)."""
+        login = (audit_log.c.actor == username) & (audit_log.c.action == "login")
+        with self.engine.connect() as conn:
+            last_ok = conn.execute(select(func.max(audit_log.c.at)).where(login & (audit_log.c.outcome == "ok")))
+            last_ok = last_ok.scalar_one_or_none()
+            start = max(since, as_utc(last_ok)) if last_ok else since
+            refused = login & (audit_log.c.outcome == "refused") & (audit_log.c.at > start)
+            return conn.execute(select(func.count()).select_from(audit_log).where(refused)).scalar_one()
 
     def add_session(self, token_hash: str, username: str, expires_at: datetime) -> None:
         with self.engine.begin() as conn:

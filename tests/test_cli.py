@@ -55,8 +55,13 @@ def test_keys_users_audit_and_check_from_the_terminal(cli_env, corpus_dir):
     assert short.exit_code == 2 and "12 characters" in short.output
     added = runner.invoke(app, ["users", "add", "elena", "--sites", "NGB-CORK"], input="a long passphrase\n" * 2)
     assert added.exit_code == 0 and store.user("elena")[0].sites == ["NGB-CORK"]
+    assert "elena" in runner.invoke(app, ["users", "list"]).output
+    assert issued.id in runner.invoke(app, ["keys", "list"]).output
+    assert runner.invoke(app, ["keys", "revoke", issued.id]).exit_code == 0 and store.api_key(secret_hash(key)) is None
+    assert runner.invoke(app, ["keys", "revoke", issued.id]).exit_code == 1
+    assert runner.invoke(app, ["users", "remove", "elena"]).exit_code == 0 and store.user("elena") is None
     rows = runner.invoke(app, ["audit", "--format", "csv"]).output.strip().splitlines()
-    assert [r.split(",")[5] for r in rows[1:]] == ["upload", "add_key", "add_user"]
+    assert [r.split(",")[5] for r in rows[1:]] == ["upload", "add_key", "add_user", "revoke_key", "remove_user"]
     assert "DEV-2024-044_Buffer_Preparation_Error.pdf@v1" in rows[1]
     checked = runner.invoke(app, ["check"])
     assert checked.exit_code == 0 and "0 chunks without a vector, 0 vectors without a chunk" in " ".join(checked.output.split())

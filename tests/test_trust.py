@@ -5,7 +5,7 @@ import io
 import json
 import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -215,6 +215,61 @@ def test_a_login_session_for_people(secured):
     assert http.get("/documents").status_code == 401
     refused = store.audit_entries(actor="elena", action="login")
     assert [e.outcome for e in refused][:2] == ["refused", "ok"]
+
+
+def test_failed_logins_lock_the_name_out_until_the_window_passes(secured):
+    http, keys, _, store = secured
+    store.save_user(User(username="dora", role=Role.VIEWER), hash_password(PASSWORD))
+    wrong = {"username": "dora", "password": "not her password"}
+    for _ in range(2):  # failures before a success do not count against the next attempts
+        assert http.post("/auth/login", json=wrong).status_code == 401
+    assert http.post("/auth/login", json={"username": "dora", "password": PASSWORD}).status_code == 200
+    http.cookies.clear()
+    for _ in range(5):
+        assert http.post("/auth/login", json=wrong).status_code == 401
+    locked = http.post("/auth/login", json={"username": "dora", "password": PASSWORD})  # even the right one
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) == 15 * 60
+    assert "dora" in locked.json()["detail"] and "cdmo_session" not in http.cookies
+    nobody = {"username": "no-such-user", "password": "guessing again"}
+    assert [http.post("/auth/login", json=nobody).status_code for _ in range(6)] == [401] * 5 + [429]
+    assert http.post("/auth/login", json={"username": "elena", "password": PASSWORD}).status_code == 200  # others
+    http.cookies.clear()
+    assert [e.outcome for e in store.audit_entries(actor="dora", action="login")][-2:] == ["refused", "locked"]
+    later = datetime.now(UTC) + timedelta(minutes=1)  # once the failures have left the window, it opens again
+    assert store.failed_logins("dora", later) == 0 and store.failed_logins("dora", later - timedelta(hours=1)) == 5
+
+
+def test_admins_list_and_revoke_keys_and_remove_or_reset_users(secured):
+    http, keys, _, store = secured
+    admin = _as(keys, "admin")
+    issued = http.post("/auth/keys", json={"name": "old-lims", "role": "viewer"}, headers=admin).json()
+    bearer = {"Authorization": f"Bearer {issued['key']}"}
+    assert http.get("/documents", headers=bearer).status_code == 200
+    listed = http.get("/auth/keys", headers=admin).json()
+    assert issued["id"] in [k["id"] for k in listed] and not any("key" in k or "key_hash" in k for k in listed)
+    assert http.delete(f"/auth/keys/{issued['id']}", headers=_as(keys, "reviewer")).status_code == 403
+    assert http.delete(f"/auth/keys/{issued['id']}", headers=admin).status_code == 204
+    assert http.get("/documents", headers=bearer).status_code == 401
+    assert http.delete(f"/auth/keys/{issued['id']}", headers=admin).status_code == 404
+
+    user = {"username": "frank", "password": PASSWORD, "role": "reviewer"}
+    assert http.post("/auth/users", json=user, headers=admin).status_code == 201
+    assert http.post("/auth/login", json={"username": "frank", "password": PASSWORD}).status_code == 200
+    assert http.get("/auth/me").json()["role"] == "reviewer"
+    reset = {**user, "password": "a brand new passphrase", "role": "viewer"}
+    assert http.post("/auth/users", json=reset, headers=admin).status_code == 201
+    assert http.get("/auth/me").status_code == 401  # the session of the old password ended
+    http.cookies.clear()
+    assert http.post("/auth/login", json={"username": "frank", "password": reset["password"]}).status_code == 200
+    assert {"username": "frank", "role": "viewer", "programs": None, "sites": None} in http.get(
+        "/auth/users", headers=admin
+    ).json()
+    assert http.delete("/auth/users/frank", headers=admin).status_code == 204
+    assert http.get("/auth/me").status_code == 401
+    http.cookies.clear()
+    assert http.post("/auth/login", json={"username": "frank", "password": reset["password"]}).status_code == 401
+    actions = [e.action for e in store.audit_entries(actor="ops-admin")]
+    assert {"add_key", "revoke_key", "add_user", "remove_user"} <= set(actions)
 
 
 def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_changed(secured):
