@@ -28,6 +28,7 @@ class FileType(StrEnum):
     HTML = "html"
     MARKDOWN = "md"
     TEXT = "txt"
+    IMAGE = "image"  # a scan sent as PNG, JPEG or TIFF
 
 
 class DocumentStatus(StrEnum):

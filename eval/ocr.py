@@ -8,12 +8,17 @@
 - speed: OCR'd pages per second through the real ingestion path (parse, OCR, chunk), on this machine.
 - downstream: QTA review and investigation triage on each scan beside its digital original, scored
   against the digital file's entries in eval/extraction_gold.yaml.
+- image files: the same scans sent as multi-page TIFF files (their 200-dpi page images), read through the
+  image path: character accuracy over all their characters.
 """
 
+import io
 import re
 import tempfile
 import time
 from pathlib import Path
+
+import pypdfium2 as pdfium
 
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import Levenshtein
@@ -53,6 +58,8 @@ class OcrReport(BaseModel):
     pages_per_second: float
     mean_skew_error_degrees: float
     ocr_workers: int
+    image_file_accuracy: float = Field(description="The scans as TIFF files: accuracy over all their characters")
+    image_file_pages_per_second: float
     extraction: list[ExtractionScores] = Field(description="The rules backend on the digital files, then the scans")
 
 
@@ -108,8 +115,35 @@ def run(corpus_dir: Path, scan_dir: Path, settings: Settings) -> OcrReport:
         pages_per_second=round(ocr_pages / sum(s.seconds for s in scans), 3),
         mean_skew_error_degrees=round(sum(skews) / len(skews), 3) if skews else 0.0,
         ocr_workers=settings.ocr_workers,
+        **_as_image_files(scan_dir, truth, settings),
         extraction=_downstream(corpus_dir, prepared_scans, truth, settings, gold),
     )
+
+
+def _as_image_files(scan_dir: Path, truth: dict, settings: Settings) -> dict[str, float]:
+    """Each scan's page images as one multi-page TIFF (200 dpi, stated), read through the image path."""
+    portfolio = load_portfolio(settings.portfolio_path)
+    weighted = characters = pages = 0
+    seconds = 0.0
+    for name, expected in truth.items():
+        pdf = pdfium.PdfDocument((scan_dir / name).read_bytes())
+        images = [page.render(scale=200 / 72).to_pil().convert("L") for page in pdf]
+        pdf.close()
+        tiff = io.BytesIO()
+        images[0].save(tiff, format="TIFF", save_all=True, append_images=images[1:], dpi=(200, 200),
+                       compression="tiff_lzw")  # fmt: skip
+        started = time.perf_counter()
+        prepared = prepare(name.replace(".pdf", ".tiff"), tiff.getvalue(), settings, portfolio)
+        seconds += time.perf_counter() - started
+        read = {p.number: p.text for p in prepared.pages}
+        for number, printed in enumerate(expected["pages"], start=1):
+            weighted += character_accuracy(read.get(number, ""), printed) * len(collapse(printed))
+            characters += len(collapse(printed))
+            pages += 1
+    return {
+        "image_file_accuracy": round(weighted / characters, 4),
+        "image_file_pages_per_second": round(pages / seconds, 3),
+    }
 
 
 def _downstream(corpus_dir, prepared_scans, truth, settings: Settings, gold: dict) -> list[ExtractionScores]:

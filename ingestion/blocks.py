@@ -94,3 +94,11 @@ def _line_spans(block: Block) -> list[tuple[int, int]]:
         spans.append((cursor, cursor + len(line)))
         cursor += len(line) + 1
     return spans
+
+
+def first_heading(blocks) -> str:
+    """A title from the text: the document's opening line when it is short and no sentence, else its first heading."""
+    opening = blocks[0].text.split("\n")[0].strip()
+    if len(opening.split()) <= 12 and not opening.endswith("."):
+        return opening
+    return next((b.text for b in blocks if b.kind == "heading"), opening[:80])

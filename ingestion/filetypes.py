@@ -17,7 +17,13 @@ EXTENSIONS = {
     ".md": FileType.MARKDOWN,
     ".markdown": FileType.MARKDOWN,
     ".txt": FileType.TEXT,
+    ".png": FileType.IMAGE,
+    ".jpg": FileType.IMAGE,
+    ".jpeg": FileType.IMAGE,
+    ".tif": FileType.IMAGE,
+    ".tiff": FileType.IMAGE,
 }
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")  # PNG, JPEG, TIFF
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _EMAIL_HEADER = re.compile(rb"^(From|To|Subject|Date|Message-ID|Received|Return-Path|MIME-Version):", re.I | re.M)
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
@@ -46,13 +52,13 @@ def detect_file_type(name: str, data: bytes) -> FileType:
     claimed = EXTENSIONS.get(extension(name))
     sniffed = _sniff(data)
     if sniffed is None:
-        if claimed in (FileType.PDF, FileType.DOCX, FileType.MSG):
+        if claimed in (FileType.PDF, FileType.DOCX, FileType.MSG, FileType.IMAGE):
             raise IngestError(name, f"content is not a valid {claimed.value.upper()} file")
         if claimed is None:
             raise IngestError(name, f"unsupported file type '{extension(name) or 'no extension'}'")
         raise IngestError(name, "content is binary, not text")
     if sniffed == "text":
-        if claimed in (FileType.PDF, FileType.DOCX, FileType.MSG):
+        if claimed in (FileType.PDF, FileType.DOCX, FileType.MSG, FileType.IMAGE):
             raise IngestError(name, f"content is plain text, not a {claimed.value.upper()} file")
         if claimed is not None:
             return claimed
@@ -77,6 +83,8 @@ def _sniff(data: bytes) -> FileType | str | None:
         return FileType.DOCX if "word/document.xml" in names else None
     if data[:8] == _OLE_MAGIC:
         return FileType.MSG
+    if data.startswith(_IMAGE_MAGIC):
+        return FileType.IMAGE
     try:
         data[:65536].decode("utf-8")
     except UnicodeDecodeError as exc:

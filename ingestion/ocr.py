@@ -1,4 +1,5 @@
-"""OCR for PDF pages without a usable text layer: Tesseract on a cleaned page image, keeping word boxes.
+"""OCR for PDF pages without a usable text layer and for image files: Tesseract on a cleaned page image,
+keeping word boxes.
 
 Scans arrive grey, noisy, a little skewed and often with ruled tables. Before Tesseract reads a page it is
 smoothed and binarised (Otsu's threshold), straightened (the angle whose row profile is sharpest), and
@@ -16,9 +17,10 @@ import os
 import re
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -76,26 +78,29 @@ def unavailable(settings: Settings) -> str | None:
 
 
 def read_pages(data: bytes, numbers: list[int], settings: Settings) -> list[OcrPage]:
-    """OCR the given 1-based pages of a PDF, a few at a time (each page image is ~9 MB at 300 dpi)."""
+    """OCR the given 1-based pages of a PDF."""
     if reason := unavailable(settings):
         return [OcrPage(n, "", None, reason) for n in numbers]
-    pytesseract.pytesseract.tesseract_cmd = settings.tesseract_cmd
-    out: list[OcrPage] = []
     pdf = pdfium.PdfDocument(data)
-    try:
-        with ThreadPoolExecutor(max(1, settings.ocr_workers)) as pool:
-            for batch in _batches(numbers, max(1, settings.ocr_workers)):
-                # pdfium is not thread-safe: render here, read in the pool
-                images = [(n, _render(pdf, n, settings.ocr_dpi)) for n in batch]
-                out.extend(pool.map(lambda item: _read_safely(item[0], item[1], settings), images))
+    try:  # pdfium is not thread-safe: pages are rendered in this thread, read in the pool
+        return read_images(((n, _render(pdf, n, settings.ocr_dpi)) for n in numbers), settings)
     finally:
         pdf.close()
+
+
+def read_images(images: Iterable[tuple[int, Image.Image | str]], settings: Settings) -> list[OcrPage]:
+    """OCR numbered page images (or the reason a page has none), a few at a time: each page image is
+    ~9 MB at 300 dpi, so they are produced only as the workers take them."""
+    images = iter(images)
+    if reason := unavailable(settings):
+        return [OcrPage(n, "", None, reason) for n, _ in images]
+    pytesseract.pytesseract.tesseract_cmd = settings.tesseract_cmd
+    workers = max(1, settings.ocr_workers)
+    out: list[OcrPage] = []
+    with ThreadPoolExecutor(workers) as pool:
+        while batch := list(islice(images, workers)):
+            out.extend(pool.map(lambda item: _read_safely(item[0], item[1], settings), batch))
     return out
-
-
-def _batches(numbers: list[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(numbers), size):
-        yield numbers[i : i + size]
 
 
 def _render(pdf: pdfium.PdfDocument, number: int, dpi: int) -> Image.Image | str:

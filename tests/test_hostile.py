@@ -1,11 +1,14 @@
-"""Hostile input: mutated PDF, DOCX, EML and HTML bytes fuzzed through the parsers (hypothesis), and every
+"""Hostile input: mutated PDF, DOCX, EML, HTML, PNG and TIFF bytes fuzzed through the parsers (hypothesis), and every
 operation of the OpenAPI schema exercised with generated requests (schemathesis): a clear error or an
 answer, never a crash, and nothing stored is lost."""
+
+import io
 
 import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from PIL import Image, ImageDraw
 from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
@@ -22,6 +25,25 @@ SEEDS = {
     "eml": "Quantix_weekly_call_2024-10-15.eml",
     "html": "AUD-2024-03_Audit_Report_Stellaris_Monza.html",
 }
+
+
+
+
+def _image(image_format: str, frames: int) -> bytes:
+    """A small scanned-looking page (lines of dark text strokes on white), in one or more frames."""
+    pages = []
+    for n in range(frames):
+        page = Image.new("L", (340, 440), 255)
+        draw = ImageDraw.Draw(page)
+        for line in range(12):
+            draw.text((20, 20 + 32 * line), f"Batch 24-0{n}{line} released by QA on 1{line} May", fill=0)
+        pages.append(page)
+    out = io.BytesIO()
+    pages[0].save(out, format=image_format, save_all=frames > 1, append_images=pages[1:], dpi=(40, 40))
+    return out.getvalue()
+
+
+GENERATED = {"png": lambda: _image("PNG", 1), "tiff": lambda: _image("TIFF", 2)}
 
 
 @st.composite
@@ -42,9 +64,9 @@ def mutated(draw, data: bytes):
     return bytes(out)
 
 
-@pytest.mark.parametrize("kind", SEEDS)
+@pytest.mark.parametrize("kind", [*SEEDS, *GENERATED])
 def test_mutated_files_parse_or_are_refused_by_name(kind, corpus_dir, tmp_path):
-    seed = (corpus_dir / SEEDS[kind]).read_bytes()
+    seed = GENERATED[kind]() if kind in GENERATED else (corpus_dir / SEEDS[kind]).read_bytes()
     # OCR is off: a mangled page has no text layer, and reading noise pages would take minutes, not find bugs
     local = Settings(data_dir=tmp_path, ocr_enabled=False)
     name = f"fuzzed.{kind}"

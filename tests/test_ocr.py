@@ -5,9 +5,12 @@ The scans are the fixture generator's: real PDFs rendered to noisy, skewed image
 
 import io
 import sqlite3
+import zlib
 from datetime import date
+from email.message import EmailMessage
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 from reportlab.lib.utils import ImageReader
@@ -178,6 +181,74 @@ def test_a_store_from_before_ocr_gains_its_columns(tmp_path, corpus_dir):
     (doc,) = store.list_documents()
     assert doc.filename == path.name and doc.ocr_pages == [] and doc.unreadable_pages == []
     store.engine.dispose()
+
+
+def _page_images(pdf: bytes, dpi: int) -> list[Image.Image]:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return [page.render(scale=dpi / 72).to_pil().convert("L") for page in document]
+    finally:
+        document.close()
+
+
+def _encoded(images: list[Image.Image], image_format: str, **options) -> bytes:
+    out = io.BytesIO()
+    images[0].save(out, format=image_format, save_all=len(images) > 1, append_images=images[1:], **options)
+    return out.getvalue()
+
+
+def test_a_scan_sent_as_an_image_file_is_read_like_a_scanned_pdf(tmp_path, scans):
+    """A PNG that states its resolution, and a two-page TIFF that states none, read page by page."""
+    settings, truth = Settings(data_dir=tmp_path), load_ground_truth(scans)
+    qta = "SCAN_QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
+    png = _encoded(_page_images((scans / BPR).read_bytes(), 200)[:1], "PNG", dpi=(200, 200))
+    tiff = _encoded(_page_images((scans / qta).read_bytes(), 150)[:2], "TIFF", compression="tiff_lzw")
+    for name, data, source in (("bpr_page1.png", png, BPR), ("qta_pages.tiff", tiff, qta)):
+        prepared = prepare(name, data, settings, load_portfolio())
+        doc = prepared.document
+        assert doc.file_type == "image" and doc.ocr_pages == list(range(1, len(prepared.pages) + 1))
+        assert doc.unreadable_pages == [] and len(prepared.pages) == (1 if name.endswith("png") else 2)
+        for page in prepared.pages:
+            accuracy = character_accuracy(page.text, truth[source]["pages"][page.number - 1])
+            assert accuracy > 0.95, (name, page.number, accuracy, page.text[:300])
+        assert all(len(s.words) > 30 and s.image_jpeg for s in prepared.scans)
+    assert prepare("bpr_page1.png", png, settings, load_portfolio()).document.kind == "batch_record"
+
+
+def test_a_bad_image_file_is_refused_by_name_and_reason(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    blank = _encoded([Image.new("L", (1700, 2200), 255)], "PNG")
+    small = _encoded([Image.new("L", (40, 40), 255)], "PNG")
+    ihdr = small[16:29]  # width, height, depth, colour type, compression, filter, interlace
+    huge = ihdr[:0] + (9000).to_bytes(4, "big") + (9000).to_bytes(4, "big") + ihdr[8:]
+    bomb = small[:16] + huge + zlib.crc32(b"IHDR" + huge).to_bytes(4, "big") + small[33:]
+    for name, data, reason in (
+        ("truncated.png", blank[:200], "page 1: the page image cannot be decoded"),
+        ("blank.png", blank, "page 1: no text found on the page image"),
+        ("bomb.png", bomb, "9,000 x 9,000 pixels"),
+        ("fake.jpg", b"%PDF-1.4 not an image", "name says IMAGE"),
+        ("noise.tiff", b"II*\x00" + bytes(500), "corrupt or unreadable image"),
+    ):
+        with pytest.raises(IngestError) as error:
+            prepare(name, data, settings, load_portfolio())
+        assert error.value.filename == name and reason in error.value.reason, (name, error.value.reason)
+
+
+def test_a_scan_attached_to_an_email_is_read_as_a_document_of_its_own(server, scans):
+    http, _, _ = server
+    message = EmailMessage()
+    message["From"], message["To"] = "qa@stellaris.example", "priya.raman@halvorsenbio.example"
+    message["Subject"] = "Signed quality agreement, first page"
+    message.set_content("Please find attached the scanned first page of the signed quality agreement.")
+    qta = "SCAN_QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
+    page = _encoded(_page_images((scans / qta).read_bytes(), 200)[:1], "JPEG", dpi=(200, 200), quality=90)
+    message.add_attachment(page, maintype="image", subtype="jpeg", filename="QTA_p1.jpg")
+    (result,) = http.post("/documents", files=[("files", ("scan_mail.eml", message.as_bytes()))]).json()
+    (attached,) = result["attachments"]
+    assert attached["filename"] == "scan_mail.eml - QTA_p1.jpg" and attached["status"] == "added"
+    assert attached["ocr_pages"] == [1] and attached["unreadable_pages"] == []
+    text = http.get(f"/documents/{attached['document_id']}/pages/1").json()["text"]
+    assert character_accuracy(text, load_ground_truth(scans)[qta]["pages"][0]) > 0.95
 
 
 def test_a_scanned_page_of_two_programs_is_blacked_out_where_a_scoped_view_may_not_read(tmp_path, scans):

@@ -2,6 +2,7 @@
 
 from core.config import Settings
 from core.documents import FileType, ParsedDocument
+from ingestion.parsers.image import parse_image
 from ingestion.parsers.pdf import parse_pdf
 from ingestion.parsers.structured import parse_with_unstructured
 
@@ -9,4 +10,6 @@ from ingestion.parsers.structured import parse_with_unstructured
 def parse(name: str, data: bytes, file_type: FileType, settings: Settings) -> ParsedDocument:
     if file_type == FileType.PDF:
         return parse_pdf(name, data, settings)
+    if file_type == FileType.IMAGE:
+        return parse_image(name, data, settings)
     return parse_with_unstructured(name, data, file_type)

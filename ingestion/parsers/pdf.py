@@ -14,7 +14,7 @@ from pypdf.errors import PdfReadError, PyPdfError
 from core.config import Settings
 from core.documents import FileType, Page, PageScan, ParsedDocument, UnreadablePage
 from core.errors import IngestError
-from ingestion.blocks import blocks_from_text, normalized
+from ingestion.blocks import blocks_from_text, first_heading, normalized
 from ingestion.ocr import letters, read_pages, usable_text
 
 # Titles that PDF writers and scanners fill in by default (reportlab's "untitled", a scanner's "Scan"):
@@ -50,7 +50,7 @@ def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
         raise IngestError(name, f"no readable text on any page ({problems or 'no text layer'})")
     return ParsedDocument(
         file_type=FileType.PDF,
-        title=title.strip() if not _PLACEHOLDER_TITLE.match(title.strip()) else _first_heading(blocks),
+        title=title.strip() if not _PLACEHOLDER_TITLE.match(title.strip()) else first_heading(blocks),
         pages=pages,
         blocks=blocks,
         scans=scans,
@@ -95,11 +95,3 @@ def _running_heads(page_texts: list[str]) -> frozenset[str]:
         page_numbers |= {l for l in edges if re.search(r"\bpage #( of #)?$", l)}
     repeated = {l for l, n in edge_lines.items() if n >= 2 and n >= len(page_texts) / 2}
     return frozenset(repeated | page_numbers)
-
-
-def _first_heading(blocks) -> str:
-    """A title from the text: the document's opening line when it is short and no sentence, else its first heading."""
-    opening = blocks[0].text.split("\n")[0].strip()
-    if len(opening.split()) <= 12 and not opening.endswith("."):
-        return opening
-    return next((b.text for b in blocks if b.kind == "heading"), opening[:80])

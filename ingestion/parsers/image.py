@@ -1,0 +1,66 @@
+"""Scans sent as image files (PNG, JPEG, TIFF; a multi-page TIFF is one document): every page read by OCR.
+
+A page is brought to the OCR resolution first: from the resolution the file states, or, when it states
+none, by taking its width for a letter or A4 page. A page that cannot be decoded or read is reported by
+number and reason; a file with no readable page is refused with every page's reason.
+"""
+
+from collections.abc import Iterator
+from io import BytesIO
+
+from PIL import Image
+
+from core.config import Settings
+from core.documents import FileType, Page, ParsedDocument, UnreadablePage
+from core.errors import IngestError
+from ingestion.blocks import blocks_from_text, first_heading
+from ingestion.ocr import read_images
+
+_MAX_PIXELS = 60_000_000  # an A3 page at 600 dpi is 35 M; more is a decompression bomb, not a scan
+_PAGE_WIDTH_INCHES = 8.5  # letter; A4 is 8.27
+_LOWEST_DPI = 72  # a stated resolution under this is a placeholder, not the scanner's
+
+
+def parse_image(name: str, data: bytes, settings: Settings) -> ParsedDocument:
+    try:
+        image = Image.open(BytesIO(data))
+        frames = getattr(image, "n_frames", 1)
+    except Exception as exc:  # Pillow raises a wide variety on damaged files (fuzzing found TypeError)
+        raise IngestError(name, f"corrupt or unreadable image ({type(exc).__name__}: {exc})") from exc
+    if frames > settings.max_pages:
+        raise IngestError(name, f"image has {frames:,} pages, over the {settings.max_pages:,}-page limit")
+    read = read_images(_pages(image, frames, settings.ocr_dpi), settings)
+    pages = [Page(number=p.number, text=p.text) for p in read]
+    unreadable = [UnreadablePage(page=p.number, reason=p.problem) for p in read if p.problem]
+    blocks = [b for p in pages for b in blocks_from_text(p.text, p.number)]
+    if not blocks:
+        problems = "; ".join(f"page {u.page}: {u.reason}" for u in unreadable)
+        raise IngestError(name, f"no readable text on any page ({problems or 'nothing legible'})")
+    return ParsedDocument(
+        file_type=FileType.IMAGE,
+        title=first_heading(blocks),
+        pages=pages,
+        blocks=blocks,
+        scans=[p.scan for p in read if p.scan is not None],
+        unreadable=unreadable,
+    )
+
+
+def _pages(image: Image.Image, frames: int, dpi: int) -> Iterator[tuple[int, Image.Image | str]]:
+    """Each page in grey at the OCR resolution, decoded only when the OCR takes it; or why it cannot be."""
+    for number in range(1, frames + 1):
+        try:
+            image.seek(number - 1)
+            width, height = image.size
+            if width * height > _MAX_PIXELS:
+                yield number, f"the page image is {width:,} x {height:,} pixels, over the {_MAX_PIXELS:,} limit"
+                continue
+            stated = image.info.get("dpi", (0, 0))[0]
+            source_dpi = stated if stated >= _LOWEST_DPI else width / _PAGE_WIDTH_INCHES
+            page = image.convert("L")
+            scale = dpi / source_dpi
+            if abs(scale - 1) > 0.05:
+                page = page.resize((round(width * scale), round(height * scale)), Image.LANCZOS)
+            yield number, page
+        except Exception as exc:  # a truncated or damaged frame: reported with its page, never unnamed
+            yield number, f"the page image cannot be decoded ({type(exc).__name__}: {exc})"
