@@ -2,12 +2,12 @@
 
 A quality agreement, a business review or a weekly call often covers several programs. A user scoped to
 one program may read such a document, but not its passages about another program. A passage is a
-sentence, a list item or a table row. It concerns the programs it names (code, name, product or alias)
+sentence, a list item, a heading or a table cell. It concerns the programs it names (code, name, product or alias)
 and the programs of the records and batches it names (batch 24-017 belongs to HB-101 because the batch
 record that carries 24-017 in its name is an HB-101 record). A passage that names none carries the topic
 of the sentence before it in its paragraph ("Demand for HB-101 is 9 batches. Northgate can commit to 7.")
-or, failing that, of the heading it sits under. One that still names none (definitions, general clauses)
-is common to every program of the document.
+or, failing that, of the heading it sits under; a table cell, what its column's heading names. One that
+still names none (definitions, general clauses) is common to every program of the document.
 
 A view withholds every passage that concerns a program outside it, including a passage about its own
 program and another one: the rule errs towards withholding. Withheld text is masked character for
@@ -70,10 +70,11 @@ class ProgramNames:
 
 class PassagePrograms:
     """The programs of every passage of every stored document, computed once per document and shared by
-    all scoped views; recomputed when the corpus changes (a new record can make an identifier known)."""
+    all scoped views; computed again for the documents that name an identifier whose program a newly
+    stored document has changed."""
 
     def __init__(self, store: RecordStore, portfolio: Portfolio, programs: Programs | None = None):
-        self.store, self.portfolio, self.programs = store, portfolio, programs
+        self.store, self.programs = store, programs
         self.names = ProgramNames(portfolio)
         self._lock = threading.Lock()
         self._generation: int | None = None
