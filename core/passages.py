@@ -67,6 +67,11 @@ class ProgramNames:
     def __call__(self, text: str) -> frozenset[str]:
         return frozenset(self._ids[m.group(1).lower()] for m in self._pattern.finditer(text))
 
+    def masked(self, text: str, allowed: set[str]) -> str:
+        """The text with the names of programs outside `allowed` masked (a title naming two programs)."""
+        spans = [m.span() for m in self._pattern.finditer(text) if self._ids[m.group(1).lower()] not in allowed]
+        return mask(text, spans)
+
 
 class PassagePrograms:
     """The programs of every passage of every stored document, computed once per document and shared by

@@ -63,7 +63,8 @@ class ScopedStore:
             return doc
         products = [p for p in doc.metadata.products if self._own_product(p)]
         metadata = doc.metadata.model_copy(update={"programs": self._own(doc.metadata.programs), "products": products})
-        return doc.model_copy(update={"metadata": metadata})
+        title = self._passages.names.masked(doc.title, self._allowed)  # "Minutes - HB-101/HB-240 weekly call"
+        return doc.model_copy(update={"metadata": metadata, "title": title})
 
     def list_documents(self, *args, **kwargs) -> list[Document]:
         return [self._narrowed(d) for d in self._store.list_documents(*args, **kwargs) if self._sees(d)]
@@ -174,6 +175,8 @@ class ScopedStore:
             payload["programs"] = self._own(payload["programs"])
         if payload.get("product") and not self._own_product(payload["product"]):
             payload["product"] = None
+        if isinstance(payload.get("title"), str):
+            payload["title"] = self._passages.names.masked(payload["title"], self._allowed)
         return analysis.model_copy(update={"payload": payload, "programs": self._own(analysis.programs)})
 
     def chat_turns(self, session_id: str) -> list[ChatTurn]:

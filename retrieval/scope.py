@@ -28,8 +28,9 @@ class ScopedCorpus:
                 continue
             text = mask(hit.text, self.store.withheld(hit.document_id).get(hit.page, []), hit.start)
             if readable(text):  # a passage all about another program is not a hit
-                programs = [p for p in hit.programs if self.principal.programs is None or p in self.principal.programs]
-                kept.append(hit.model_copy(update={"rank": len(kept) + 1, "text": text, "programs": programs}))
+                doc = self.store.get(hit.document_id)  # its title and programs as this view lists them
+                update = {"rank": len(kept) + 1, "text": text, "programs": doc.metadata.programs, "title": doc.title}
+                kept.append(hit.model_copy(update=update))
             if len(kept) == limit:
                 break
         return kept

@@ -75,3 +75,10 @@ def test_a_table_cell_concerns_what_its_column_heading_names():
     found = _programs("Quarter | Veltrusimab batches | Ordesekimab batches\nQ1 2025 | 3 | 0\n\nThe plan holds.\n")
     assert found["Q1 2025"] == set() and found["3"] == {"HB-101"} and found["0"] == {"HB-240"}
     assert found["The plan holds."] == set()  # the table ended with its last row
+
+
+def test_a_title_keeps_only_the_names_of_the_programs_a_view_may_see():
+    title = "Minutes - HB-101/HB-240 weekly operations call (veltrusimab, ODK)"
+    masked = ProgramNames(PORTFOLIO).masked(title, {"HB-240"})
+    assert len(masked) == len(title) and "HB-240" in masked and "ODK" in masked
+    assert "HB-101" not in masked and "veltrusimab" not in masked and masked.startswith("Minutes - " + MASK * 6 + "/")
