@@ -25,6 +25,7 @@ from core.identifiers import DOCUMENT_ID, identifiers_in
 from core.portfolio import Portfolio
 from core.programs import Programs
 from core.store import RecordStore
+from core.tables import is_grid_line, row_cells
 
 MASK = "█"
 Span = tuple[int, int]
@@ -36,7 +37,6 @@ _LIST_ITEM = re.compile(  # a bullet, a clause number (1.2, 3.), a letter or rom
 )
 _NUMBERED = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*\.?|[A-Z]\.)\s+")  # "1. ", "2.3 ", "A. " before a heading
 _LABEL = re.compile(r"[ \t]*[A-Z][\w-]*(?: [\w-]+){0,2}: ")  # "Date: ...", "To: ...", an e-mail header
-_GRID = re.compile(r"\S(?: {2,}|\t| \| )\S")  # two columns apart: a table row
 _SENTENCE_END = re.compile(r"[.!?;](?=\s+[\"'(]?[A-Z0-9])")
 # Words whose period does not end a sentence ("Dr. Keane", "Co. Cork", "No. 5").
 _ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "prof", "no", "nos", "co", "inc", "ltd", "st", "rev", "vs", "approx",
@@ -165,13 +165,16 @@ def attribute(pages: list[Page], chunks: list[Chunk], names: ProgramNames, owner
         header: list[frozenset[str]] | None = None  # per column, the programs the table's header names
         for start, end, kind in paragraphs(text, [c.start for c in chunks if c.page == page.number]):
             if kind == ROW:
-                cells = _cells(text, start, end)
-                if header is None:
-                    header = [named(text[s:e]) for s, e in cells]
-                    columns = header if " | " in text[start:end] else [frozenset().union(*header)] * len(cells)
-                for column, (s, e) in enumerate(cells):  # a cell concerns what its column's heading names
-                    below = columns[column] if column < len(columns) else frozenset().union(*columns)
-                    out.append(Passage(page=page.number, start=s, end=e, programs=named(text[s:e]) | below))
+                cells = row_cells(text, start, end)
+                if header is None:  # the table's first row: what each column's heading names
+                    header = [named(text[c[0] : c[1]]) if c else frozenset() for c in cells]
+                    if " | " not in text[start:end]:  # layout cells drift between columns: each takes them all
+                        header = [frozenset().union(*header)] * len(header)
+                for column, cell in enumerate(cells):
+                    if cell:
+                        below = header[column] if column < len(header) else frozenset().union(*header)
+                        out.append(Passage(page=page.number, start=cell[0], end=cell[1],
+                                           programs=named(text[cell[0] : cell[1]]) | below))  # fmt: skip
                 continue
             header = None
             if kind == HEADING:
@@ -186,20 +189,6 @@ def attribute(pages: list[Page], chunks: list[Chunk], names: ProgramNames, owner
                     programs = heading_topic or next((p for cs, ce, p in sections if cs <= s < ce), frozenset())
                 out.append(Passage(page=page.number, start=s, end=e, programs=programs))
     return out
-
-
-def _cells(text: str, start: int, end: int) -> list[Span]:
-    """The cells of a table row: between pipes, or apart by two spaces or more (PDF and OCR layout)."""
-    line = text[start:end]
-    separator = r"\s*\|\s*" if " | " in line else r"\s{2,}|\t"
-    cells, cursor = [], 0
-    for m in [*re.finditer(separator, line), None]:
-        cell_end = m.start() if m else len(line)
-        if line[cursor:cell_end].strip():
-            lead = len(line[cursor:cell_end]) - len(line[cursor:cell_end].lstrip())
-            cells.append((start + cursor + lead, start + cell_end))
-        cursor = m.end() if m else cursor
-    return cells
 
 
 TEXT, HEADING, ROW = "text", "heading", "row"
@@ -221,7 +210,7 @@ def paragraphs(text: str, breaks: list[int] = ()) -> list[tuple[int, int, str]]:
             alone, previous = True, ""
             continue
         kind = TEXT
-        if _GRID.search(_BULLET.sub("", stripped)):
+        if is_grid_line(_BULLET.sub("", stripped)):
             kind = ROW
         elif _looks_like_heading(stripped, previous):
             kind = HEADING

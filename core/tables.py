@@ -47,6 +47,14 @@ def is_grid_line(line: str) -> bool:
     return " | " in line or len(_CELL.findall(line.strip())) >= 2
 
 
+def row_cells(text: str, start: int, end: int) -> list[tuple[int, int] | None]:
+    """The cells of one row line, in column order: between pipes (None for an empty one), or apart by two
+    spaces or more (layout text, where a column is found by position, not by order)."""
+    if " | " in text[start:end]:
+        return [c.spans[0] if c.spans else None for c in _pipe_row(text, start, end).cells]
+    return [m.span() for m in _CELL.finditer(text, start, end)]
+
+
 def is_continuation(line: str) -> bool:
     return len(line) - len(line.lstrip()) >= _CONTINUATION_INDENT
 

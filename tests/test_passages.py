@@ -72,8 +72,11 @@ def test_masking_keeps_every_offset_and_line_break():
 
 
 def test_a_table_cell_concerns_what_its_column_heading_names():
-    found = _programs("Quarter | Veltrusimab batches | Ordesekimab batches\nQ1 2025 | 3 | 0\n\nThe plan holds.\n")
+    found = _programs(
+        "Quarter | Veltrusimab batches | Ordesekimab batches\nQ1 2025 | 3 | 0\nQ4 2025 |  | 7\n\nThe plan holds.\n"
+    )
     assert found["Q1 2025"] == set() and found["3"] == {"HB-101"} and found["0"] == {"HB-240"}
+    assert found["7"] == {"HB-240"}  # an empty cell keeps the columns after it in place
     assert found["The plan holds."] == set()  # the table ended with its last row
 
 
