@@ -22,13 +22,14 @@ class ScopedCorpus:
         self, query: str, filters: SearchFilters | None = None, limit: int = 10, mode: SearchMode = SearchMode.HYBRID
     ) -> list[SearchHit]:
         hits = self._corpus.search(query, filters, limit * _OVERFETCH, mode)
+        # the documents as this view lists them (titles, programs), read once; those it cannot see are absent
+        documents = self.store.documents_by_id(list({h.document_id for h in hits}))
         kept = []
         for hit in hits:
-            if not self.principal.sees(hit.programs, hit.sites):
+            if (doc := documents.get(hit.document_id)) is None:
                 continue
             text = mask(hit.text, self.store.withheld(hit.document_id).get(hit.page, []), hit.start)
             if readable(text):  # a passage all about another program is not a hit
-                doc = self.store.get(hit.document_id)  # its title and programs as this view lists them
                 update = {"rank": len(kept) + 1, "text": text, "programs": doc.metadata.programs, "title": doc.title}
                 kept.append(hit.model_copy(update=update))
             if len(kept) == limit:
