@@ -366,7 +366,7 @@ class RecordStore:
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).mappings()
-            return [User(**{k: v for k, v in r.items() if k != "password_hash"}) for r in rows]
+            return [_user(r) for r in rows]
 
     def remove_user(self, username: str) -> bool:
         """Remove a user and end their sessions; False when there was none."""
@@ -380,8 +380,7 @@ class RecordStore:
             row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
         if row is None:
             return None
-        row = dict(row)
-        return User(**{k: v for k, v in row.items() if k != "password_hash"}), row["password_hash"]
+        return _user(row), row["password_hash"]
 
     def add_api_key(self, info: ApiKeyInfo, key_hash: str) -> None:
         with self.engine.begin() as conn:
@@ -390,12 +389,12 @@ class RecordStore:
     def api_key(self, key_hash: str) -> ApiKeyInfo | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).mappings().first()
-        return ApiKeyInfo(**{k: v for k, v in _aware(row, "created_at").items() if k != "key_hash"}) if row else None
+        return _api_key(row) if row else None
 
     def api_keys(self) -> list[ApiKeyInfo]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
-            return [ApiKeyInfo(**{k: v for k, v in _aware(r, "created_at").items() if k != "key_hash"}) for r in rows]
+            return [_api_key(r) for r in rows]
 
     def revoke_api_key(self, key_id: str) -> bool:
         """Delete a key: requests that send it are refused from now on. False when there was none."""
@@ -620,6 +619,14 @@ def _add_missing_columns(engine: Engine) -> None:
                 if column.name not in present:
                     kind = column.type.compile(dialect=engine.dialect)
                     conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _user(row) -> User:
+    return User(**{k: v for k, v in row.items() if k != "password_hash"})
+
+
+def _api_key(row) -> ApiKeyInfo:
+    return ApiKeyInfo(**{k: v for k, v in _aware(row, "created_at").items() if k != "key_hash"})
 
 
 def _analysis(row) -> Analysis:
