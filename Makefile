@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export SCARF_NO_ANALYTICS := true
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 
-.PHONY: install ocr browser corpus ingest run serve test eval bench cassettes clean
+.PHONY: install ocr browser postgres corpus ingest run serve test eval bench cassettes clean
 
 $(STAMP): pyproject.toml third_party/en_core_web_sm/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,14 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium > /dev/null; }
 	@$(CHROMIUM) --version
 
+# The store, API, audit and fault tests run on a real PostgreSQL too: Debian's server, which the suite starts
+# in a throw-away folder on a loopback port and stops after. Installed with apt-get when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql > /dev/null; }
+
 # install everything, check the import layers, run the whole suite
-test: corpus browser
+test: corpus browser postgres
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 

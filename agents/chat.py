@@ -16,13 +16,12 @@ from agents.llm_agent import make_llm_agent
 from agents.questions import Intent, QuestionFrame, read_question
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
 from agents.tables import TableAnswerer
-from core.chat import Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
+from core.chat import OFFLINE, Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
 from core.portfolio import Portfolio
 from core.store import utcnow
 from retrieval.corpus import Corpus
 
 log = logging.getLogger(__name__)
-OFFLINE = "offline"
 
 
 class ChatService:

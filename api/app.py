@@ -1,29 +1,40 @@
 """The FastAPI app. `create_app(settings)` so tests and the server build the same thing."""
 
+import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api import auth
 from api.deps import AppState, get_principal
-from api.routers import chat, documents, extraction, oversight, search, web
+from api.routers import chat, documents, extraction, oversight, search, store, web
 from core.auth import Principal, Role
 from core.config import Settings, get_settings
+from core.errors import unexpected
 from core.portfolio import Portfolio
 from core.programs import load_programs
 from core.scope import scoped_portfolio
 
 SCHEDULER = Principal(name="scheduler", kind="system", role=Role.ADMIN)
+# Swagger UI from an installed package: /docs works on a machine with no way out
+SWAGGER = Path(swagger_ui_bundle.swagger_ui_path)
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, url: str | None = None) -> FastAPI:
+    """The app; `url` is where it is served, written beside the store's lock so that the CLI comes here."""
     state = AppState(settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        state.claim_store(url)  # before any file of the store is opened; refuses if another process owns it
         scheduler = None
         if state.settings.nightly_at:  # the in-process schedule; a cron line running `cdmo nightly` does the same
             programs = load_programs(state.settings.programs_path)
@@ -47,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "chat with cited answers; the web app at /.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.cdmo = state
     app.include_router(documents.router)
@@ -54,9 +67,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(extraction.router)
     app.include_router(chat.router)
     app.include_router(oversight.router)
+    app.include_router(store.router)
     app.include_router(auth.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    app.mount("/swagger", StaticFiles(directory=SWAGGER), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API",
+            swagger_js_url="/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/swagger/swagger-ui.css",
+            swagger_favicon_url="/swagger/favicon-32x32.png",
+        )
+
+    app.add_middleware(UnexpectedFailures)
 
     @app.get("/health", tags=["health"])
     def health() -> dict:
@@ -68,3 +95,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return scoped_portfolio(state.portfolio, who)
 
     return app
+
+
+class UnexpectedFailures:
+    """A failure nobody foresaw: logged with its traceback; the caller is told in words what failed (the route),
+    never the exception's own text. An ASGI middleware rather than an exception handler, which would re-raise
+    and make the server drop the connection."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:  # the response is under way (a stream): it can only be cut short
+                raise
+            doing = (getattr(scope.get("route"), "name", "") or scope["path"]).replace("_", " ")
+            await JSONResponse({"detail": unexpected(log, doing, exc)}, status_code=500)(scope, receive, send)

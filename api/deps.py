@@ -1,14 +1,17 @@
 """Dependencies: the app's one corpus (the embedded vector engines lock their folder) and portfolio, and
 for each request who is asking and the view of the corpus they are allowed (api/auth.py)."""
 
+import hmac
+import re
 import threading
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
 from agents.chat import ChatService, make_chat_service
-from core.auth import LOCAL, Principal, Role
+from core.auth import LOCAL, Principal, Role, new_secret
 from core.config import Settings
+from core.ownership import claim_store
 from core.passages import PassagePrograms
 from core.portfolio import Portfolio, load_portfolio
 from core.programs import load_programs
@@ -20,10 +23,25 @@ class AppState:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._corpus: Corpus | None = None
+        self._borrowed = False
         self._chat: ChatService | None = None
         self._scoped_chats: dict[tuple, ChatService] = {}
         self._passages: PassagePrograms | None = None
         self._lock = threading.Lock()
+        self.ownership = None
+        # the local CLI's admin credential for this server, written beside the store's lock (0600), so that
+        # whoever can read the data folder (and nobody else) works through the server while it runs
+        self.cli_token = new_secret("cl")
+
+    def borrow(self, corpus: Corpus) -> None:
+        """Serve a corpus its caller opened and will close (the tests, the load run)."""
+        self._corpus, self._borrowed = corpus, True
+
+    def claim_store(self, url: str | None) -> None:
+        """Own the data folder before anything in it is opened, and say where this server answers."""
+        self.ownership = claim_store(self.settings, "cdmo serve")
+        if url:
+            self.ownership.announce(url, self.cli_token)
 
     @property
     def corpus(self) -> Corpus:
@@ -69,8 +87,12 @@ class AppState:
             return self._scoped_chats[view]
 
     def close(self) -> None:
-        if self._corpus is not None:
-            self._corpus.close()
+        try:
+            if self._corpus is not None and not self._borrowed:
+                self._corpus.close()
+        finally:
+            if self.ownership is not None:
+                self.ownership.release()
 
 
 class RequestState:
@@ -98,10 +120,26 @@ class RequestState:
         return self.app.scoped_chat(self.principal)
 
 
+CLI_ACTOR = "x-cdmo-actor"  # the terminal user the CLI acts for, for the audit trail
+
+
+def cli_principal(request: Request, app_state: AppState) -> Principal | None:
+    """The local CLI, when it sends this server's own token."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer ") or not hmac.compare_digest(
+        header[7:].strip().encode(), app_state.cli_token.encode()
+    ):
+        return None
+    actor = re.sub(r"[^\w.@:-]", "", request.headers.get(CLI_ACTOR, ""))[:120] or "cli"
+    return Principal(name=actor, kind="cli", role=Role.ADMIN)
+
+
 def get_principal(request: Request) -> Principal:
     from api.auth import authenticate
 
     app_state: AppState = request.app.state.cdmo
+    if (cli := cli_principal(request, app_state)) is not None:
+        return cli
     if not app_state.settings.auth_enabled:
         return LOCAL
     principal = authenticate(request, app_state)

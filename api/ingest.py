@@ -1,22 +1,21 @@
 """Ingest files into the corpus, turning every failure into a result that names the file and the reason."""
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import UploadFile
 
-from core.config import Settings
 from core.documents import FileType, IngestResult, IngestStatus
-from core.errors import IngestError
+from core.errors import IngestError, unexpected
 from core.investigations import InvestigationEvent
 from core.portfolio import Portfolio
 from core.qta import ElementStatus
 from extraction.playbook import PlaybookError
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments
-from ingestion.filetypes import EXTENSIONS, safe_filename
-from ingestion.pipeline import content_hash, prepare, read_file
+from ingestion.filetypes import safe_filename
+from ingestion.guards import read_file
+from ingestion.pipeline import content_hash, prepare
 from retrieval.corpus import Corpus
 
 log = logging.getLogger(__name__)
@@ -38,17 +37,19 @@ def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: byte
 
 def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, FileType | None]:
     """The result, and the file's type when it is stored (now or before)."""
+    doing = "reading the file"
     try:
         if (result := corpus.already_stored(content_hash(data))) is not None:
             file_type = corpus.store.get(result.document_id).file_type
         else:
             prepared = prepare(name, data, corpus.settings, portfolio)
+            doing = "storing the file"
             result, file_type = corpus.add(prepared), prepared.document.file_type
     except IngestError as exc:
         return failure(exc), None
-    except Exception as exc:  # a parser bug must not take the batch down or go unnamed
-        log.exception("unexpected failure ingesting %s", name)
-        return IngestResult(filename=name, status=IngestStatus.FAILED, error=f"internal error: {exc}"), None
+    except Exception:  # a parser or engine bug must not take the batch down, go unnamed, or show its insides
+        error = f"{unexpected(log, doing)}; nothing was stored"
+        return IngestResult(filename=name, status=IngestStatus.FAILED, error=error), None
     if corpus.settings.analyze_on_ingest and result.kind in ANALYSED_KINDS:
         result.analysis = analyse(corpus, portfolio, result.document_id)
     return result, file_type
@@ -63,9 +64,8 @@ def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:
         found = Extractor(corpus.settings, store, portfolio).analyse_stored(document_id)
     except PlaybookError as exc:
         return f"not analysed: {exc}"
-    except Exception as exc:  # the document is stored; say why its analysis is missing
-        log.exception("analysis failed for %s", document_id)
-        return f"not analysed: internal error: {exc}"
+    except Exception:  # the document is stored; say why its analysis is missing
+        return f"stored, but not analysed: {unexpected(log, 'the review or triage')}"
     return summary(found)
 
 
@@ -92,14 +92,3 @@ def ingest_path(corpus: Corpus, portfolio: Portfolio, path: Path) -> IngestResul
     except IngestError as exc:
         return failure(exc)
     return ingest_bytes(corpus, portfolio, path.name, data)
-
-
-def expand_paths(paths: list[Path], settings: Settings) -> Iterator[Path]:
-    """Files as given; folders walked for files of the supported types (hidden files skipped)."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and not child.name.startswith(".") and child.suffix.lower() in EXTENSIONS:
-                    yield child
-        else:
-            yield path

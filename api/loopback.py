@@ -22,10 +22,9 @@ def free_port() -> int:
 @contextmanager
 def serving(settings: Settings, corpus: Corpus) -> Iterator[str]:
     """Serve the app over `corpus` (which outlives the server: the caller closes it); yields the base URL."""
-    app = create_app(settings)
-    app.state.cdmo._corpus = corpus
-    app.state.cdmo.close = lambda: None
     port = free_port()
+    app = create_app(settings, url=f"http://127.0.0.1:{port}")
+    app.state.cdmo.borrow(corpus)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

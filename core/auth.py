@@ -62,6 +62,10 @@ class ApiKeyInfo(BaseModel):
     created_at: datetime
 
 
+class IssuedKey(ApiKeyInfo):
+    key: str = Field(description="Shown once: only its hash is kept")
+
+
 class AuditEntry(BaseModel):
     id: int | None = None
     at: datetime

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 
 from core.evidence import Evidence
 
+OFFLINE = "offline"  # the backend label of answers written without an LLM
+
 
 class ChatScope(BaseModel):
     """What the user picked in the panel: one site, one program, or all (None)."""

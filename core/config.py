@@ -96,12 +96,20 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(5, description="Refused logins in a row that lock a user name out")
     login_lockout_minutes: int = Field(15, description="How long those failures count, and the lockout lasts")
+    store_wait_s: float = Field(
+        30.0, description="How long a CLI command waits, saying so, for another command that owns the store"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}"
+        if not self.database_url:
+            return f"sqlite:///{(self.data_dir / 'records.sqlite3').resolve()}"
+        for bare in ("postgresql://", "postgres://"):  # the driver installed with the product: psycopg 3
+            if self.database_url.startswith(bare):
+                return "postgresql+psycopg://" + self.database_url.removeprefix(bare)
+        return self.database_url
 
     @property
     def summaries_path(self) -> Path:
@@ -117,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def vectors_path(self) -> Path:
         return self.data_dir / f"vectors-{self.vector_engine.value}"
+
+    @property
+    def logs_path(self) -> Path:
+        return self.data_dir / "logs"
 
     @property
     def model_cache_dir(self) -> Path:

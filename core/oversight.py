@@ -135,3 +135,10 @@ class SummaryRun(BaseModel):
     mailed_to: list[str] = Field(default_factory=list)
     site_scores: dict[str, float]
     program_scores: dict[str, float]
+
+
+class NightlyOutcome(BaseModel):
+    """One run of the nightly digest: the window recorded, and the digest written for it."""
+
+    run: SummaryRun
+    digest: Digest

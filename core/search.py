@@ -1,10 +1,17 @@
 """Records for a search request and its ranked, cited passages."""
 
 from datetime import date
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from core.documents import BlockKind, DocumentKind
+
+
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    BM25 = "bm25"
 
 
 class SearchFilters(BaseModel):

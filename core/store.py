@@ -127,7 +127,7 @@ analyses = Table(
     Column("programs", JSON, nullable=False),
     Column("batch_ids", JSON, nullable=False),
     Column("risk", String(8)),
-    Column("backend", String(128), nullable=False),
+    Column("backend", Text, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("analysed_at", DateTime(timezone=True), nullable=False),
 )
@@ -204,8 +204,8 @@ sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
-# Who did what, when, to which document versions, with which backend and prompt. Append-only: on SQLite
-# triggers refuse UPDATE and DELETE (on a server database, grant the service INSERT and SELECT only).
+# Who did what, when, to which document versions, with which backend and prompt. Append-only: triggers
+# refuse UPDATE and DELETE (and, on PostgreSQL, TRUNCATE), created with the schema.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -217,15 +217,27 @@ audit_log = Table(
     Column("action", String(32), nullable=False, index=True),
     Column("outcome", String(32), nullable=False),
     Column("documents", JSON, nullable=False),
-    Column("backend", String(128)),
-    Column("prompt_version", String(64)),
+    Column("backend", Text),
+    Column("prompt_version", Text),  # a playbook names itself at length
     Column("detail", JSON, nullable=False),
 )
-_APPEND_ONLY = [
-    f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-    for op in ("UPDATE", "DELETE")
-]
+_APPEND_ONLY = {
+    "sqlite": [
+        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        for op in ("UPDATE", "DELETE")
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+        "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}
+# PostgreSQL: workers starting together create the schema one after the other (a transaction-scoped lock)
+_SCHEMA_LOCK = 7_341_902
 
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
@@ -249,14 +261,16 @@ class RecordStore:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "sqlite":
-                for statement in _APPEND_ONLY:
-                    conn.execute(text(statement))
+            if dialect == "postgresql":
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+            metadata.create_all(conn)
+            _add_missing_columns(conn)
+            for statement in _APPEND_ONLY.get(dialect, []):
+                conn.execute(text(statement))
             if conn.execute(select(corpus_state.c.id)).first() is None:
                 conn.execute(corpus_state.insert().values(id=1, generation=0))
 
@@ -609,16 +623,15 @@ def _document(row) -> Document:
     return Document(**{**row, "ingested_at": as_utc(row["ingested_at"]), **older})
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(conn) -> None:
     """Columns added to a table after a store was created; they are all nullable, so old rows stay valid."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _user(row) -> User:

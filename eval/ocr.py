@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pypdfium2 as pdfium
-
 from pydantic import BaseModel, Field
 from rapidfuzz.distance import Levenshtein
 

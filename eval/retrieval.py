@@ -14,10 +14,9 @@ from pydantic import BaseModel
 
 from core.config import EmbeddingBackend, Settings
 from core.portfolio import load_portfolio
-from core.search import SearchHit
+from core.search import SearchHit, SearchMode
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus
-from retrieval.hybrid import SearchMode
 
 GOLD = Path(__file__).resolve().parent / "retrieval_gold.yaml"
 

@@ -2,6 +2,7 @@
 
 import zipfile
 from io import BytesIO
+from pathlib import Path
 
 from core.config import Settings
 from core.documents import FileType
@@ -13,6 +14,18 @@ def check_size(name: str, size: int, settings: Settings) -> None:
         raise IngestError(name, "file is empty")
     if size > settings.max_file_bytes:
         raise IngestError(name, f"file is {size:,} bytes, over the {settings.max_file_bytes:,}-byte limit")
+
+
+def read_file(path: Path, settings: Settings) -> bytes:
+    """Read a file from disk, checking its size before reading it whole."""
+    name = path.name
+    try:
+        if not path.is_file():
+            raise IngestError(str(path), "not a regular file")
+        check_size(name, path.stat().st_size, settings)
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
 
 
 def check_archive(name: str, data: bytes, file_type: FileType, settings: Settings) -> None:

@@ -61,7 +61,7 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
     title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", parsed.title, flags=re.I)
     title = re.sub(r"\W+", " ", title).strip().lower()
     suffix = f"@{metadata.document_date}" if kind == DocumentKind.MEETING_MINUTES and metadata.document_date else ""
-    return f"{kind.value}:{title}{suffix}"
+    return f"{kind.value}:{title[:200]}{suffix}"  # bounded: the column holds 255 characters
 
 
 def _dates(text: str) -> list[date]:

@@ -1,7 +1,6 @@
 """One file in, one PreparedDocument out (nothing stored yet), or an IngestError naming the file."""
 
 import hashlib
-from pathlib import Path
 
 from core.config import Settings
 from core.documents import Document, PreparedDocument
@@ -19,18 +18,6 @@ from ingestion.parsers import parse
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def read_file(path: Path, settings: Settings) -> bytes:
-    """Read a file from disk, checking its size before reading it whole."""
-    name = path.name
-    try:
-        if not path.is_file():
-            raise IngestError(str(path), "not a regular file")
-        check_size(name, path.stat().st_size, settings)
-        return path.read_bytes()
-    except OSError as exc:
-        raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
 
 
 def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio) -> PreparedDocument:

@@ -6,15 +6,15 @@ roll back, and if the commit fails the vectors are removed, so no half document 
 
 import threading
 
-from pydantic import BaseModel, Field
-
 from core.config import Settings
+from core.consistency import ConsistencyReport
 from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
 from core.identifiers import identifiers_in
-from core.search import SearchFilters, SearchHit
+from core.ownership import claim_store
+from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
 from retrieval.embeddings import Embedder, make_embedder
-from retrieval.hybrid import IdentifierMatches, SearchMode, relative_score_fusion
+from retrieval.hybrid import IdentifierMatches, relative_score_fusion
 from retrieval.keyword import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
 
@@ -27,16 +27,25 @@ def embedding_text(document: Document, section: str, text: str) -> str:
 class Corpus:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, vectors: VectorStore | None = None):
         self.settings = settings
-        self.store = RecordStore(settings.sqlalchemy_url)
-        self.embedder = embedder or make_embedder(settings)
-        self.vectors = vectors or open_vector_store(settings, self.embedder.dimension)
+        # the data folder's lock first: another process's engine files are never opened (StoreBusyError)
+        self.ownership = claim_store(settings)
+        try:
+            self.store = RecordStore(settings.sqlalchemy_url)
+            self.embedder = embedder or make_embedder(settings)
+            self.vectors = vectors or open_vector_store(settings, self.embedder.dimension)
+        except BaseException:
+            self.ownership.release()
+            raise
         self._keyword: KeywordIndex | None = None
         self._keyword_generation = -1
         self._lock = threading.RLock()
 
     def close(self) -> None:
-        self.vectors.close()
-        self.store.engine.dispose()
+        try:
+            self.vectors.close()
+            self.store.engine.dispose()
+        finally:
+            self.ownership.release()
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -148,21 +157,6 @@ def _result(doc: Document, status: IngestStatus) -> IngestResult:
         ocr_pages=doc.ocr_pages,
         unreadable_pages=doc.unreadable_pages,
     )
-
-
-class ConsistencyReport(BaseModel):
-    """Where the vector index and the record store disagree (after a crash, a restore, a manual edit)."""
-
-    chunks: int = Field(description="Chunks in the record store")
-    points: int = Field(description="Points in the vector index")
-    missing_vectors: list[str] = Field(default_factory=list, description="Chunks without a point")
-    orphan_points: list[str] = Field(default_factory=list, description="Points without a chunk")
-    wrong_status: list[str] = Field(default_factory=list, description="Points whose current/superseded flag is stale")
-    repaired: bool = False
-
-    @property
-    def consistent(self) -> bool:
-        return not (self.missing_vectors or self.orphan_points or self.wrong_status)
 
 
 def check_consistency(corpus: Corpus, repair: bool = False) -> ConsistencyReport:

@@ -11,16 +11,8 @@ that mention it. The record's best passage is then put first, so that naming a r
 it first, without its other passages crowding out the answer.
 """
 
-from enum import StrEnum
-
 from core.search import SearchFilters
 from retrieval.keyword import KeywordIndex
-
-
-class SearchMode(StrEnum):
-    HYBRID = "hybrid"
-    DENSE = "dense"
-    BM25 = "bm25"
 
 
 def relative_score_fusion(weighted: list[tuple[float, list[tuple[str, float]]]]) -> dict[str, float]:

@@ -3,9 +3,8 @@
 from core.auth import Principal
 from core.passages import PassagePrograms, mask
 from core.scope import ScopedStore, readable
-from core.search import SearchFilters, SearchHit
+from core.search import SearchFilters, SearchHit, SearchMode
 from retrieval.corpus import Corpus
-from retrieval.hybrid import SearchMode
 
 _OVERFETCH = 5  # hits asked for per hit wanted: the ones outside the view are dropped after ranking
 

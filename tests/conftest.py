@@ -76,13 +76,49 @@ def embedder(model_cache):
     return OnnxEmbedder(default_model_path(), model_cache, int8=False, batch_size=32, threads=2)
 
 
+STORES = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "every_store: run the test on SQLite and on a real PostgreSQL")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked every_store that build their settings with make_settings run once per record store."""
+    if metafunc.definition.get_closest_marker("every_store") and "store_kind" in metafunc.fixturenames:
+        metafunc.parametrize("store_kind", STORES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.postgres import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
 @pytest.fixture
-def make_settings(tmp_path, model_cache):
+def store_kind(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(request, store_kind) -> str | None:
+    """None: SQLite in the data folder; else a fresh database on the session's PostgreSQL."""
+    if store_kind == "sqlite":
+        return None
+    from tests.postgres import new_database
+
+    return new_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def make_settings(tmp_path, model_cache, database_url):
     def make(engine: VectorEngine = VectorEngine.EDGE, **overrides) -> Settings:
         data = tmp_path / f"data-{engine.value}"
         data.mkdir(exist_ok=True)
         (data / "models").mkdir(exist_ok=True)
-        return Settings(data_dir=data, vector_engine=engine, **overrides)
+        return Settings(data_dir=data, vector_engine=engine, **({"database_url": database_url} | overrides))
 
     return make
 

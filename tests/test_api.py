@@ -6,6 +6,7 @@ from core.config import VectorEngine
 from tests.bad_files import encrypted_pdf
 from tests.conftest import serve
 
+pytestmark = pytest.mark.every_store
 
 @pytest.fixture(params=[VectorEngine.EDGE, VectorEngine.LOCAL], ids=lambda e: e.value)
 def server(request, make_settings, embedder):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from core.search import SearchMode
 from eval.retrieval import check_gold, load_gold, score
-from retrieval.hybrid import SearchMode
 
 FLOORS = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["retrieval"]
 

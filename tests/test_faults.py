@@ -4,7 +4,6 @@ a restart resumes; drift between the vector index and the record store is found 
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,13 +11,17 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from api.ingest import ingest_path
-from core.config import Settings
 from core.documents import DocumentStatus, IngestStatus
 from core.portfolio import load_portfolio
 from retrieval.corpus import Corpus, check_consistency
 from retrieval.vector_stores import ChunkPayload
+
+pytestmark = pytest.mark.every_store
 
 BATCH = [
     "AUD-2024-03_Audit_Report_Stellaris_Monza.html",
@@ -34,17 +37,17 @@ BATCH = [
 ]
 
 
-def _stored(database: Path) -> int:
-    if not database.exists():
-        return 0
+def _stored(engine) -> int:
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT count(*) FROM documents").fetchone()[0]
-    except sqlite3.OperationalError:  # the tables are not there yet
+        with engine.connect() as db:
+            return db.execute(text("SELECT count(*) FROM documents")).scalar_one()
+    except DBAPIError:  # the database or its tables are not there yet
         return 0
 
 
-def test_a_batch_ingest_killed_midway_loses_nothing_and_resumes(tmp_path, corpus_dir, model_cache, embedder):
+def test_a_batch_ingest_killed_midway_loses_nothing_and_resumes(
+    tmp_path, corpus_dir, model_cache, embedder, make_settings
+):
     folder = tmp_path / "incoming"
     folder.mkdir()
     for name in BATCH:
@@ -52,21 +55,23 @@ def test_a_batch_ingest_killed_midway_loses_nothing_and_resumes(tmp_path, corpus
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").symlink_to(model_cache)  # the exported model, not exported again
-    env = os.environ | {"CDMO_DATA_DIR": str(data)}
+    settings = make_settings().model_copy(update={"data_dir": data})
+    env = os.environ | {"CDMO_DATA_DIR": str(data), "CDMO_DATABASE_URL": settings.sqlalchemy_url}
     cdmo = Path(sys.executable).parent / "cdmo"
     process = subprocess.Popen(
         [str(cdmo), "ingest", str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    database = data / "records.sqlite3"
+    database = create_engine(settings.sqlalchemy_url)
     deadline = time.time() + 180
     while _stored(database) < 3 and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # no clean-up of any kind
     process.wait()
     stored_before = _stored(database)
+    database.dispose()
     assert 3 <= stored_before < len(BATCH), "the kill came too late to test anything"
 
-    corpus = Corpus(Settings(data_dir=data), embedder=embedder)
+    corpus = Corpus(settings, embedder=embedder)
     try:
         docs = corpus.store.list_documents()
         assert len(docs) == stored_before

@@ -94,8 +94,7 @@ def asgi_app(tmp_path_factory, embedder, corpus_dir):
     corpus = Corpus(settings_, embedder=embedder)
     for name in (SEEDS["pdf"], SEEDS["docx"]):
         ingest_bytes(corpus, load_portfolio(), name, (corpus_dir / name).read_bytes())
-    app.state.cdmo._corpus = corpus
-    app.state.cdmo.close = lambda: None  # the test client runs the app's shutdown; the corpus is closed here
+    app.state.cdmo.borrow(corpus)  # the test client runs the app's shutdown; the corpus is closed here
     yield app
     corpus.close()
 

@@ -5,8 +5,7 @@ from datetime import date
 import pytest
 
 from core.documents import DocumentKind
-from core.search import SearchFilters
-from retrieval.hybrid import SearchMode
+from core.search import SearchFilters, SearchMode
 
 
 def test_vectors_and_records_agree(sample_corpus):

@@ -4,25 +4,44 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from agents.nightly_runner import NightlyRunner
 from api.auth import issue_key
 from core.auth import Role, User, hash_password
+from core.config import Settings
 from core.passages import MASK
 from core.portfolio import load_portfolio
 from core.programs import load_programs
-from tests.conftest import serve
+from retrieval.corpus import Corpus
+from tests.conftest import STORES, ingest_all, serve
 
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="module", params=STORES)
+def trusted_corpus(request, chat_corpus, tmp_path_factory, corpus_dir, embedder):
+    """The analysed sample on SQLite (the session's) and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        yield chat_corpus
+        return
+    from tests.postgres import new_database
+
+    url = new_database(request.getfixturevalue("postgres_server"))
+    corpus = Corpus(Settings(data_dir=tmp_path_factory.mktemp("trust-pg"), database_url=url), embedder=embedder)
+    ingest_all(corpus, corpus_dir)
+    yield corpus
+    corpus.close()
+
+
 @pytest.fixture(scope="module")
-def secured(chat_corpus, embedder):
+def secured(trusted_corpus, embedder):
     """The analysed sample behind authentication, with keys for each role and one scoped to HB-240."""
+    chat_corpus = trusted_corpus
     store = chat_corpus.store
     keys = {
         "admin": issue_key(store, "ops-admin", Role.ADMIN).key,
@@ -298,11 +317,12 @@ def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_cha
     assert len(lines) == len(entries) and json.loads(lines[-1])["id"] == entries[-1]["id"]
     rows = list(csv.reader(io.StringIO(http.get("/audit", params={"format": "csv"}, headers=_as(keys, "admin")).text)))
     assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "role", "action"] and len(rows) == len(entries) + 1
-    database = store.engine.url.database
-    with sqlite3.connect(database) as db:
-        for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET actor = 'someone else'"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                db.execute(statement)
+    statements = ["DELETE FROM audit_log", "UPDATE audit_log SET actor = 'someone else'"]
+    if store.engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_log")
+    for statement in statements:  # straight at the database, past the application
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as db:
+            db.execute(text(statement))
     assert len(store.audit_entries()) == len(entries)
 
 

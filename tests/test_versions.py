@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+import pytest
+
 from api.ingest import ingest_bytes
 from core.documents import DocumentStatus, IngestStatus
 from core.search import SearchFilters
 from fixtures.render import load_source, render_pdf
 
+pytestmark = pytest.mark.every_store
 SOURCE = Path(__file__).parents[1] / "fixtures" / "sources" / "qta_northgate.md"
 
 
@@ -50,8 +53,6 @@ def test_new_version_supersedes_and_history_stays(empty_corpus, portfolio, corpu
 
 
 def test_a_second_process_gets_a_clear_busy_error(empty_corpus):
-    import pytest
-
     from core.errors import StoreBusyError
     from retrieval.vector_stores import open_vector_store
 

@@ -9,9 +9,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from agents.chat import ChatService
-from api.auth import record_answer
+from api.audit import record_answer
 from api.deps import RequestState, get_chat, get_state
 from core.chat import Answer, ChatEventType, ChatScope, ChatTurn
+from core.errors import unexpected
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger(__name__)
@@ -44,9 +45,9 @@ def chat(
                 if event.type == ChatEventType.DONE:
                     record_answer(state.app.corpus.store, state.principal, Answer.model_validate(event.data))
                 yield f"event: {event.type.value}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
-        except Exception as exc:  # the stream has started: the error goes in it, not in a status code
-            log.exception("chat stream failed for %r", request.question)
-            yield f"event: error\ndata: {{\"detail\": \"{type(exc).__name__}\"}}\n\n"
+        except Exception:  # the stream has started: the error goes in it, not in a status code
+            detail = unexpected(log, "answering the question")
+            yield f"event: error\ndata: {json.dumps({'detail': detail})}\n\n"
 
     return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

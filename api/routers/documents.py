@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.auth import record_upload
+from api.audit import record_upload
 from api.deps import RequestState, get_corpus, get_state, require
 from api.ingest import failure, ingest_bytes, read_upload
 from core.auth import Principal, Role

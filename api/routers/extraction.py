@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, UploadFile, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from api.auth import record
+from api.audit import record
 from api.deps import RequestState, get_state, require
 from api.ingest import read_upload
 from api.reports import ReportFormat, render

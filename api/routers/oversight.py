@@ -1,16 +1,21 @@
 """Partner risk per site, readiness per program, and the nightly digests."""
 
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 
 from agents.digest_render import digest_html, digest_markdown, readiness_chart, risk_chart
 from agents.nightly import DigestBuilder
+from agents.nightly_runner import NightlyRunner
 from agents.partner_risk import RiskScorer
 from agents.readiness import ReadinessAssessor
-from api.deps import RequestState, get_state
-from core.oversight import PartnerRisk, ProgramReadiness, SummaryRun
+from api.audit import record
+from api.deps import RequestState, get_state, require
+from core.auth import Principal, Role
+from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness, SummaryRun
 from core.portfolio import Portfolio
 from core.programs import Programs, load_programs
 from core.scope import scoped_portfolio
@@ -28,18 +33,18 @@ def _programs(state: RequestState) -> Programs:
     return programs.model_copy(update={"programs": [p for p in programs.programs if p.id in visible]})
 
 
-def _scorer(state: RequestState) -> RiskScorer:
-    return RiskScorer(state.corpus.store, _portfolio(state), state.settings.today())
+def _scorer(state: RequestState, as_of: date | None = None) -> RiskScorer:
+    return RiskScorer(state.corpus.store, _portfolio(state), as_of or state.settings.today())
 
 
-def _assessor(state: RequestState) -> ReadinessAssessor:
-    return ReadinessAssessor(state.corpus.store, _portfolio(state), _programs(state), state.settings.today())
+def _assessor(state: RequestState, as_of: date | None = None) -> ReadinessAssessor:
+    return ReadinessAssessor(state.corpus.store, _portfolio(state), _programs(state), as_of or state.settings.today())
 
 
 @router.get("/sites/risk", response_model=list[PartnerRisk])
-def all_site_risks(state: Annotated[RequestState, Depends(get_state)]):
-    """Every site's partner risk, riskiest first."""
-    return _scorer(state).all_sites()
+def all_site_risks(state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None):
+    """Every site's partner risk, riskiest first (`as_of`: judged on that day; default CDMO_AS_OF or today)."""
+    return _scorer(state, as_of).all_sites()
 
 
 @router.get("/sites/risk/chart.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
@@ -49,18 +54,18 @@ def site_risk_chart(state: Annotated[RequestState, Depends(get_state)]):
 
 
 @router.get("/sites/{site_id}/risk", response_model=PartnerRisk)
-def site_risk(site_id: str, state: Annotated[RequestState, Depends(get_state)]):
+def site_risk(site_id: str, state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None):
     """Partner risk on four dimensions, each with the signals behind it, how complete and recent its evidence
     is, and the score month by month."""
     try:
-        return _scorer(state).site_risk(site_id)
+        return _scorer(state, as_of).site_risk(site_id)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id} in the portfolio") from None
 
 
 @router.get("/programs/readiness", response_model=list[ProgramReadiness])
-def all_readiness(state: Annotated[RequestState, Depends(get_state)]):
-    return _assessor(state).all_programs()
+def all_readiness(state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None):
+    return _assessor(state, as_of).all_programs()
 
 
 @router.get(
@@ -71,13 +76,37 @@ def readiness_chart_svg(state: Annotated[RequestState, Depends(get_state)]):
 
 
 @router.get("/programs/{program_id}/readiness", response_model=ProgramReadiness)
-def program_readiness(program_id: str, state: Annotated[RequestState, Depends(get_state)]):
+def program_readiness(
+    program_id: str, state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None
+):
     """Open items weighted by severity and nearness to the next date, CTD sections at risk, overdue CAPAs,
     open QTA gaps, and high-risk events followed down the supply chain."""
     try:
-        return _assessor(state).readiness(program_id)
+        return _assessor(state, as_of).readiness(program_id)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no program {program_id} with a supply chain") from None
+
+
+class NightlyWindow(BaseModel):
+    since: datetime | None = None
+    until: datetime | None = None
+    as_of: date | None = None
+
+
+@router.post("/summaries", response_model=NightlyOutcome, status_code=status.HTTP_201_CREATED)
+def run_nightly(
+    window: NightlyWindow,
+    state: Annotated[RequestState, Depends(get_state)],
+    admin: Annotated[Principal, require(Role.ADMIN)],
+):
+    """Write the digest of what was ingested in the window (default: since the last one), record it and mail it
+    if mail is set; re-running a window rewrites its files and mails nothing. `cdmo nightly` does the same."""
+    settings = state.settings.model_copy(update={"as_of": window.as_of}) if window.as_of else state.settings
+    programs = load_programs(settings.programs_path)
+    store = state.app.corpus.store
+    run, digest = NightlyRunner(settings, store, state.portfolio, programs).run(window.since, window.until)
+    record(store, admin, "nightly", detail={"digest": run.id, "mailed_to": run.mailed_to})
+    return NightlyOutcome(run=run, digest=digest)
 
 
 @router.get("/summaries", response_model=list[SummaryRun])

@@ -7,9 +7,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import get_corpus
 from core.documents import DocumentKind
-from core.search import SearchFilters, SearchHit
+from core.search import SearchFilters, SearchHit, SearchMode
 from retrieval.corpus import Corpus
-from retrieval.hybrid import SearchMode
 
 router = APIRouter(tags=["search"])
 

@@ -1,0 +1,181 @@
+"""Administration: users, API keys, the audit trail, the store's consistency, the server."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.cli.access import store_access
+from api.cli.app import ScopePrograms, ScopeSites, app, console, fail, ids
+from core.auth import Role, User
+from core.config import Settings, get_settings
+
+
+@app.command()
+def check(repair: Annotated[bool, typer.Option(help="Make the vector index match the records")] = False) -> None:
+    """Find (and with --repair, fix) drift between the vector index and the record store, e.g. after a crash.
+
+    Beside a running server the check goes through it; a repair needs the store to itself."""
+    with store_access(get_settings(), own="`cdmo check --repair`" if repair else None) as store:
+        report = store.check(repair)
+    console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
+                  f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
+                  f"without a chunk, {len(report.wrong_status)} with a stale status")  # fmt: skip
+    if report.repaired:
+        console.print("[green]repaired: the index now matches the records[/green]")
+    elif not report.consistent:
+        console.print("run `cdmo check --repair` to fix it")
+        raise typer.Exit(1)
+
+
+users_app = typer.Typer(help="People who log in (when CDMO_AUTH_ENABLED is on)", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def add_user(
+    username: str,
+    role: Annotated[Role, typer.Option()] = Role.VIEWER,
+    programs: ScopePrograms = None,
+    sites: ScopeSites = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Add a user (or reset one) with a role and, optionally, the programs and sites they may see."""
+    if len(password) < 12:
+        raise fail("a password needs at least 12 characters")
+    user = User(username=username, role=role, programs=ids(programs), sites=ids(sites))
+    with store_access(get_settings()) as store:
+        store.add_user(user, password)
+    console.print(f"user {username}: {role.value}")
+
+
+@users_app.command("list")
+def list_users() -> None:
+    """Users with their role and the programs and sites they may see."""
+    with store_access(get_settings()) as store:
+        users = store.users()
+    table = Table("user", "role", "programs", "sites")
+    for u in users:
+        table.add_row(u.username, u.role.value, ",".join(u.programs or ["all"]), ",".join(u.sites or ["all"]))
+    console.print(table)
+
+
+@users_app.command("remove")
+def remove_user(username: str) -> None:
+    """Remove a user; their sessions end at once."""
+    with store_access(get_settings()) as store:
+        if not store.remove_user(username):
+            raise fail(f"no user {username}", 1)
+    console.print(f"user {username} removed")
+
+
+keys_app = typer.Typer(help="API keys for machines", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_key(
+    name: str,
+    role: Annotated[Role, typer.Option()] = Role.VIEWER,
+    programs: ScopePrograms = None,
+    sites: ScopeSites = None,
+) -> None:
+    """Create an API key; it is printed once (only its hash is kept). Send it as 'Authorization: Bearer KEY'."""
+    with store_access(get_settings()) as store:
+        issued = store.create_key(name, role, ids(programs), ids(sites))
+    console.print(issued.key, markup=False, highlight=False)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """Keys by prefix, with name, role, scope and creation time (the keys themselves are not kept)."""
+    with store_access(get_settings()) as store:
+        keys = store.keys()
+    table = Table("id", "name", "role", "programs", "sites", "created")
+    for k in keys:
+        table.add_row(k.id, k.name, k.role.value, ",".join(k.programs or ["all"]), ",".join(k.sites or ["all"]),
+                      k.created_at.isoformat(timespec="seconds"))  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="The key's prefix, as `cdmo keys list` shows it")]) -> None:
+    """Revoke a key: requests that send it are refused from now on."""
+    with store_access(get_settings()) as store:
+        if not store.revoke_key(key_id):
+            raise fail(f"no key {key_id}", 1)
+    console.print(f"key {key_id} revoked")
+
+
+@app.command()
+def audit(
+    format: Annotated[str, typer.Option(help="table, jsonl or csv")] = "table",
+    actor: str | None = None,
+    action: str | None = None,
+    out: Annotated[Path | None, typer.Option(help="Write the export here (never into the data folder)")] = None,
+) -> None:
+    """View or export the audit trail (append-only): who did what, when, to which document versions."""
+    from api.audit import audit_csv
+
+    settings = get_settings()
+    if out:
+        refuse_store_path(out, settings)
+    with store_access(settings) as store:
+        entries = store.audit(actor, action)
+    if format in ("jsonl", "csv"):
+        text = "".join(e.model_dump_json() + "\n" for e in entries) if format == "jsonl" else audit_csv(entries)
+        if out:
+            out.write_text(text, encoding="utf-8")
+            console.print(f"{len(entries)} entries written to {out}")
+        else:
+            print(text, end="")
+        return
+    table = Table("when", "who", "action", "outcome", "documents", "backend")
+    for e in entries:
+        docs = ", ".join(f"{d['filename']} v{d['version']}" for d in e.documents)
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.outcome, docs, e.backend or "")
+    console.print(table)
+
+
+def refuse_store_path(out: Path, settings: Settings) -> None:
+    """An output file may never land on the store: not in the data folder, not on the record database."""
+    target = out.resolve()
+    database = settings.sqlalchemy_url.removeprefix("sqlite:///")
+    inside = target.is_relative_to(settings.data_dir.resolve())
+    if inside or (settings.sqlalchemy_url.startswith("sqlite:///") and target == Path(database).resolve()):
+        raise fail(f"refusing to write {out}: it is in the store ({settings.data_dir}); choose a path outside it")
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Serve the API and the web app (OpenAPI page at /docs). While it runs, other `cdmo` commands go through it."""
+    import uvicorn
+
+    from api.app import create_app
+    from core.ownership import StoreLock, needs_lock
+
+    settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    lock = StoreLock(settings.data_dir)  # taken here, before uvicorn starts, so that a refusal reads plainly
+    if needs_lock(settings) and (owner := lock.try_acquire("cdmo serve")) is not None:
+        raise fail(f"cannot serve: the store in {settings.data_dir} is in use by {owner.describe()}", 3)
+    _log_to(settings)
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        uvicorn.run(create_app(settings, url=f"http://{address}:{port}"), host=host, port=port)
+    finally:
+        lock.release()
+
+
+def _log_to(settings: Settings) -> None:
+    """The server's log (failures with their tracebacks) on the terminal and in the data folder's logs/."""
+    import logging
+
+    settings.logs_path.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(settings.logs_path / "server.log")],
+    )
+

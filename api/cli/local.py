@@ -1,0 +1,188 @@
+"""The store opened in this process (nobody else owns it): the library calls behind each CLI command.
+
+The same methods, with the same records, as api.client.ServerClient, so that a command prints the same
+thing either way. Heavy parts (the embedder, the vector index) open only when a command needs them:
+listing documents reads the records alone.
+"""
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+from api.audit import record, record_answer, record_upload
+from api.client import Refused
+from api.reports import ReportFormat
+from core.auth import ApiKeyInfo, AuditEntry, IssuedKey, Principal, Role, User
+from core.chat import Answer, ChatEvent, ChatEventType, ChatScope
+from core.config import Settings
+from core.consistency import ConsistencyReport
+from core.documents import Document, IngestResult
+from core.errors import IngestError
+from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness
+from core.portfolio import Portfolio, load_portfolio
+from core.search import SearchFilters, SearchHit, SearchMode
+from core.store import RecordStore
+
+
+class LocalStore:
+    def __init__(self, settings: Settings, actor: Principal):
+        self.settings, self.actor = settings, actor
+        self._corpus = None
+        self._records: RecordStore | None = None
+
+    @property
+    def corpus(self):
+        if self._corpus is None:
+            from retrieval.corpus import Corpus
+
+            self._corpus = Corpus(self.settings)
+        return self._corpus
+
+    @property
+    def records(self) -> RecordStore:
+        if self._corpus is not None:
+            return self._corpus.store
+        if self._records is None:
+            self._records = RecordStore(self.settings.sqlalchemy_url)
+        return self._records
+
+    @property
+    def portfolio(self) -> Portfolio:
+        return load_portfolio(self.settings.portfolio_path)
+
+    def close(self) -> None:
+        if self._corpus is not None:
+            self._corpus.close()
+        if self._records is not None:
+            self._records.engine.dispose()
+
+    # --- documents, search, chat ------------------------------------------------------------
+
+    def documents(self, include_superseded: bool = False) -> list[Document]:
+        return self.records.list_documents(include_superseded=include_superseded)
+
+    def search(self, query: str, filters: SearchFilters, limit: int, mode: SearchMode) -> list[SearchHit]:
+        return self.corpus.search(query, filters, limit=limit, mode=mode)
+
+    def ask(self, question: str, scope: ChatScope, session: str | None) -> Iterator[ChatEvent]:
+        from agents.chat import make_chat_service
+
+        service = make_chat_service(self.corpus, self.portfolio)
+        for event in service.stream(question, scope, session):
+            if event.type == ChatEventType.DONE:
+                record_answer(self.records, self.actor, Answer.model_validate(event.data))
+            yield event
+
+    def ingest(self, path: Path, data: bytes) -> IngestResult:
+        from api.ingest import ingest_bytes
+
+        result = ingest_bytes(self.corpus, self.portfolio, path.name, data)
+        record_upload(self.records, self.actor, result, path=str(path))
+        return result
+
+    # --- analyses (of a file, stored nowhere) ----------------------------------------------------
+
+    def review_qta(self, path: Path, data: bytes, playbook: Path | None, fmt: ReportFormat) -> str:
+        from extraction.playbook import PlaybookError, load_playbook
+
+        try:
+            custom = load_playbook(playbook) if playbook else None
+        except PlaybookError as exc:
+            raise Refused(str(exc)) from None
+        return self._analysed(path, data, "review_qta", lambda extractor, source: extractor.review_qta(source, custom), fmt)
+
+    def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+        return self._analysed(path, data, "triage", lambda extractor, source: extractor.triage(source), fmt)
+
+    def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str:
+        from api.reports import render
+        from extraction.service import Extractor, source_of
+        from ingestion.pipeline import prepare
+
+        try:
+            prepared = prepare(path.name, data, self.settings, self.portfolio)
+        except IngestError as exc:
+            raise Refused(f"{exc.filename}: {exc.reason}") from None
+        result = analyse(Extractor(self.settings, self.records, self.portfolio), source_of(prepared))
+        detail = {"filename": prepared.document.filename, "content_hash": prepared.document.content_hash}
+        if action == "triage":
+            detail["risk"] = result.risk.value
+        prompt = getattr(result, "playbook", None)
+        record(self.records, self.actor, action, backend=result.backend, prompt_version=prompt, detail=detail)
+        return render(result, {p.number: p.text for p in prepared.pages}, fmt)
+
+    # --- oversight -----------------------------------------------------------------------------
+
+    def risk(self, site: str | None, as_of: date | None) -> list[PartnerRisk]:
+        from agents.partner_risk import RiskScorer
+
+        scorer = RiskScorer(self.records, self.portfolio, as_of or self.settings.today())
+        try:
+            return [scorer.site_risk(site)] if site else scorer.all_sites()
+        except KeyError:
+            raise Refused(f"no site {site} in the portfolio") from None
+
+    def readiness(self, program: str | None, as_of: date | None) -> list[ProgramReadiness]:
+        from agents.readiness import ReadinessAssessor
+        from core.programs import load_programs
+
+        programs = load_programs(self.settings.programs_path)
+        assessor = ReadinessAssessor(self.records, self.portfolio, programs, as_of or self.settings.today())
+        try:
+            return [assessor.readiness(program)] if program else assessor.all_programs()
+        except KeyError:
+            raise Refused(f"no program {program} with a supply chain") from None
+
+    def nightly(self, since: datetime | None, until: datetime | None, as_of: date | None) -> NightlyOutcome:
+        from agents.nightly_runner import NightlyRunner
+        from core.programs import load_programs
+
+        settings = self.settings.model_copy(update={"as_of": as_of}) if as_of else self.settings
+        runner = NightlyRunner(settings, self.records, self.portfolio, load_programs(settings.programs_path))
+        run, digest = runner.run(since, until)
+        record(self.records, self.actor, "nightly", detail={"digest": run.id, "mailed_to": run.mailed_to})
+        return NightlyOutcome(run=run, digest=digest)
+
+    # --- administration ------------------------------------------------------------------------
+
+    def check(self, repair: bool = False) -> ConsistencyReport:
+        from retrieval.corpus import check_consistency
+
+        report = check_consistency(self.corpus, repair=repair)
+        if report.repaired:
+            record(self.records, self.actor, "repair", detail=report.model_dump(mode="json"))
+        return report
+
+    def add_user(self, user: User, password: str) -> None:
+        from core.auth import hash_password
+
+        self.records.save_user(user, hash_password(password))
+        record(self.records, self.actor, "add_user", detail=user.model_dump(mode="json"))
+
+    def users(self) -> list[User]:
+        return self.records.users()
+
+    def remove_user(self, username: str) -> bool:
+        removed = self.records.remove_user(username)
+        if removed:
+            record(self.records, self.actor, "remove_user", detail={"username": username})
+        return removed
+
+    def create_key(self, name: str, role: Role, programs: list[str] | None, sites: list[str] | None) -> IssuedKey:
+        from api.auth import issue_key
+
+        issued = issue_key(self.records, name, role, programs, sites)
+        record(self.records, self.actor, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
+        return issued
+
+    def keys(self) -> list[ApiKeyInfo]:
+        return self.records.api_keys()
+
+    def revoke_key(self, key_id: str) -> bool:
+        revoked = self.records.revoke_api_key(key_id)
+        if revoked:
+            record(self.records, self.actor, "revoke_key", detail={"id": key_id})
+        return revoked
+
+    def audit(self, actor: str | None, action: str | None) -> list[AuditEntry]:
+        return self.records.audit_entries(actor=actor, action=action)
