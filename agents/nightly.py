@@ -59,7 +59,7 @@ class DigestBuilder:
         risks, readiness = self.risk.all_sites(), self.readiness.all_programs()
         events, gaps, by_program, needs = {}, {}, {}, []
         for doc in new:
-            analysis = self.store.analysis(doc.id)
+            analysis = self.store.standing_analysis(doc.id)  # a held downgrade: the higher, earlier reading
             if analysis is None:
                 continue
             if analysis.kind == AnalysisKind.EVENT:
@@ -72,6 +72,13 @@ class DigestBuilder:
                 found.setdefault(analysis.site or "unknown site", []).append(item)
                 for program in analysis.programs:
                     by_program.setdefault(program, []).append(item)
+        for review in self.store.version_reviews(pending_only=True):
+            doc = self.store.get(review.document_id)
+            needs.append(DigestItem(
+                text=f"{doc.filename} (version {doc.version}) lowers its record: {'; '.join(review.changes)}. "
+                     "Confirm or reject it; until then the earlier reading counts",
+                site=(doc.metadata.sites or [None])[0], document_id=doc.id, filename=doc.filename,
+            ))  # fmt: skip
         signals = self._new_signals(new_ids, needs)
         risk_changes, readiness_changes = self._changes(risks, readiness, previous, needs)
         overdue = self._overdue(readiness)

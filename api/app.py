@@ -1,6 +1,7 @@
 """The FastAPI app. `create_app(settings)` so tests and the server build the same thing."""
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api import auth
 from api.deps import AppState, get_principal
-from api.routers import chat, documents, extraction, oversight, search, store, web
+from api.limits import RequestLimits
+from api.routers import chat, documents, extraction, jobs, oversight, search, store, web
 from core.auth import Principal, Role
 from core.config import Settings, get_settings
 from core.errors import unexpected
@@ -35,6 +37,8 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.claim_store(url)  # before any file of the store is opened; refuses if another process owns it
+        # what a stop left queued or running, in the background: the app answers at once
+        threading.Thread(target=state.jobs.resume, name="resume-jobs", daemon=True).start()
         scheduler = None
         if state.settings.nightly_at:  # the in-process schedule; a cron line running `cdmo nightly` does the same
             programs = load_programs(state.settings.programs_path)
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     )
     app.state.cdmo = state
     app.include_router(documents.router)
+    app.include_router(jobs.router)
     app.include_router(search.router)
     app.include_router(extraction.router)
     app.include_router(chat.router)
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             swagger_favicon_url="/swagger/favicon-32x32.png",
         )
 
+    app.add_middleware(RequestLimits, settings=state.settings)  # inside: its refusals are not "unexpected"
     app.add_middleware(UnexpectedFailures)
 
     @app.get("/health", tags=["health"])

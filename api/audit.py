@@ -54,7 +54,9 @@ def record_upload(store: RecordStore, principal: Principal, result: IngestResult
     for one in [result, *result.attachments]:
         record(store, principal, "upload", document_ids=[one.document_id] if one.document_id else [],
                outcome=one.status.value,
-               detail={"filename": one.filename, "error": one.error, "analysis": one.analysis, **detail})  # fmt: skip
+               detail={"filename": one.filename, "error": one.error, "analysis": one.analysis,
+                       "supersedes": one.supersedes, "related_to": one.related_to, "downgrade": one.downgrade,
+                       **detail})  # fmt: skip
 
 
 def record_answer(store: RecordStore, principal: Principal, answer: Answer) -> None:

@@ -18,12 +18,14 @@ from api.reports import ReportFormat
 from core.auth import ApiKeyInfo, AuditEntry, IssuedKey, Role, User
 from core.chat import ChatEvent, ChatEventType, ChatScope
 from core.consistency import ConsistencyReport
-from core.documents import Document, IngestResult
+from core.documents import Document, IngestResult, IngestStatus
 from core.investigations import InvestigationEvent
+from core.jobs import IngestJob
 from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness
 from core.ownership import StoreOwner
 from core.qta import QtaReview
 from core.search import SearchFilters, SearchHit, SearchMode
+from core.work import Progress
 
 ACTOR_HEADER = "X-CDMO-Actor"
 
@@ -78,9 +80,19 @@ class ServerClient:
         except httpx.TransportError:
             raise Refused(f"the server that owns the store ({self.owner.describe()}) does not answer") from None
 
-    def ingest(self, path: Path, data: bytes) -> IngestResult:
-        response = self._call("POST", "/documents", files=[("files", (path.name, data))], ok=(200, 201, 422))
-        return IngestResult.model_validate(response.json()[0])
+    def ingest(self, path: Path, data: bytes, on_progress: Progress | None = None) -> IngestResult:
+        """Queue the file, then follow its job to the end, telling `on_progress` each stage."""
+        (job,) = _list(IngestJob, self._call("POST", "/documents", files=[("files", (path.name, data))], ok=(202,)))
+        seen = None
+        while not job.finished:
+            if on_progress and (job.stage, job.done) != seen:
+                seen = (job.stage, job.done)
+                on_progress(job.stage or job.status.value, job.done, job.total)
+            time.sleep(0.25)
+            job = IngestJob.model_validate(self._call("GET", f"/jobs/{job.id}").json())
+        if job.result is None:
+            return IngestResult(filename=job.filename, status=IngestStatus.FAILED, error=job.error)
+        return job.result
 
     # --- analyses ------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class AppState:
         self._passages: PassagePrograms | None = None
         self._lock = threading.Lock()
         self.ownership = None
+        self._jobs = None
         # the local CLI's admin credential for this server, written beside the store's lock (0600), so that
         # whoever can read the data folder (and nobody else) works through the server while it runs
         self.cli_token = new_secret("cl")
@@ -49,6 +50,16 @@ class AppState:
             if self._corpus is None:
                 self._corpus = Corpus(self.settings)
             return self._corpus
+
+    @property
+    def jobs(self):
+        """The ingestion queue (api/jobs.py)."""
+        from api.jobs import JobRunner
+
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobRunner(self)
+            return self._jobs
 
     @property
     def chat(self) -> ChatService:
@@ -88,6 +99,8 @@ class AppState:
 
     def close(self) -> None:
         try:
+            if self._jobs is not None:
+                self._jobs.close()
             if self._corpus is not None and not self._borrowed:
                 self._corpus.close()
         finally:

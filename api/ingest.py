@@ -6,10 +6,14 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from core.documents import FileType, IngestResult, IngestStatus
+from core.analysis import FindingRow, FindingSource, VersionReview
 from core.errors import IngestError, unexpected
+from core.work import Progress, file_work
 from core.investigations import InvestigationEvent
 from core.portfolio import Portfolio
 from core.qta import ElementStatus
+from core.store import utcnow
+from core.versions import downgrades
 from extraction.playbook import PlaybookError
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments
@@ -25,26 +29,32 @@ def failure(exc: IngestError) -> IngestResult:
     return IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
 
 
-def ingest_bytes(corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes) -> IngestResult:
-    """Ingest one file and, for an e-mail, each of its attachments as a document of its own."""
-    result, file_type = _add(corpus, portfolio, filename, data)
+def ingest_bytes(
+    corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes, on_progress: Progress | None = None
+) -> IngestResult:
+    """Ingest one file and, for an e-mail, each of its attachments as a document of its own; each file
+    within its own limits (core.work), its progress told to `on_progress`."""
+    result, file_type = _add(corpus, portfolio, filename, data, on_progress)
     if file_type is not None:
         # one level: an attached e-mail's own attachments are not followed
         attached = email_attachments(result.filename, data, file_type)
-        result.attachments = [_add(corpus, portfolio, name, payload)[0] for name, payload in attached]
+        result.attachments = [_add(corpus, portfolio, name, payload, on_progress)[0] for name, payload in attached]
     return result
 
 
-def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[IngestResult, FileType | None]:
+def _add(
+    corpus: Corpus, portfolio: Portfolio, name: str, data: bytes, on_progress: Progress | None
+) -> tuple[IngestResult, FileType | None]:
     """The result, and the file's type when it is stored (now or before)."""
     doing = "reading the file"
     try:
         if (result := corpus.already_stored(content_hash(data))) is not None:
             file_type = corpus.store.get(result.document_id).file_type
         else:
-            prepared = prepare(name, data, corpus.settings, portfolio)
-            doing = "storing the file"
-            result, file_type = corpus.add(prepared), prepared.document.file_type
+            with file_work(name, corpus.settings, on_progress):
+                prepared = prepare(name, data, corpus.settings, portfolio)
+                doing = "storing the file"
+                result, file_type = corpus.add(prepared), prepared.document.file_type
     except IngestError as exc:
         return failure(exc), None
     except Exception:  # a parser or engine bug must not take the batch down, go unnamed, or show its insides
@@ -52,7 +62,27 @@ def _add(corpus: Corpus, portfolio: Portfolio, name: str, data: bytes) -> tuple[
         return IngestResult(filename=name, status=IngestStatus.FAILED, error=error), None
     if corpus.settings.analyze_on_ingest and result.kind in ANALYSED_KINDS:
         result.analysis = analyse(corpus, portfolio, result.document_id)
+        if result.status == IngestStatus.NEW_VERSION:
+            result.downgrade = hold_if_lowered(corpus.store, result.document_id)
     return result, file_type
+
+
+def hold_if_lowered(store, document_id: str) -> list[str]:
+    """A new version whose analysis lowers the previous one's is held for a person (core.versions): a finding
+    asks them to decide, and until they do the previous, higher reading counts."""
+    doc = store.get(document_id)
+    before, after = store.analysis(doc.supersedes), store.analysis(doc.id)
+    lowered = downgrades(before, after) if before and after else []
+    if lowered:
+        previous = store.get(doc.supersedes)
+        review = VersionReview(document_id=doc.id, previous_id=previous.id, changes=lowered, raised_at=utcnow())
+        summary = (f"{doc.filename} (version {doc.version}) lowers what {previous.filename} said: {'; '.join(lowered)}. "
+                   "Until a person confirms or rejects it, the earlier reading counts.")  # fmt: skip
+        finding = FindingRow(document_id=doc.id, source=FindingSource.NEW_VERSION, code="downgraded_by_new_version",
+                             severity="high", site=after.site, programs=after.programs, batch_ids=after.batch_ids,
+                             product=after.payload.get("product"), summary=summary)  # fmt: skip
+        store.hold_downgrade(review, finding)
+    return lowered
 
 
 def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:

@@ -22,12 +22,38 @@ class Analysis(BaseModel):
     payload: dict = Field(description="The QtaReview or InvestigationEvent, as JSON")
     analysed_at: datetime
 
+
+class FindingSource(StrEnum):
+    EVENT = "event"
+    QTA_REVIEW = "qta_review"
+    NEW_VERSION = "new_version"  # a new version lowered what its record said: for a person to confirm
+
+
+class VersionReviewStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"  # the new version's lower reading stands
+    REJECTED = "rejected"  # the new version is withdrawn; the one before is current again
+
+
+class VersionReview(BaseModel):
+    """A new version that lowers its record's risk, flags or gaps, held until a person decides."""
+
+    document_id: str = Field(description="The new version")
+    previous_id: str
+    changes: list[str] = Field(description="What it lowers, in words")
+    raised_at: datetime
+    status: VersionReviewStatus = VersionReviewStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
 class FindingRow(BaseModel):
     """One weakness flag or QTA gap, linked to what it concerns, for aggregation across documents."""
 
     id: int | None = None
     document_id: str
-    source: AnalysisKind
+    source: FindingSource
     code: str
     severity: str
     site: str | None = None

@@ -58,7 +58,22 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(50 * 1024 * 1024, description="Largest file accepted for ingestion")
     max_unpacked_bytes: int = Field(200 * 1024 * 1024, description="Largest total a ZIP-based file may unpack to")
     max_compression_ratio: float = Field(100.0, description="Largest unpacked/packed ratio of a ZIP member")
-    max_pages: int = 2000
+    max_pages: int = Field(2000, description="Pages per document; counted before any page is read")
+    max_ocr_pages: int = Field(200, description="Pages of one file that may need OCR (about 0.45 pages/s here)")
+    max_ocr_pages_per_hour: int = Field(1000, description="OCR pages per hour across all files of a process")
+    max_page_pixels: int = Field(
+        60_000_000, description="Largest page image made for OCR (A3 at 600 dpi is 35 M): more is a bomb, not a scan"
+    )
+    max_render_pixels: int = Field(2_000_000_000, description="Pixels rendered for OCR per file, all pages together")
+    max_seconds_per_file: float = Field(600.0, description="Work on one file (parse, OCR, embed) stops after this")
+    ingest_workers: int = Field(2, description="Files ingested at once (each job off the request, in this pool)")
+    max_queued_jobs: int = Field(500, description="Files waiting or being ingested; more uploads get 429")
+    max_upload_files: int = Field(50, description="Files in one upload request")
+    max_upload_bytes: int = Field(200 * 1024 * 1024, description="Largest upload request (all its files together)")
+    max_json_bytes: int = Field(64 * 1024, description="Largest body of a JSON request (chat, login, keys)")
+    body_idle_timeout_s: float = Field(
+        30.0, description="A request body that sends nothing for this long is refused (408): slow or truncated"
+    )
 
     ocr_enabled: bool = Field(True, description="Read pages without a usable text layer with Tesseract")
     tesseract_cmd: str = Field("tesseract", description="The Tesseract program (Debian: tesseract-ocr)")

@@ -34,6 +34,7 @@ class FileType(StrEnum):
 class DocumentStatus(StrEnum):
     CURRENT = "current"
     SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"  # a new version a person rejected: kept and readable, the one before is current again
 
 
 class BlockKind(StrEnum):
@@ -137,6 +138,9 @@ class Document(BaseModel):
     status: DocumentStatus = DocumentStatus.CURRENT
     supersedes: str | None = None
     superseded_by: str | None = None
+    related_to: str | None = Field(
+        None, description="The current record this one names (same kind and number) but does not replace"
+    )
     ingested_at: datetime
     page_count: int
     chunk_count: int
@@ -174,6 +178,11 @@ class IngestResult(BaseModel):
     pages: int = 0
     chunks: int = 0
     supersedes: str | None = None
+    related_to: str | None = Field(None, description="Stored beside this record, which it names but does not replace")
+    version_note: str | None = Field(None, description="Why it is, or is not, a new version of the record it names")
+    downgrade: list[str] = Field(
+        default_factory=list, description="What this new version lowers; held for a person to confirm"
+    )
     ocr_pages: list[int] = Field(default_factory=list, description="Pages read by OCR")
     unreadable_pages: list[UnreadablePage] = Field(default_factory=list, description="Pages that gave no text")
     error: str | None = None

@@ -13,7 +13,7 @@ leaves the store (pages, chunks, tables, OCR words and images, quotes in analyse
 import io
 import re
 
-from core.analysis import Analysis, FindingRow
+from core.analysis import Analysis, FindingRow, VersionReview
 from core.auth import Principal
 from core.chat import ChatTurn
 from core.documents import Document, DocumentDetail, Page, PageScan
@@ -150,6 +150,16 @@ class ScopedStore:
     def analysis(self, document_id: str) -> Analysis | None:
         analysis = self._store.analysis(document_id) if self.visible(document_id) else None
         return self._masked_analysis(analysis) if analysis else None
+
+    def standing_analysis(self, document_id: str) -> Analysis | None:
+        analysis = self._store.standing_analysis(document_id) if self.visible(document_id) else None
+        return self._masked_analysis(analysis) if analysis else None
+
+    def version_review(self, document_id: str) -> VersionReview | None:
+        return self._store.version_review(document_id) if self.visible(document_id) else None
+
+    def version_reviews(self, pending_only: bool = False) -> list[VersionReview]:
+        return [r for r in self._store.version_reviews(pending_only) if self.visible(r.document_id)]
 
     def list_analyses(self, *args, **kwargs) -> list[Analysis]:
         return [

@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from core.analysis import Analysis, FindingRow
-from core.auth import ApiKeyInfo, AuditEntry, User
+from core.analysis import Analysis, FindingRow, FindingSource, VersionReview, VersionReviewStatus
+from core.auth import ApiKeyInfo, AuditEntry, Principal, User
 from core.chat import ChatTurn
 from core.documents import (
     Chunk,
@@ -44,8 +44,10 @@ from core.documents import (
     PreparedDocument,
 )
 from core.errors import NotFoundError
+from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
+from core.versions import judge_version
 
 metadata = MetaData()
 
@@ -65,6 +67,7 @@ documents = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("supersedes", String(64)),
     Column("superseded_by", String(64)),
+    Column("related_to", String(64)),  # added after the first release: NULL in older stores
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("page_count", Integer, nullable=False),
     Column("chunk_count", Integer, nullable=False),
@@ -146,6 +149,21 @@ findings = Table(
     Column("product", String(128)),
     Column("batch_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
+)
+
+# New versions that lower what their record said, held for a person: until one decides, the earlier
+# version's analysis and findings are the ones that count (readiness, risk, the digest).
+version_reviews = Table(
+    "version_reviews",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("previous_id", String(64), ForeignKey("documents.id"), nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("decided_by", String(120)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reason", Text),
 )
 
 # Chat history: one row per question and answer, so that follow-ups are read against the session.
@@ -239,6 +257,31 @@ _APPEND_ONLY = {
 # PostgreSQL: workers starting together create the schema one after the other (a transaction-scoped lock)
 _SCHEMA_LOCK = 7_341_902
 
+# Ingestion jobs, and the bytes of each until its file is ingested (so that a restart can run it again).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("filename", String(255), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("submitted_by", String(120), nullable=False, index=True),
+    Column("principal", JSON, nullable=False),  # who, with which role and scope: a rerun writes as they would
+    Column("submitted_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("stage", Text),
+    Column("done", Integer),
+    Column("total", Integer),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+)
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("job_id", String(32), ForeignKey("jobs.id"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
     "corpus_state",
@@ -328,6 +371,65 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(analyses).where(analyses.c.document_id == document_id)).mappings().first()
         return _analysis(row) if row else None
+
+    def standing_analysis(self, document_id: str) -> Analysis | None:
+        """The analysis that counts for a document now: its own, or while a downgrade it brought waits for a
+        person, the previous version's."""
+        review = self.version_review(document_id)
+        held = review is not None and review.status == VersionReviewStatus.PENDING
+        return self.analysis(review.previous_id if held else document_id)
+
+    # --- new versions that lower their record ---------------------------------------------------
+
+    def hold_downgrade(self, review: VersionReview, finding: FindingRow) -> None:
+        """Record a downgrade for a person to decide, with the finding that asks them to."""
+        with self.engine.begin() as conn:
+            conn.execute(version_reviews.delete().where(version_reviews.c.document_id == review.document_id))
+            conn.execute(version_reviews.insert().values(**_review_row(review)))
+            conn.execute(findings.insert().values(finding.model_dump(mode="json", exclude={"id"})))
+            conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+
+    def version_review(self, document_id: str) -> VersionReview | None:
+        with self.engine.connect() as conn:
+            query = select(version_reviews).where(version_reviews.c.document_id == document_id)
+            row = conn.execute(query).mappings().first()
+        return VersionReview(**_aware(row, "raised_at", "decided_at")) if row else None
+
+    def version_reviews(self, pending_only: bool = False) -> list[VersionReview]:
+        query = select(version_reviews).order_by(version_reviews.c.raised_at)
+        if pending_only:
+            query = query.where(version_reviews.c.status == VersionReviewStatus.PENDING.value)
+        with self.engine.connect() as conn:
+            return [VersionReview(**_aware(r, "raised_at", "decided_at")) for r in conn.execute(query).mappings()]
+
+    def decide_downgrade(self, review: VersionReview, in_transaction: Callable[[], None] = lambda: None) -> None:
+        """Confirm (the new version's reading stands) or reject (the new version is withdrawn and the one before
+        is current again); the finding that asked is closed either way. `in_transaction`: the index's part."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(version_reviews)
+                .where(version_reviews.c.document_id == review.document_id)
+                .values(**_review_row(review))
+            )
+            conn.execute(
+                findings.delete().where(
+                    (findings.c.document_id == review.document_id)
+                    & (findings.c.source == FindingSource.NEW_VERSION.value)
+                )
+            )
+            if review.status == VersionReviewStatus.REJECTED:
+                conn.execute(
+                    update(documents)
+                    .where(documents.c.id == review.document_id)
+                    .values(status=DocumentStatus.WITHDRAWN.value)
+                )
+                conn.execute(
+                    update(documents)
+                    .where(documents.c.id == review.previous_id)
+                    .values(status=DocumentStatus.CURRENT.value, superseded_by=None)
+                )
+            conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+            in_transaction()
 
     def list_analyses(
         self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
@@ -464,15 +566,58 @@ class RecordStore:
         with self.engine.connect() as conn:
             return [ChatTurn(**{**r, "asked_at": as_utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
 
+    # --- ingestion jobs -----------------------------------------------------------------------
+
+    def add_job(self, job: IngestJob, principal: Principal, data: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert().values(**_job_row(job), principal=principal.model_dump(mode="json")))
+            if not job.finished:
+                conn.execute(job_files.insert().values(job_id=job.id, data=data))
+
+    def update_job(self, job: IngestJob) -> None:
+        """Write a job's progress; once it is finished its file is dropped (the document holds it now)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job.id).values(_job_row(job)))
+            if job.finished:
+                conn.execute(job_files.delete().where(job_files.c.job_id == job.id))
+
+    def job(self, job_id: str) -> tuple[IngestJob, Principal] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return (_job(row), Principal(**row["principal"])) if row else None
+
+    def jobs(self, submitted_by: str | None = None, unfinished: bool = False, limit: int = 200) -> list[IngestJob]:
+        """Newest first."""
+        query = select(jobs).order_by(jobs.c.submitted_at.desc()).limit(limit)
+        if submitted_by is not None:
+            query = query.where(jobs.c.submitted_by == submitted_by)
+        if unfinished:
+            query = query.where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+        with self.engine.connect() as conn:
+            return [_job(r) for r in conn.execute(query).mappings()]
+
+    def job_data(self, job_id: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(job_files.c.data).where(job_files.c.job_id == job_id)).scalar_one_or_none()
+
     # --- reads --------------------------------------------------------------------------------
 
-    def next_version(self, prepared: PreparedDocument) -> tuple[PreparedDocument, Document | None]:
-        """The document numbered as the next version of the current one with its key, and that one (if any)."""
-        previous = self.current_with_key(prepared.document.document_key)
+    def next_version(self, prepared: PreparedDocument) -> tuple[PreparedDocument, Document | None, str | None]:
+        """Where the document goes: numbered as the next version of the current one with its key when it reads
+        as one (core.versions), and that one; else beside it, linked, superseding nothing. And why, in words."""
+        doc = prepared.document
+        previous = self.current_with_key(doc.document_key)
         if previous is None:
-            return prepared, None
-        doc = prepared.document.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
-        return prepared.model_copy(update={"document": doc}), previous
+            return prepared, None, None
+        judgement = judge_version(doc, previous)
+        why = "; ".join(judgement.reasons)
+        if judgement.is_version:
+            doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
+            return prepared.model_copy(update={"document": doc}), previous, f"a new version of {previous.filename}: {why}"
+        beside = f"{doc.document_key[:220]}~{doc.content_hash[:12]}"  # a key of its own: never a version of it
+        doc = doc.model_copy(update={"document_key": beside, "related_to": previous.id})
+        note = f"names {previous.filename} but is not a new version of it ({why}): stored beside it, linked"
+        return prepared.model_copy(update={"document": doc}), None, note
 
     def generation(self) -> int:
         with self.engine.connect() as conn:
@@ -485,6 +630,10 @@ class RecordStore:
         return self._one(
             (documents.c.document_key == document_key) & (documents.c.status == DocumentStatus.CURRENT.value)
         )
+
+    def visible(self, document_id: str) -> bool:
+        """Whether the document is there (a scoped view, core.scope, also asks whether it may be seen)."""
+        return self._one(documents.c.id == document_id) is not None
 
     def get(self, document_id: str) -> Document:
         doc = self._one(documents.c.id == document_id)
@@ -599,12 +748,17 @@ class RecordStore:
 
 
 def _of_current_documents(table: Table):
-    """Rows of `table` whose document is the current version."""
-    return (
-        select(table)
-        .join(documents, documents.c.id == table.c.document_id)
-        .where(documents.c.status == DocumentStatus.CURRENT.value)
+    """Rows of `table` that count now: those of current documents, except that a current version whose
+    downgrade waits for a person counts with its previous version's rows (the higher reading)."""
+    pending = version_reviews.c.status == VersionReviewStatus.PENDING.value
+    held = select(version_reviews.c.document_id).where(pending)
+    standing_in = select(version_reviews.c.previous_id).where(pending)
+    counts = ((documents.c.status == DocumentStatus.CURRENT.value) & table.c.document_id.not_in(held)) | (
+        table.c.document_id.in_(standing_in)
     )
+    if table is findings:  # the finding that asks a person to decide belongs to the new version
+        counts = counts | ((findings.c.source == FindingSource.NEW_VERSION.value) & table.c.document_id.in_(held))
+    return select(table).join(documents, documents.c.id == table.c.document_id).where(counts)
 
 
 def _document_row(doc: Document) -> dict:
@@ -640,6 +794,19 @@ def _user(row) -> User:
 
 def _api_key(row) -> ApiKeyInfo:
     return ApiKeyInfo(**{k: v for k, v in _aware(row, "created_at").items() if k != "key_hash"})
+
+
+def _review_row(review: VersionReview) -> dict:
+    return review.model_dump(mode="json") | {"raised_at": review.raised_at, "decided_at": review.decided_at}
+
+
+def _job_row(job: IngestJob) -> dict:
+    row = job.model_dump(mode="json")
+    return row | {"submitted_at": job.submitted_at, "updated_at": job.updated_at}
+
+
+def _job(row) -> IngestJob:
+    return IngestJob(**{k: v for k, v in _aware(row, "submitted_at", "updated_at").items() if k != "principal"})
 
 
 def _analysis(row) -> Analysis:

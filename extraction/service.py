@@ -2,7 +2,7 @@
 
 import logging
 
-from core.analysis import Analysis, AnalysisKind, FindingRow
+from core.analysis import Analysis, AnalysisKind, FindingRow, FindingSource
 from core.config import Settings
 from core.documents import DocumentDetail, DocumentKind, PreparedDocument
 from core.investigations import InvestigationEvent
@@ -94,7 +94,7 @@ class Extractor:
         if isinstance(result, QtaReview):
             kind, risk, batches, product = AnalysisKind.QTA_REVIEW, None, [], None
             rows = [
-                FindingRow(document_id=detail.id, source=kind, code=f"qta_{f.status.value}:{f.element_id}",
+                FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=f"qta_{f.status.value}:{f.element_id}",
                            severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}")
                 for f in result.findings
                 if f.status != ElementStatus.PRESENT
@@ -102,7 +102,7 @@ class Extractor:
         else:
             kind, risk, batches, product = AnalysisKind.EVENT, result.risk.value, result.batch_ids, result.product
             rows = [
-                FindingRow(document_id=detail.id, source=kind, code=f.code.value, severity=result.risk.value.lower(),
+                FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=f.code.value, severity=result.risk.value.lower(),
                            site=site, programs=meta.programs, product=product, batch_ids=batches, summary=f.reason)
                 for f in result.flags
             ]  # fmt: skip

@@ -29,7 +29,8 @@ from PIL import Image
 from scipy import ndimage
 
 from core.config import Settings
-from core.documents import PageScan, WordBox
+from core.documents import PageScan, UnreadablePage, WordBox
+from core.work import FileWork
 
 # Tesseract's OpenMP threads contend on a small machine: one page took 8.5 s with them and 3.5 s without
 # on 2 cores. Pages are read in parallel instead (ocr_workers); the Tesseract processes inherit this.
@@ -38,6 +39,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 _MIN_LETTERS = 40  # fewer letters than this in a page's text layer: the page is an image (or blank)
 _IMAGE_DPI = 150  # the stored page image: enough to read, a tenth of the size at 300 dpi
 _PAGE_TIMEOUT_S = 120
+_BLANK = 0.0002  # share of dark pixels under which a page is blank (a line of 10-point text is about 0.002)
 _DOUBTFUL = 60  # word confidence below which stray punctuation is taken for a rule remnant
 _REMNANT_MARKS = ".,:;'`\u2018\u2019\u201c\u201d\"_~-\u2014=+^*/\\"
 _SPECK = 0.5  # a doubtful letter less than half the usual word height is dust
@@ -68,6 +70,26 @@ def usable_text(text: str) -> bool:
     return letters(text) >= _MIN_LETTERS and letters(text) >= 0.5 * visible
 
 
+def nothing_readable(unreadable: list[UnreadablePage], otherwise: str) -> str:
+    """Why a file gave no text: each reason once, with its pages ("pages 1-150: the page is blank")."""
+    by_reason: dict[str, list[int]] = {}
+    for u in unreadable:
+        by_reason.setdefault(u.reason, []).append(u.page)
+    parts = [f"{_pages_named(pages)}: {reason}" for reason, pages in by_reason.items()]
+    return f"no readable text on any page ({'; '.join(parts) or otherwise})"
+
+
+def _pages_named(pages: list[int]) -> str:
+    if len(pages) == 1:
+        return f"page {pages[0]}"
+    runs, start = [], pages[0]
+    for prev, page in zip(pages, pages[1:] + [None]):
+        if page != prev + 1:
+            runs.append(str(start) if start == prev else f"{start}-{prev}")
+            start = page
+    return "pages " + ", ".join(runs)
+
+
 def unavailable(settings: Settings) -> str | None:
     """Why OCR cannot run here, or None."""
     if not settings.ocr_enabled:
@@ -77,18 +99,18 @@ def unavailable(settings: Settings) -> str | None:
     return None
 
 
-def read_pages(data: bytes, numbers: list[int], settings: Settings) -> list[OcrPage]:
-    """OCR the given 1-based pages of a PDF."""
+def read_pages(data: bytes, numbers: list[int], settings: Settings, work: FileWork) -> list[OcrPage]:
+    """OCR the given 1-based pages of a PDF, each page's pixels counted against the file's budget first."""
     if reason := unavailable(settings):
         return [OcrPage(n, "", None, reason) for n in numbers]
     pdf = pdfium.PdfDocument(data)
     try:  # pdfium is not thread-safe: pages are rendered in this thread, read in the pool
-        return read_images(((n, _render(pdf, n, settings.ocr_dpi)) for n in numbers), settings)
+        return read_images(((n, _render(pdf, n, settings.ocr_dpi, work)) for n in numbers), settings, work)
     finally:
         pdf.close()
 
 
-def read_images(images: Iterable[tuple[int, Image.Image | str]], settings: Settings) -> list[OcrPage]:
+def read_images(images: Iterable[tuple[int, Image.Image | str]], settings: Settings, work: FileWork) -> list[OcrPage]:
     """OCR numbered page images (or the reason a page has none), a few at a time: each page image is
     ~9 MB at 300 dpi, so they are produced only as the workers take them."""
     images = iter(images)
@@ -100,12 +122,16 @@ def read_images(images: Iterable[tuple[int, Image.Image | str]], settings: Setti
     with ThreadPoolExecutor(workers) as pool:
         while batch := list(islice(images, workers)):
             out.extend(pool.map(lambda item: _read_safely(item[0], item[1], settings), batch))
+            work.step("reading scanned pages", len(out), None)
     return out
 
 
-def _render(pdf: pdfium.PdfDocument, number: int, dpi: int) -> Image.Image | str:
+def _render(pdf: pdfium.PdfDocument, number: int, dpi: int, work: FileWork) -> Image.Image | str:
+    page = pdf[number - 1]
+    width, height = page.get_size()  # points: the image's size is known before it is made
+    work.render(number, round(width * dpi / 72), round(height * dpi / 72))
     try:
-        return pdf[number - 1].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+        return page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
     except Exception as exc:  # a damaged page must be reported, not take the document down
         return f"the page cannot be rendered ({type(exc).__name__}: {exc})"
 
@@ -122,6 +148,9 @@ def _read(number: int, image: Image.Image | str, settings: Settings) -> OcrPage:
         return OcrPage(number, "", None, image)
     dpi = settings.ocr_dpi
     dark = _binarise(np.asarray(image))
+    if dark.mean() < _BLANK:  # nothing on it for Tesseract to read: said at once, not after seconds of OCR
+        scan = PageScan(page=number, confidence=0.0, image_jpeg=_jpeg(image, dpi))
+        return OcrPage(number, "", scan, "the page is blank")
     angle = _skew(dark)
     if angle:
         image = image.rotate(angle, resample=Image.BILINEAR, fillcolor=255)

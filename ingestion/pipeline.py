@@ -7,6 +7,8 @@ from core.documents import Document, PreparedDocument
 from core.errors import IngestError
 from core.portfolio import Portfolio
 from core.store import utcnow
+from core.work import current as current_work
+from core.work import file_work, step
 from ingestion.blocks import tables_of
 from ingestion.chunking import chunk_document
 from ingestion.classify import classify
@@ -21,7 +23,15 @@ def content_hash(data: bytes) -> str:
 
 
 def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio) -> PreparedDocument:
+    """The file read within its limits (core.work): those of the caller's file_work, or fresh ones."""
     name = safe_filename(filename)
+    if current_work() is None:
+        with file_work(name, settings):
+            return _prepare(name, data, settings, portfolio)
+    return _prepare(name, data, settings, portfolio)
+
+
+def _prepare(name: str, data: bytes, settings: Settings, portfolio: Portfolio) -> PreparedDocument:
     check_size(name, len(data), settings)
     file_type = detect_file_type(name, data)
     check_archive(name, data, file_type, settings)
@@ -30,6 +40,7 @@ def prepare(filename: str, data: bytes, settings: Settings, portfolio: Portfolio
         raise IngestError(name, f"document has {len(parsed.pages):,} pages, over the {settings.max_pages:,}-page limit")
     digest = content_hash(data)
     doc_id = digest[:24]
+    step("classifying and chunking")
     kind = classify(parsed)
     metadata = extract_metadata(parsed, portfolio)
     chunks = chunk_document(parsed, doc_id, settings.chunk_target_words, settings.chunk_max_words)

@@ -6,6 +6,7 @@ roll back, and if the commit fails the vectors are removed, so no half document 
 
 import threading
 
+from core.analysis import VersionReview, VersionReviewStatus
 from core.config import Settings
 from core.consistency import ConsistencyReport
 from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
@@ -63,7 +64,7 @@ class Corpus:
         with self._lock:
             if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
                 return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
-            prepared, previous = self.store.next_version(prepared)
+            prepared, previous, placement = self.store.next_version(prepared)
             doc = prepared.document
             payload = _payload(doc)
 
@@ -79,7 +80,25 @@ class Corpus:
                 if previous is not None:
                     self.vectors.set_status(previous.id, DocumentStatus.CURRENT)
                 raise
-            return _result(doc, IngestStatus.NEW_VERSION if previous else IngestStatus.ADDED)
+            result = _result(doc, IngestStatus.NEW_VERSION if previous else IngestStatus.ADDED)
+            return result.model_copy(update={"version_note": placement})
+
+    def decide_downgrade(self, review: VersionReview) -> None:
+        """Record a person's decision on a new version that lowered its record; a rejection withdraws the new
+        version and makes the one before current again, in the records and the index together."""
+
+        def index() -> None:
+            if review.status == VersionReviewStatus.REJECTED:
+                self.vectors.set_status(review.document_id, DocumentStatus.WITHDRAWN)
+                self.vectors.set_status(review.previous_id, DocumentStatus.CURRENT)
+
+        with self._lock:
+            try:
+                self.store.decide_downgrade(review, in_transaction=index)
+            except BaseException:
+                self.vectors.set_status(review.document_id, DocumentStatus.CURRENT)
+                self.vectors.set_status(review.previous_id, DocumentStatus.SUPERSEDED)
+                raise
 
     # --- searching ----------------------------------------------------------------------------
 
@@ -154,6 +173,7 @@ def _result(doc: Document, status: IngestStatus) -> IngestResult:
         pages=doc.page_count,
         chunks=doc.chunk_count,
         supersedes=doc.supersedes,
+        related_to=doc.related_to,
         ocr_pages=doc.ocr_pages,
         unreadable_pages=doc.unreadable_pages,
     )

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from core.config import EmbeddingBackend, Settings
+from core.work import step
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from an installed package, never a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -81,6 +82,7 @@ class OnnxEmbedder:
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i in range(0, len(order), self.batch_size):
+            step("embedding passages", i, len(order))  # a file's time limit holds here too
             rows = order[i : i + self.batch_size]
             width = max(len(encodings[r].ids) for r in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)

@@ -3,7 +3,11 @@
 import ipaddress
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,6 +67,16 @@ def no_network():
 def corpus_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def scans(tmp_path_factory, corpus_dir) -> Path:
+    """The scanned copies of three sample documents (fixtures/scans.py), with their printed text."""
+    from fixtures.scans import build_scans
+
+    out = tmp_path_factory.mktemp("scanned")
+    build_scans(corpus_dir, out)
     return out
 
 
@@ -204,3 +218,49 @@ def serve(settings: Settings, embedder, corpus: Corpus | None = None):
     finally:
         if own:
             corpus.close()
+
+
+def upload(http: httpx.Client, files: list, **kwargs) -> httpx.Response:
+    """POST /documents and wait for its jobs (`wait=true`): 201 added, 200 unchanged, 422 all failed."""
+    return http.post("/documents", files=files, params={"wait": "true"}, **kwargs)
+
+
+def results(response: httpx.Response) -> list[dict]:
+    """The per-file ingest results of an upload's finished jobs."""
+    return [job["result"] for job in response.json()]
+
+
+CDMO = str(Path(sys.executable).parent / "cdmo")
+
+
+def cdmo(env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """A `cdmo` command in a process of its own."""
+    return subprocess.run([CDMO, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def cdmo_serve(env):
+    """The real `cdmo serve` in a process of its own, as a user starts it in a terminal."""
+    from api.loopback import free_port
+
+    port = free_port()
+    log = Path(env["CDMO_DATA_DIR"]) / "serve.out"
+    with log.open("w") as out:  # a file, not a pipe: a full pipe would stall the server
+        process = subprocess.Popen([CDMO, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=120) as http:
+            yield http, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
+            process.wait(timeout=30)

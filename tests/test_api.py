@@ -4,7 +4,7 @@ import pytest
 
 from core.config import VectorEngine
 from tests.bad_files import encrypted_pdf
-from tests.conftest import serve
+from tests.conftest import results, serve, upload
 
 pytestmark = pytest.mark.every_store
 
@@ -19,7 +19,7 @@ def _upload(client, *paths_or_pairs):
     for item in paths_or_pairs:
         name, data = (item.name, item.read_bytes()) if hasattr(item, "read_bytes") else item
         files.append(("files", (name, data, "application/octet-stream")))
-    return client.post("/documents", files=files)
+    return upload(client, files)
 
 
 def test_upload_list_read_and_search(server, corpus_dir):
@@ -27,16 +27,16 @@ def test_upload_list_read_and_search(server, corpus_dir):
     qta = corpus_dir / "Stellaris_QTA_Halvorsen_v1.docx"
     response = _upload(server, dev, qta)
     assert response.status_code == 201
-    results = response.json()
-    assert [r["status"] for r in results] == ["added", "added"]
-    assert results[0]["kind"] == "deviation_report" and results[0]["pages"] == 2
+    added = results(response)
+    assert [r["status"] for r in added] == ["added", "added"]
+    assert added[0]["kind"] == "deviation_report" and added[0]["pages"] == 2
 
     assert _upload(server, dev).status_code == 200  # unchanged
 
     listed = server.get("/documents", params={"site": "SFF-MONZA"}).json()
     assert [d["filename"] for d in listed] == [qta.name]
 
-    detail = server.get(f"/documents/{results[0]['document_id']}").json()
+    detail = server.get(f"/documents/{added[0]['document_id']}").json()
     assert detail["metadata"]["batch_ids"][0] == "24-017" and len(detail["pages"]) == 2
     chunk = detail["chunks"][0]
     page = detail["pages"][chunk["page"] - 1]["text"]
@@ -62,7 +62,7 @@ def test_bad_uploads_are_named_and_change_nothing(server, corpus_dir):
         ("empty.eml", b""),
     )
     assert response.status_code == 422
-    errors = {r["filename"]: r["error"] for r in response.json()}
+    errors = {r["filename"]: r["error"] for r in results(response)}
     assert "path components" in errors["../../../etc/cron.d/evil.pdf"]
     assert "encrypted" in errors["locked.pdf"]
     assert "over the 2,000,000-byte limit" in errors["huge.txt"]

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from tests.bad_files import corrupt_pdf
-from tests.conftest import serve
+from tests.conftest import serve, upload
 
 QTA = "Stellaris_QTA_Halvorsen_v1.docx"
 LATE = "NC-2024-0127_Stellaris_Filling_Interruption.pdf"
@@ -60,7 +60,7 @@ def test_document_text_renders_as_text_never_as_markup(client):
 
 def test_triage_ingested_events_and_findings(client, corpus_dir):
     for name in (QTA, LATE):
-        assert client.post("/documents", files=_file(corpus_dir / name, "files")).status_code == 201
+        assert upload(client, _file(corpus_dir / name, "files")).status_code == 201
     event = client.post("/investigations/triage", files=_file(corpus_dir / LATE)).json()
     assert event["risk"] == "HIGH" and "notified_late" in [f["code"] for f in event["flags"]]
 

@@ -29,17 +29,10 @@ from eval.ocr import character_accuracy
 from fixtures.scans import build_scans, load_ground_truth
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus
-from tests.conftest import serve
+from tests.conftest import results, serve, upload
 from tests.test_tables import generated_table, record_of
 
 BPR = "SCAN_BPR_HB-101_DS_24-017.pdf"
-
-
-@pytest.fixture(scope="session")
-def scans(tmp_path_factory, corpus_dir):
-    out = tmp_path_factory.mktemp("scanned")
-    build_scans(corpus_dir, out)
-    return out
 
 
 def _pdf(*pages) -> bytes:
@@ -71,9 +64,9 @@ def server(tmp_path_factory, embedder, scans):
             "Batch 24-099 release summary: every in-process control passed and QA approved it.", _noise(), None
         )
         files = [("files", (BPR, (scans / BPR).read_bytes())), ("files", ("mixed.pdf", mixed))]
-        response = http.post("/documents", files=files)
+        response = upload(http, files)
         assert response.status_code == 201, response.text
-        yield http, corpus, {r["filename"]: r for r in response.json()}
+        yield http, corpus, {r["filename"]: r for r in results(response)}
     corpus.close()
 
 
@@ -143,10 +136,10 @@ def test_a_page_that_cannot_be_read_is_reported_by_number_and_reason(server):
 def test_a_file_with_no_readable_page_is_refused_by_name_and_changes_nothing(server):
     http, corpus, _ = server
     before = corpus.store.counts()
-    response = http.post("/documents", files=[("files", ("noise.pdf", _pdf(_noise(1), None)))])
-    (result,) = response.json()
+    response = upload(http, [("files", ("noise.pdf", _pdf(_noise(1), None)))])
+    (result,) = results(response)
     assert result["status"] == "failed" and result["filename"] == "noise.pdf"
-    assert "no readable text" in result["error"] and "page 1:" in result["error"] and "page 2:" in result["error"]
+    assert "no readable text" in result["error"] and ("pages 1-2:" in result["error"] or "page 2:" in result["error"])
     assert corpus.store.counts() == before
 
 
@@ -224,8 +217,8 @@ def test_a_bad_image_file_is_refused_by_name_and_reason(tmp_path):
     bomb = small[:16] + huge + zlib.crc32(b"IHDR" + huge).to_bytes(4, "big") + small[33:]
     for name, data, reason in (
         ("truncated.png", blank[:200], "page 1: the page image cannot be decoded"),
-        ("blank.png", blank, "page 1: no text found on the page image"),
-        ("bomb.png", bomb, "9,000 x 9,000 pixels"),
+        ("blank.png", blank, "page 1: the page is blank"),
+        ("bomb.png", bomb, "9,000 x 9,000-pixel image, over the 60,000,000-pixel limit per page"),
         ("fake.jpg", b"%PDF-1.4 not an image", "name says IMAGE"),
         ("noise.tiff", b"II*\x00" + bytes(500), "corrupt or unreadable image"),
     ):
@@ -243,7 +236,7 @@ def test_a_scan_attached_to_an_email_is_read_as_a_document_of_its_own(server, sc
     qta = "SCAN_QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
     page = _encoded(_page_images((scans / qta).read_bytes(), 200)[:1], "JPEG", dpi=(200, 200), quality=90)
     message.add_attachment(page, maintype="image", subtype="jpeg", filename="QTA_p1.jpg")
-    (result,) = http.post("/documents", files=[("files", ("scan_mail.eml", message.as_bytes()))]).json()
+    (result,) = results(upload(http, [("files", ("scan_mail.eml", message.as_bytes()))]))
     (attached,) = result["attachments"]
     assert attached["filename"] == "scan_mail.eml - QTA_p1.jpg" and attached["status"] == "added"
     assert attached["ocr_pages"] == [1] and attached["unreadable_pages"] == []

@@ -7,12 +7,10 @@ as a user runs them in two terminals.
 
 import getpass
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,9 +21,9 @@ from core.config import Settings
 from core.errors import StoreBusyError
 from core.ownership import StoreLock, store_owner
 from retrieval.corpus import Corpus, check_consistency
+from tests.conftest import cdmo, cdmo_serve, results, serve, upload
 
 pytestmark = pytest.mark.every_store
-CDMO = str(Path(sys.executable).parent / "cdmo")
 FIRST = ["DEV-2024-031_Investigation_Report.pdf", "BPR_HB-101_DS_24-017.pdf"]
 LATER = ["DEV-2024-044_Buffer_Preparation_Error.pdf", "CC-2024-052_Change_Notification_Protein_A_Resin.pdf"]
 
@@ -41,46 +39,17 @@ def data_env(tmp_path, model_cache, database_url):
     return data, env
 
 
-def cdmo(env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([CDMO, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@contextmanager
-def cdmo_serve(env):
-    port = free_port()
-    log = Path(env["CDMO_DATA_DIR"]) / "serve.out"
-    with log.open("w") as out:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen([CDMO, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.time() < deadline, log.read_text()
-            time.sleep(0.2)
-        with httpx.Client(base_url=url, timeout=120) as http:
-            yield http, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # as Ctrl-C in its terminal
-            process.wait(timeout=30)
-
-
-def upload(http: httpx.Client, corpus_dir: Path, name: str) -> dict:
-    response = http.post("/documents", files=[("files", (name, (corpus_dir / name).read_bytes()))])
+def upload_file(http: httpx.Client, corpus_dir: Path, name: str) -> dict:
+    response = upload(http, [("files", (name, (corpus_dir / name).read_bytes()))])
     assert response.status_code == 201, response.text
-    return response.json()[0]
+    return results(response)[0]
 
 
 def test_the_cli_beside_a_running_server_goes_through_it_and_damages_nothing(data_env, corpus_dir):
     data, env = data_env
     with cdmo_serve(env) as (http, server):
         for name in FIRST:
-            assert upload(http, corpus_dir, name)["status"] == "added"
+            assert upload_file(http, corpus_dir, name)["status"] == "added"
         owner = store_owner(data)
         assert owner.pid == server.pid and owner.url == str(http.base_url).rstrip("/")
 
@@ -110,8 +79,10 @@ def test_the_cli_beside_a_running_server_goes_through_it_and_damages_nothing(dat
 
         refused = cdmo(env, "check", "--repair")
         assert refused.returncode == 2 and "stop the server" in refused.stdout
-        for name in LATER:  # the server still writes: a reader broke every later upload before the lock
-            assert upload(http, corpus_dir, name)["status"] == "added"
+        # the server still writes (a reader once broke every later upload), and the CLI ingests through it
+        assert upload_file(http, corpus_dir, LATER[0])["status"] == "added"
+        ingested = cdmo(env, "ingest", str(corpus_dir / LATER[1]))
+        assert ingested.returncode == 0 and "1 of 1 files ingested" in ingested.stdout, ingested.stdout
         listed = http.get("/documents").json()
         assert len(listed) == 4
         actors = {e["actor"] for e in http.get("/audit").json() if e["action"] in ("question", "triage", "review_qta")}
@@ -131,13 +102,13 @@ def test_two_writers_through_the_api_while_the_cli_reads(data_env, corpus_dir):
              for w in range(2) for i in range(6)]  # fmt: skip
     statuses, reads = [], []
     with cdmo_serve(env) as (http, _):
-        upload(http, corpus_dir, FIRST[0])
+        upload_file(http, corpus_dir, FIRST[0])
 
         def writer(mine):
             with httpx.Client(base_url=http.base_url, timeout=120) as client:
                 for name, body in mine:
-                    r = client.post("/documents", files=[("files", (name, body))])
-                    statuses.append((r.status_code, r.json()[0]["status"]))
+                    r = upload(client, [("files", (name, body))])
+                    statuses.append((r.status_code, results(r)[0]["status"]))
 
         writers = [threading.Thread(target=writer, args=(notes[w::2],)) for w in range(2)]
         for t in writers:
@@ -197,15 +168,13 @@ def test_the_lock_is_taken_once_per_process_and_given_back(tmp_path):
 
 
 def test_an_engine_failure_reaches_the_user_in_words_and_changes_nothing(make_settings, embedder, corpus_dir):
-    from tests.conftest import serve
-
     settings = make_settings()
     corpus = Corpus(settings, embedder=embedder)
     engine_error = "Service runtime error: Failed to flush payload_index: tracker_journal.dat is shorter than expected"
     try:
         with serve(settings, embedder, corpus) as http:
             name = FIRST[0]
-            assert http.post("/documents", files=[("files", (name, (corpus_dir / name).read_bytes()))]).status_code == 201
+            assert upload(http, [("files", (name, (corpus_dir / name).read_bytes()))]).status_code == 201
             before = (corpus.store.counts(), corpus.vectors.count())
 
             def broken(*args, **kwargs):
@@ -213,9 +182,9 @@ def test_an_engine_failure_reaches_the_user_in_words_and_changes_nothing(make_se
 
             real_upsert, corpus.vectors.upsert = corpus.vectors.upsert, broken
             name = LATER[0]
-            r = http.post("/documents", files=[("files", (name, (corpus_dir / name).read_bytes()))])
+            r = upload(http, [("files", (name, (corpus_dir / name).read_bytes()))])
             corpus.vectors.upsert = real_upsert
-            error = r.json()[0]["error"]
+            error = results(r)[0]["error"]
             assert r.status_code == 422 and "tracker_journal" not in r.text and "RuntimeError" not in r.text
             assert error.startswith("storing the file failed unexpectedly (reference ") and "nothing was stored" in error
             assert (corpus.store.counts(), corpus.vectors.count()) == before and check_consistency(corpus).consistent
@@ -248,8 +217,6 @@ def test_an_unexpected_cli_failure_is_told_in_words_with_the_traceback_in_the_lo
 
 
 def test_the_openapi_page_works_with_no_network(browser, make_settings, embedder):
-    from tests.conftest import serve
-
     with serve(make_settings(), embedder) as http:
         page = browser.new_page()
         asked = []

@@ -18,7 +18,7 @@ from core.passages import MASK
 from core.portfolio import load_portfolio
 from core.programs import load_programs
 from retrieval.corpus import Corpus
-from tests.conftest import STORES, ingest_all, serve
+from tests.conftest import STORES, ingest_all, results, serve, upload
 
 PASSWORD = "correct horse battery staple"
 
@@ -92,7 +92,7 @@ def test_roles_decide_who_uploads_and_who_administers(secured, corpus_dir):
     http, keys, _, _ = secured
     memo = ("roles_memo.txt", b"Stellaris QA memo for HB-101: line 2 glove tests now run before each batch.")
     assert http.post("/documents", files=[("files", memo)], headers=_as(keys, "viewer")).status_code == 403
-    assert http.post("/documents", files=[("files", memo)], headers=_as(keys, "reviewer")).status_code == 201
+    assert upload(http, [("files", memo)], headers=_as(keys, "reviewer")).status_code == 201
     new_key = {"name": "x", "role": "admin"}
     assert http.post("/auth/keys", json=new_key, headers=_as(keys, "reviewer")).status_code == 403
     assert http.get("/audit", headers=_as(keys, "reviewer")).status_code == 403
@@ -294,7 +294,7 @@ def test_admins_list_and_revoke_keys_and_remove_or_reset_users(secured):
 def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_changed(secured):
     http, keys, _, store = secured
     memo = ("audit_memo.txt", b"Quantix QA memo for HB-240: potency assay transfer completed 13 December 2024.")
-    (uploaded,) = http.post("/documents", files=[("files", memo)], headers=_as(keys, "reviewer")).json()
+    (uploaded,) = results(upload(http, [("files", memo)], headers=_as(keys, "reviewer")))
     with http.stream(
         "POST",
         "/chat",
@@ -303,10 +303,10 @@ def test_the_audit_trail_records_who_did_what_to_which_version_and_cannot_be_cha
     ) as r:
         r.read()
     entries = http.get("/audit", headers=_as(keys, "admin")).json()
-    upload = next(e for e in entries if e["action"] == "upload" and e["detail"]["filename"] == "audit_memo.txt")
-    assert upload["actor"] == "lims-bridge" and upload["actor_kind"] == "key" and upload["role"] == "reviewer"
+    entry = next(e for e in entries if e["action"] == "upload" and e["detail"]["filename"] == "audit_memo.txt")
+    assert entry["actor"] == "lims-bridge" and entry["actor_kind"] == "key" and entry["role"] == "reviewer"
     doc = store.get(uploaded["document_id"])
-    assert upload["documents"] == [
+    assert entry["documents"] == [
         {"id": doc.id, "filename": doc.filename, "content_hash": doc.content_hash, "version": 1}
     ]
     question = next(e for e in reversed(entries) if e["action"] == "question")

@@ -29,8 +29,8 @@ def test_upload_ask_and_open_the_cited_passage(browser, site, corpus_dir, tmp_pa
     page.click("#tab-documents")
     page.set_input_files("#files", [str(corpus_dir / "DEV-2024-038_Chromatography_Skid_Downtime.docx"), str(note)])
     page.click("#upload")
-    page.wait_for_function("document.querySelectorAll('#upload-results li').length === 2", timeout=90_000)
-    assert page.eval_on_selector("#upload-progress", "p => p.value") == 100
+    page.wait_for_function("document.querySelector('#upload-status').textContent === 'Done'", timeout=90_000)
+    assert page.eval_on_selector("#upload-progress", "p => p.value") == 100  # uploaded, then read: the jobs
     assert page.locator("#upload-results li", has_text="added").count() == 2
     page.wait_for_function("document.querySelectorAll('#documents tbody tr').length === 2")  # listed after
     assert page.locator("#documents a", has_text="Triage").count() == 1  # the deviation's triage view

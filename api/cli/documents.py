@@ -41,8 +41,13 @@ def ingest(
         task = progress.add_task("ingesting", total=len(files))
         for path in files:
             progress.update(task, description=f"ingesting {path.name[:40]}")
+
+            def stage(what: str, done: int | None, total: int | None, name: str = path.name[:40]) -> None:
+                count = f" {done} of {total}" if done is not None and total else ""
+                progress.update(task, description=f"{name}: {what}{count}")
+
             try:
-                result = store.ingest(path, read_file(path, settings))
+                result = store.ingest(path, read_file(path, settings), stage)
             except IngestError as exc:
                 result = IngestResult(filename=exc.filename, status=IngestStatus.FAILED, error=exc.reason)
             results.append(result)

@@ -257,20 +257,27 @@ def load_test(
     workers: Annotated[int, typer.Option(help="Concurrent clients")] = 8,
     seconds: Annotated[float, typer.Option(help="How long the run lasts")] = 60.0,
     programs: ScopePrograms = None,
+    hostile: Annotated[bool, typer.Option(help="A fifth of the uploads are hostile files (each must be refused)")] = False,
     report: Path = Path("eval/reports/load.json"),
 ) -> None:
-    """A bounded load run on loopback: concurrent uploads and chat queries with API keys; rps, p95, errors."""
+    """A bounded load run on loopback: concurrent uploads and chat queries with API keys; rps, p95, errors,
+    memory; with --hostile, the refusals of hostile files and nothing lost."""
     from api import load
 
-    result = load.run(corpus_dir, workers, seconds, programs=ids(programs))
+    result = load.run(corpus_dir, workers, seconds, programs=ids(programs), hostile=hostile)
     table = Table("kind", "requests", "errors", "p50 ms", "p95 ms")
     for k in result.kinds:
         table.add_row(k.kind, str(k.requests), str(k.errors), f"{k.p50_ms}", f"{k.p95_ms}")
     console.print(table)
     scope = f" scoped to {', '.join(result.programs)}" if result.programs else ""
     console.print(f"{result.requests} requests in {result.seconds} s with {result.workers} clients{scope}: "
-                  f"{result.requests_per_second} requests/s, {result.errors} errors; index and records "
-                  f"{'consistent' if result.consistent_after else 'DRIFTED'} afterwards")
+                  f"{result.requests_per_second} requests/s, {result.errors} errors; {result.stored} uploads stored, "
+                  f"{result.lost} lost, {result.refused_as_expected} hostile files refused as expected; memory "
+                  f"{result.rss_start_mb:.0f} MB at the start, {result.rss_peak_mb:.0f} MB at most, "
+                  f"{result.rss_end_mb:.0f} MB at the end; index and records "
+                  f"{'consistent' if result.consistent_after else 'DRIFTED'} afterwards")  # fmt: skip
+    for line in result.unexpected:
+        console.print(f"[yellow]unexpected: {line}[/yellow]", markup=True, highlight=False)
     _write_report(report, result)
 
 

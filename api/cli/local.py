@@ -22,6 +22,7 @@ from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness
 from core.portfolio import Portfolio, load_portfolio
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
+from core.work import Progress
 
 
 class LocalStore:
@@ -73,10 +74,10 @@ class LocalStore:
                 record_answer(self.records, self.actor, Answer.model_validate(event.data))
             yield event
 
-    def ingest(self, path: Path, data: bytes) -> IngestResult:
+    def ingest(self, path: Path, data: bytes, on_progress: Progress | None = None) -> IngestResult:
         from api.ingest import ingest_bytes
 
-        result = ingest_bytes(self.corpus, self.portfolio, path.name, data)
+        result = ingest_bytes(self.corpus, self.portfolio, path.name, data, on_progress)
         record_upload(self.records, self.actor, result, path=str(path))
         return result
 

@@ -2,56 +2,82 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.audit import record_upload
 from api.deps import RequestState, get_corpus, get_state, require
-from api.ingest import failure, ingest_bytes, read_upload
+from api.audit import record
+from api.ingest import failure, read_upload
+from api.jobs import QueueFull
+from core.analysis import VersionReview, VersionReviewStatus
 from core.auth import Principal, Role
 from core.documents import (
     Document,
     DocumentDetail,
     DocumentKind,
-    IngestResult,
     IngestStatus,
     PageScan,
     UnreadablePage,
 )
 from core.errors import IngestError, NotFoundError
+from core.jobs import IngestJob
+from core.store import utcnow
 from core.tables import Table
 from retrieval.corpus import Corpus
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
 
-@router.post("", response_model=list[IngestResult], status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=list[IngestJob],
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={429: {"description": "Too many files waiting to be ingested; Retry-After says when to try"}},
+)
 def upload_documents(
     files: list[UploadFile],
     response: Response,
     state: Annotated[RequestState, Depends(get_state)],
     _: Annotated[Principal, require(Role.REVIEWER)],
+    wait: Annotated[bool, Query(description="Answer once every file is ingested (or the wait is over)")] = False,
 ):
-    """Ingest one or more files. Each gets its own result; a failure names the file and the reason.
+    """Queue one or more files for ingestion: one job per file, answered at once (202); follow them at
+    `GET /jobs/{id}` or `GET /jobs/events?ids=...`. A file refused before it is queued (no name, over the
+    size limit) comes back as a finished job whose result says why.
 
+    With `wait=true` the answer comes when every job is finished (or after `CDMO_MAX_SECONDS_PER_FILE`):
     201 when something was added, 200 when every file was already there, 422 when every file failed.
     """
-    results = [_ingest_upload(f, state) for f in files]
-    for r in results:
-        record_upload(state.app.corpus.store, state.principal, r)
+    runner = state.app.jobs
+    if len(files) > state.settings.max_upload_files:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                            f"{len(files)} files in one upload, over the limit of {state.settings.max_upload_files}")  # fmt: skip
+    jobs = []
+    for upload in files:
+        try:
+            name, data = read_upload(upload, state.settings.max_file_bytes)
+        except IngestError as exc:
+            jobs.append(runner.refused(state.principal, failure(exc)))
+            continue
+        try:
+            jobs.append(runner.submit(state.principal, name, data))
+        except QueueFull as exc:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"{exc}: try again shortly",
+                                headers={"Retry-After": "30"}) from None  # fmt: skip
+    if not wait:
+        return jobs
+    for jobs in runner.watch([j.id for j in jobs], state.settings.max_seconds_per_file + 30):
+        pass
+    results = [j.result for j in jobs if j.result is not None]
+    if len(results) < len(jobs):
+        return jobs  # still at work: 202
     if all(r.status == IngestStatus.FAILED for r in results):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    elif not any(r.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION) for r in results):
+    elif any(r.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION) for r in results):
+        response.status_code = status.HTTP_201_CREATED
+    else:
         response.status_code = status.HTTP_200_OK
-    return results
-
-
-def _ingest_upload(upload: UploadFile, state: RequestState) -> IngestResult:
-    try:
-        name, data = read_upload(upload, state.settings.max_file_bytes)
-    except IngestError as exc:
-        return failure(exc)
-    return ingest_bytes(state.app.corpus, state.portfolio, name, data)  # written to the whole corpus
+    return jobs
 
 
 @router.get("", response_model=list[Document])
@@ -78,6 +104,44 @@ def unreadable_pages(corpus: Annotated[Corpus, Depends(get_corpus)]):
         for d in corpus.store.list_documents()
         for u in d.unreadable_pages
     ]
+
+
+@router.get("/downgrades", response_model=list[VersionReview])
+def downgrades(corpus: Annotated[Corpus, Depends(get_corpus)], pending: bool = True):
+    """New versions that lowered their record's risk, flags or gaps: each waits for a person to confirm or
+    reject it, and until then the earlier, higher reading counts in risk, readiness and the digest."""
+    return corpus.store.version_reviews(pending_only=pending)
+
+
+class DowngradeDecision(BaseModel):
+    confirm: bool = Field(description="true: the new version's lower reading stands; false: withdraw the new version")
+    reason: str = Field(min_length=3, max_length=2000, description="Why, for the audit trail")
+
+
+@router.post("/{document_id}/downgrade", response_model=VersionReview)
+def decide_downgrade(
+    document_id: str,
+    decision: DowngradeDecision,
+    state: Annotated[RequestState, Depends(get_state)],
+    who: Annotated[Principal, require(Role.REVIEWER)],
+):
+    """Decide on a new version that lowered its record. Confirmed, its reading counts from now on; rejected, it
+    is withdrawn (kept, readable, out of search) and the version before is current again."""
+    store = state.corpus.store
+    review = store.version_review(document_id) if store.visible(document_id) else None
+    if review is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no downgrade waits on document {document_id}")
+    if review.status != VersionReviewStatus.PENDING:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"decided already: {review.status.value} by {review.decided_by}")
+    review = review.model_copy(update={
+        "status": VersionReviewStatus.CONFIRMED if decision.confirm else VersionReviewStatus.REJECTED,
+        "decided_by": who.name, "decided_at": utcnow(), "reason": decision.reason,
+    })  # fmt: skip
+    state.app.corpus.decide_downgrade(review)
+    record(state.app.corpus.store, who, f"{'confirm' if decision.confirm else 'reject'}_downgrade",
+           document_ids=[review.document_id, review.previous_id],
+           detail={"changes": review.changes, "reason": decision.reason})  # fmt: skip
+    return review
 
 
 @router.get("/{document_id}", response_model=DocumentDetail)

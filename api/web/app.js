@@ -199,6 +199,46 @@ async function loadDocuments() {
 
 for (const id of ["filter-site", "filter-program", "filter-kind"]) $(id).addEventListener("change", loadDocuments);
 
+function showResults(jobs) {
+  $("upload-results").replaceChildren(...jobs.map((job) => {
+    const r = job.result;
+    if (!r) return el("li", job.status === "failed" ? `${job.filename}: failed: ${job.error}` : `${job.filename}: ${job.status}`, job.status === "failed" ? "failed" : "");
+    const text = r.status === "failed" ? `${r.filename}: failed: ${r.error}` : `${r.filename}: ${r.status.replace("_", " ")}`;
+    return el("li", text, r.status === "failed" ? "failed" : "");
+  }));
+}
+
+// The share of a job that is done: reading and embedding report their steps; a finished job is whole.
+function jobShare(job) {
+  if (job.status === "done" || job.status === "failed") return 1;
+  if (job.status === "queued") return 0;
+  return job.total ? 0.1 + 0.8 * (job.done || 0) / job.total : 0.1;
+}
+
+// Upload (the first half of the bar), then follow the files' jobs on the server (the second half).
+function followJobs(jobs) {
+  const ids = jobs.map((j) => j.id).join(",");
+  const finish = (latest) => {
+    showResults(latest);
+    $("upload-progress").value = 100;
+    $("upload-status").textContent = "Done";
+    loadDocuments();
+  };
+  if (jobs.every((j) => j.status === "done" || j.status === "failed")) return finish(jobs);
+  const events = new EventSource(`/jobs/events?ids=${encodeURIComponent(ids)}`);
+  let latest = jobs;
+  events.addEventListener("progress", (e) => {
+    latest = JSON.parse(e.data);
+    const share = latest.reduce((sum, j) => sum + jobShare(j), 0) / latest.length;
+    $("upload-progress").value = Math.round(50 + 50 * share);
+    const running = latest.find((j) => j.status === "running");
+    $("upload-status").textContent = running ? `${running.filename}: ${running.stage || "working"}${running.total ? ` (${running.done} of ${running.total})` : ""}…` : "Waiting to be read…";
+    showResults(latest);
+  });
+  for (const name of ["done", "timeout"]) events.addEventListener(name, () => { events.close(); finish(latest); });
+  events.onerror = () => { events.close(); $("upload-status").textContent = "Lost touch with the server; the files go on being read: refresh to see them"; };
+}
+
 $("upload-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const files = $("files").files;
@@ -207,22 +247,23 @@ $("upload-form").addEventListener("submit", (event) => {
   for (const file of files) form.append("files", file);
   const request = new XMLHttpRequest();  // XHR, not fetch: it reports upload progress
   $("upload-progress").hidden = false;
+  $("upload-progress").value = 0;
   $("upload-status").textContent = "Uploading…";
   request.upload.addEventListener("progress", (e) => {
-    if (e.lengthComputable) $("upload-progress").value = Math.round((100 * e.loaded) / e.total);
+    if (e.lengthComputable) $("upload-progress").value = Math.round((50 * e.loaded) / e.total);
   });
-  request.upload.addEventListener("load", () => ($("upload-status").textContent = "Reading and indexing…"));
+  request.upload.addEventListener("load", () => ($("upload-status").textContent = "Queued for reading…"));
   request.addEventListener("load", () => {
-    $("upload-progress").value = 100;
-    let results = [];
-    try { results = JSON.parse(request.responseText); } catch { results = []; }
-    if (!Array.isArray(results)) results = [{ filename: "upload", status: "failed", error: request.responseText }];
-    $("upload-results").replaceChildren(...results.map((r) => {
-      const text = r.status === "failed" ? `${r.filename}: failed: ${r.error}` : `${r.filename}: ${r.status.replace("_", " ")}`;
-      return el("li", text, r.status === "failed" ? "failed" : "");
-    }));
-    $("upload-status").textContent = "Done";
-    loadDocuments();
+    let jobs = null;
+    try { jobs = JSON.parse(request.responseText); } catch { jobs = null; }
+    if (!Array.isArray(jobs)) {
+      const detail = (jobs && jobs.detail) || request.statusText || "the server refused the upload";
+      $("upload-results").replaceChildren(el("li", `upload: failed: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`, "failed"));
+      $("upload-status").textContent = "Refused";
+      return;
+    }
+    showResults(jobs);
+    followJobs(jobs);
   });
   request.addEventListener("error", () => ($("upload-status").textContent = "The upload failed: the server did not answer"));
   request.open("POST", "/documents");

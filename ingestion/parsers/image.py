@@ -14,9 +14,9 @@ from core.config import Settings
 from core.documents import FileType, Page, ParsedDocument, UnreadablePage
 from core.errors import IngestError
 from ingestion.blocks import blocks_from_text, first_heading
-from ingestion.ocr import read_images
+from core.work import FileWork, work_on
+from ingestion.ocr import nothing_readable, read_images, unavailable
 
-_MAX_PIXELS = 60_000_000  # an A3 page at 600 dpi is 35 M; more is a decompression bomb, not a scan
 _PAGE_WIDTH_INCHES = 8.5  # letter; A4 is 8.27
 _LOWEST_DPI = 72  # a stated resolution under this is a placeholder, not the scanner's
 
@@ -29,13 +29,15 @@ def parse_image(name: str, data: bytes, settings: Settings) -> ParsedDocument:
         raise IngestError(name, f"corrupt or unreadable image ({type(exc).__name__}: {exc})") from exc
     if frames > settings.max_pages:
         raise IngestError(name, f"image has {frames:,} pages, over the {settings.max_pages:,}-page limit")
-    read = read_images(_pages(image, frames, settings.ocr_dpi), settings)
+    work = work_on(name, settings)
+    if unavailable(settings) is None:
+        work.ocr(frames)  # every page of an image file is read by OCR
+    read = read_images(_pages(image, frames, settings.ocr_dpi, work), settings, work)
     pages = [Page(number=p.number, text=p.text) for p in read]
     unreadable = [UnreadablePage(page=p.number, reason=p.problem) for p in read if p.problem]
     blocks = [b for p in pages for b in blocks_from_text(p.text, p.number)]
     if not blocks:
-        problems = "; ".join(f"page {u.page}: {u.reason}" for u in unreadable)
-        raise IngestError(name, f"no readable text on any page ({problems or 'nothing legible'})")
+        raise IngestError(name, nothing_readable(unreadable, "nothing legible"))
     return ParsedDocument(
         file_type=FileType.IMAGE,
         title=first_heading(blocks),
@@ -46,21 +48,27 @@ def parse_image(name: str, data: bytes, settings: Settings) -> ParsedDocument:
     )
 
 
-def _pages(image: Image.Image, frames: int, dpi: int) -> Iterator[tuple[int, Image.Image | str]]:
-    """Each page in grey at the OCR resolution, decoded only when the OCR takes it; or why it cannot be."""
+def _pages(image: Image.Image, frames: int, dpi: int, work: FileWork) -> Iterator[tuple[int, Image.Image | str]]:
+    """Each page in grey at the OCR resolution, decoded only when the OCR takes it; or why it cannot be.
+    Its pixels, as stored and as brought to the OCR resolution, are counted before it is decoded."""
     for number in range(1, frames + 1):
         try:
             image.seek(number - 1)
             width, height = image.size
-            if width * height > _MAX_PIXELS:
-                yield number, f"the page image is {width:,} x {height:,} pixels, over the {_MAX_PIXELS:,} limit"
-                continue
             stated = image.info.get("dpi", (0, 0))[0]
             source_dpi = stated if stated >= _LOWEST_DPI else width / _PAGE_WIDTH_INCHES
-            page = image.convert("L")
             scale = dpi / source_dpi
-            if abs(scale - 1) > 0.05:
-                page = page.resize((round(width * scale), round(height * scale)), Image.LANCZOS)
+            size = (round(width * scale), round(height * scale)) if abs(scale - 1) > 0.05 else (width, height)
+            try:
+                work.render(number, width, height)
+                if size != (width, height):
+                    work.render(number, *size)
+            except IngestError as exc:  # a bomb of a page: that page is unreadable, with the limit it broke
+                yield number, exc.reason
+                continue
+            page = image.convert("L")
+            if size != (width, height):
+                page = page.resize(size, Image.LANCZOS)
             yield number, page
         except Exception as exc:  # a truncated or damaged frame: reported with its page, never unnamed
             yield number, f"the page image cannot be decoded ({type(exc).__name__}: {exc})"

@@ -15,7 +15,8 @@ from core.config import Settings
 from core.documents import FileType, Page, PageScan, ParsedDocument, UnreadablePage
 from core.errors import IngestError
 from ingestion.blocks import blocks_from_text, first_heading, normalized
-from ingestion.ocr import letters, read_pages, usable_text
+from core.work import step, work_on
+from ingestion.ocr import letters, nothing_readable, read_pages, unavailable, usable_text
 
 # Titles that PDF writers and scanners fill in by default (reportlab's "untitled", a scanner's "Scan"):
 # the document's own first heading says more.
@@ -27,7 +28,13 @@ def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
         reader = PdfReader(BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError(name, "PDF is encrypted and needs a password")
-        raw_pages = [_page_text(p) for p in reader.pages]
+        count = len(reader.pages)
+        if count > settings.max_pages:  # counted before any page is read: reading 5,000 pages takes minutes
+            raise IngestError(name, f"document has {count:,} pages, over the {settings.max_pages:,}-page limit")
+        raw_pages = []
+        for number, page in enumerate(reader.pages, 1):
+            step("reading page", number, count)
+            raw_pages.append(_page_text(page))
         title = (reader.metadata.title if reader.metadata else None) or ""
     except IngestError:
         raise
@@ -39,15 +46,12 @@ def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
         raise IngestError(name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
     if not raw_pages:
         raise IngestError(name, "PDF has no pages")
-    if len(raw_pages) > settings.max_pages:  # checked before OCR, which is slow
-        raise IngestError(name, f"document has {len(raw_pages):,} pages, over the {settings.max_pages:,}-page limit")
-    scans, unreadable = _read_scanned_pages(data, raw_pages, settings)
+    scans, unreadable = _read_scanned_pages(name, data, raw_pages, settings)
     pages = [Page(number=i + 1, text=t) for i, t in enumerate(raw_pages)]
     furniture = _running_heads(raw_pages)
     blocks = [b for p in pages for b in blocks_from_text(p.text, p.number, furniture)]
     if not blocks:
-        problems = "; ".join(f"page {u.page}: {u.reason}" for u in unreadable)
-        raise IngestError(name, f"no readable text on any page ({problems or 'no text layer'})")
+        raise IngestError(name, nothing_readable(unreadable, "no text layer"))
     return ParsedDocument(
         file_type=FileType.PDF,
         title=title.strip() if not _PLACEHOLDER_TITLE.match(title.strip()) else first_heading(blocks),
@@ -59,12 +63,15 @@ def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
 
 
 def _read_scanned_pages(
-    data: bytes, page_texts: list[str], settings: Settings
+    name: str, data: bytes, page_texts: list[str], settings: Settings
 ) -> tuple[list[PageScan], list[UnreadablePage]]:
     """OCR the pages whose text layer is unusable, replacing their text in place; report what stays unread."""
     scans, unreadable = [], []
     numbers = [i + 1 for i, text in enumerate(page_texts) if not usable_text(text)]
-    for page in read_pages(data, numbers, settings) if numbers else []:
+    work = work_on(name, settings)
+    if numbers and unavailable(settings) is None:
+        work.ocr(len(numbers))  # within the per-file and per-hour OCR limits, or refused before any is read
+    for page in read_pages(data, numbers, settings, work) if numbers else []:
         layer = page_texts[page.number - 1]
         if page.text and letters(page.text) > 1.2 * letters(layer):
             page_texts[page.number - 1] = page.text

@@ -1,0 +1,86 @@
+"""Bounded requests, below every route: a body no larger than its route takes (413), sent at a pace (408).
+
+The size is checked against Content-Length before a byte is read, and counted as the body arrives for a
+client that sends none or lies; a body that stalls (a slow client, or a Content-Length larger than what is
+sent) is given up after `CDMO_BODY_IDLE_TIMEOUT_S` instead of holding a worker until the client leaves.
+An ASGI middleware: FastAPI would turn a failure while it reads a form into a 400, so the refusal is
+noted here as it happens and sent in place of whatever answer the route then gives.
+"""
+
+import asyncio
+import json
+
+from core.config import Settings
+
+# Routes that take files; every other body is a small JSON document (a question, a login, a key).
+_FILE_ROUTES = {("POST", "/documents"), ("POST", "/qta/review"), ("POST", "/investigations/triage")}
+_MULTIPART_MARGIN = 1024 * 1024  # form fields and boundaries around a single file
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str):
+        self.status, self.detail = status, detail
+
+
+class RequestLimits:
+    def __init__(self, app, settings: Settings):
+        self.app, self.settings = app, settings
+
+    def _limit(self, method: str, path: str) -> int:
+        if (method, path) == ("POST", "/documents"):
+            return self.settings.max_upload_bytes
+        if (method, path) in _FILE_ROUTES:
+            return self.settings.max_file_bytes + _MULTIPART_MARGIN
+        return self.settings.max_json_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self._limit(scope["method"], scope["path"].rstrip("/") or "/")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _answer(send, 413, f"the request body is {int(declared):,} bytes, over this route's "
+                                            f"{limit:,}-byte limit")  # fmt: skip
+        refused: list[_Refused] = []
+        received = 0
+        idle = self.settings.body_idle_timeout_s
+
+        async def bounded_receive():
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), timeout=idle)
+            except TimeoutError:
+                refused.append(_Refused(408, f"the request body stopped arriving: nothing came for {idle:g} s"))
+                raise refused[-1] from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused.append(_Refused(413, f"the request body is over this route's {limit:,}-byte limit"))
+                    raise refused[-1]
+            return message
+
+        answered = False
+
+        async def guarded_send(message) -> None:
+            nonlocal answered
+            if refused:  # the route answered after its body was refused: the refusal is the answer
+                if not answered:
+                    answered = True
+                    await _answer(send, refused[0].status, refused[0].detail)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except _Refused:
+            pass
+        if refused and not answered:
+            await _answer(send, refused[0].status, refused[0].detail)
+
+
+async def _answer(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
