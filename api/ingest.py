@@ -5,15 +5,15 @@ from pathlib import Path
 
 from fastapi import UploadFile
 
-from core.documents import FileType, IngestResult, IngestStatus
 from core.analysis import FindingRow, FindingSource, VersionReview
+from core.documents import FileType, IngestResult, IngestStatus
 from core.errors import IngestError, unexpected
-from core.work import Progress, file_work
 from core.investigations import InvestigationEvent
 from core.portfolio import Portfolio
 from core.qta import ElementStatus
 from core.store import utcnow
 from core.versions import downgrades
+from core.work import Progress, file_work
 from extraction.playbook import PlaybookError
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.attachments import email_attachments

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.deps import RequestState, get_corpus, get_state, require
 from api.audit import record
+from api.deps import RequestState, get_corpus, get_state, require
 from api.ingest import failure, read_upload
 from api.jobs import QueueFull
 from core.analysis import VersionReview, VersionReviewStatus

@@ -13,8 +13,8 @@ from PIL import Image
 from core.config import Settings
 from core.documents import FileType, Page, ParsedDocument, UnreadablePage
 from core.errors import IngestError
-from ingestion.blocks import blocks_from_text, first_heading
 from core.work import FileWork, work_on
+from ingestion.blocks import blocks_from_text, first_heading
 from ingestion.ocr import nothing_readable, read_images, unavailable
 
 _PAGE_WIDTH_INCHES = 8.5  # letter; A4 is 8.27

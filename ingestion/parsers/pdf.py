@@ -14,8 +14,8 @@ from pypdf.errors import PdfReadError, PyPdfError
 from core.config import Settings
 from core.documents import FileType, Page, PageScan, ParsedDocument, UnreadablePage
 from core.errors import IngestError
-from ingestion.blocks import blocks_from_text, first_heading, normalized
 from core.work import step, work_on
+from ingestion.blocks import blocks_from_text, first_heading, normalized
 from ingestion.ocr import letters, nothing_readable, read_pages, unavailable, usable_text
 
 # Titles that PDF writers and scanners fill in by default (reportlab's "untitled", a scanner's "Scan"):
