@@ -17,6 +17,7 @@ from agents.questions import Intent, QuestionFrame, read_question
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
 from agents.tables import TableAnswerer
 from core.chat import OFFLINE, Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
+from core.errors import NotFoundError
 from core.portfolio import Portfolio
 from core.store import utcnow
 from retrieval.corpus import Corpus
@@ -34,17 +35,27 @@ class ChatService:
         self.tables = TableAnswerer(corpus.store)
         self.llm_agent = llm_agent
 
-    def ask(self, question: str, scope: ChatScope | None = None, session_id: str | None = None) -> Answer:
-        events = list(self.stream(question, scope, session_id))
+    def ask(
+        self, question: str, scope: ChatScope | None = None, session_id: str | None = None, owner: str | None = None
+    ) -> Answer:
+        events = list(self.stream(question, scope, session_id, owner))
         return Answer.model_validate(events[-1].data)
 
+    def session(self, session_id: str, owner: str | None) -> list[ChatTurn]:
+        """A session's turns, to its owner; to anyone else, and for an id this service never made, not found."""
+        turns = self.store.chat_turns(session_id)
+        if not turns or turns[0].owner != owner:
+            raise NotFoundError(f"no chat session {session_id}")
+        return turns
+
     def stream(
-        self, question: str, scope: ChatScope | None = None, session_id: str | None = None
+        self, question: str, scope: ChatScope | None = None, session_id: str | None = None, owner: str | None = None
     ) -> Iterator[ChatEvent]:
-        """start, then each citation before the first sentence that uses it, each sentence, then done."""
+        """start, then each citation before the first sentence that uses it, each sentence, then done. A new
+        session's id is made here; a follow-up names one its owner opened (else NotFoundError)."""
         scope = scope or ChatScope()
+        history = self.session(session_id, owner) if session_id else []
         session_id = session_id or uuid.uuid4().hex
-        history = self.store.chat_turns(session_id)
         previous = QuestionFrame.model_validate(history[-1].frame) if history else None
         frame = read_question(question, self.portfolio, scope, previous)
         yield ChatEvent(type=ChatEventType.START, data={"session_id": session_id, "frame": frame.model_dump(mode="json")})
@@ -61,6 +72,7 @@ class ChatService:
             ChatTurn(
                 session_id=session_id,
                 ordinal=len(history) + 1,
+                owner=owner,
                 question=question,
                 frame=frame.model_dump(mode="json"),
                 answer=answer,

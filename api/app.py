@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -19,10 +20,11 @@ from api.limits import RequestLimits
 from api.routers import chat, documents, extraction, jobs, oversight, search, store, web
 from core.auth import Principal, Role
 from core.config import Settings, get_settings
-from core.errors import unexpected
+from core.errors import IndexUnreadable, StoreBusyError, unexpected
 from core.portfolio import Portfolio
 from core.programs import load_programs
 from core.scope import scoped_portfolio
+from core.search import SearchFilters
 
 SCHEDULER = Principal(name="scheduler", kind="system", role=Role.ADMIN)
 # Swagger UI from an installed package: /docs works on a machine with no way out
@@ -91,8 +93,20 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     app.add_middleware(RequestLimits, settings=state.settings)  # inside: its refusals are not "unexpected"
     app.add_middleware(UnexpectedFailures)
 
-    @app.get("/health", tags=["health"])
-    def health() -> dict:
+    @app.get("/health", tags=["health"], responses={503: {"description": "The store cannot answer, and why"}})
+    def health():
+        """ok when the records and the vector index both answer a small read; 503 with the problems when not."""
+        problems = []
+        try:
+            corpus = state.corpus
+            corpus.store.generation()
+            corpus.vectors.search(np.eye(1, corpus.embedder.dimension, dtype=np.float32)[0], 1, SearchFilters())
+        except (IndexUnreadable, StoreBusyError) as exc:
+            problems.append(str(exc))
+        except Exception as exc:
+            problems.append(unexpected(log, "reading the store", exc))
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
         return {"status": "ok"}
 
     @app.get("/portfolio", response_model=Portfolio, tags=["portfolio"])
@@ -126,5 +140,8 @@ class UnexpectedFailures:
         except Exception as exc:
             if started:  # the response is under way (a stream): it can only be cut short
                 raise
+            if isinstance(exc, (IndexUnreadable, StoreBusyError)):  # already in words, and not this request's fault
+                log.error("%s", exc)
+                return await JSONResponse({"detail": str(exc)}, status_code=503)(scope, receive, send)
             doing = (getattr(scope.get("route"), "name", "") or scope["path"]).replace("_", " ")
             await JSONResponse({"detail": unexpected(log, doing, exc)}, status_code=500)(scope, receive, send)

@@ -4,11 +4,12 @@ import csv
 import io
 import json
 
+from core.audit import audit_entry
 from core.auth import AuditEntry, Principal
 from core.chat import OFFLINE, Answer
-from core.documents import IngestResult
+from core.documents import IngestResult, IngestStatus
 from core.errors import NotFoundError
-from core.store import RecordStore, utcnow
+from core.store import RecordStore
 from prompts.loader import load_prompt
 
 
@@ -23,35 +24,25 @@ def record(
     prompt_version: str | None = None,
     detail: dict | None = None,
 ) -> None:
-    """Append one entry to the audit trail, with the version of every document it concerns."""
+    """Append one entry to the audit trail, with the version of every document it concerns: for what changes
+    nothing in the store (a question, a report on an upload not kept). A change is audited by the store call
+    that makes it, in its transaction (core.audit)."""
     documents = []
     for document_id in dict.fromkeys(document_ids):
         try:
-            doc = store.get(document_id)
+            documents.append(store.get(document_id))
         except NotFoundError:
             continue
-        documents.append(
-            {"id": doc.id, "filename": doc.filename, "content_hash": doc.content_hash, "version": doc.version}
-        )
-    store.audit(
-        AuditEntry(
-            at=utcnow(),
-            actor=principal.name,
-            actor_kind=principal.kind,
-            role=principal.role.value,
-            action=action,
-            outcome=outcome,
-            documents=documents,
-            backend=backend,
-            prompt_version=prompt_version,
-            detail=detail or {},
-        )
-    )
+    store.audit(audit_entry(principal, action, documents=documents, outcome=outcome, backend=backend,
+                            prompt_version=prompt_version, detail=detail))  # fmt: skip
 
 
 def record_upload(store: RecordStore, principal: Principal, result: IngestResult, **detail) -> None:
-    """One entry per file of an upload: the file itself, then each attachment of an e-mail."""
+    """The files of an upload that changed nothing (already there, or refused), one entry each: a stored file
+    was audited with it, in the same transaction."""
     for one in [result, *result.attachments]:
+        if one.status in (IngestStatus.ADDED, IngestStatus.NEW_VERSION):
+            continue
         record(store, principal, "upload", document_ids=[one.document_id] if one.document_id else [],
                outcome=one.status.value,
                detail={"filename": one.filename, "error": one.error, "analysis": one.analysis,
@@ -69,38 +60,20 @@ def record_answer(store: RecordStore, principal: Principal, answer: Answer) -> N
 
 
 def audit_csv(entries: list[AuditEntry]) -> str:
+    """The trail as CSV, safe to open in a spreadsheet: a cell that would start a formula (= + - @, a tab or
+    a carriage return) is written with a leading apostrophe, so a name like "=HYPERLINK(...)" stays text."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        [
-            "id",
-            "at",
-            "actor",
-            "actor_kind",
-            "role",
-            "action",
-            "outcome",
-            "documents",
-            "backend",
-            "prompt_version",
-            "detail",
-        ]
-    )
+    writer.writerow(["id", "at", "actor", "actor_kind", "role", "action", "outcome", "documents", "backend",
+                     "prompt_version", "detail", "seq", "hash"])  # fmt: skip
     for e in entries:
         docs = ";".join(f"{d['filename']}@v{d['version']}:{d['content_hash'][:12]}" for d in e.documents)
-        writer.writerow(
-            [
-                e.id,
-                e.at.isoformat(),
-                e.actor,
-                e.actor_kind,
-                e.role,
-                e.action,
-                e.outcome,
-                docs,
-                e.backend or "",
-                e.prompt_version or "",
-                json.dumps(e.detail, ensure_ascii=False),
-            ]
-        )
+        row = [e.id, e.at.isoformat(), e.actor, e.actor_kind, e.role, e.action, e.outcome, docs, e.backend or "",
+               e.prompt_version or "", json.dumps(e.detail, ensure_ascii=False), e.seq or "", e.hash or ""]  # fmt: skip
+        writer.writerow([_inert(c) for c in row])
     return out.getvalue()
+
+
+def _inert(cell) -> str:
+    text = "" if cell is None else str(cell)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

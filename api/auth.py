@@ -2,14 +2,17 @@
 audit trail: who did what, when, to which document versions, with which backend and prompt version."""
 
 from datetime import timedelta
+from functools import cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
+from api import accounts
 from api.audit import audit_csv, record
 from api.deps import AppState, get_principal, require
+from core.audit import AuditVerification
 from core.auth import (
     ApiKeyInfo,
     AuditEntry,
@@ -22,7 +25,7 @@ from core.auth import (
     new_secret,
     secret_hash,
 )
-from core.store import RecordStore, utcnow
+from core.store import utcnow
 
 SESSION_COOKIE = "cdmo_session"
 SESSION_HOURS = 12
@@ -59,11 +62,14 @@ def login(body: Login, request: Request, response: Response):
     """Start a session: the cookie it sets is HttpOnly and SameSite=Strict."""
     state = _app(request)
     store, settings = state.corpus.store, state.settings
-    anonymous = Principal(name=body.username, kind="user", role=Role.VIEWER)
+    claimed = Principal(name=body.username, kind="claimed", role=Role.VIEWER)  # a name anyone can send
     window = timedelta(minutes=settings.login_lockout_minutes)
-    # a name is locked whether or not it exists (no telling which do), and the password is not even checked
-    if store.failed_logins(body.username, utcnow() - window) >= settings.login_max_failures:
-        record(store, anonymous, "login", outcome="locked")
+    # counted before the password is checked, so concurrent guesses cannot all get in under the limit; a name is
+    # locked whether or not it exists (no telling which do), and then its password is not even checked
+    attempt, failures = store.login_attempt(body.username, utcnow() - window)
+    if failures > settings.login_max_failures:
+        store.login_outcome(attempt, "locked")
+        record(store, claimed, "login", outcome="locked")
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"{settings.login_max_failures} failed logins for {body.username}: try again in "
@@ -71,9 +77,12 @@ def login(body: Login, request: Request, response: Response):
             headers={"Retry-After": str(int(window.total_seconds()))},
         )
     found = store.user(body.username)
-    if found is None or not check_password(body.password, found[1]):
-        record(store, anonymous, "login", outcome="refused")
+    # an unknown name costs the same hashing as a known one: the time of the answer tells nothing
+    if not check_password(body.password, found[1] if found else _unknown_user_hash()):
+        store.login_outcome(attempt, "refused")
+        record(store, claimed, "login", outcome="refused")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown user or wrong password")
+    store.login_outcome(attempt, "ok")
     user = found[0]
     token = new_secret("cs")
     store.add_session(secret_hash(token), user.username, utcnow() + timedelta(hours=SESSION_HOURS))
@@ -87,6 +96,12 @@ def login(body: Login, request: Request, response: Response):
     )
     record(store, Principal(name=user.username, kind="user", role=user.role), "login")
     return user
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """What a password is checked against when the name is nobody's: a hash of the same cost."""
+    return hash_password(new_secret("nobody"))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -114,9 +129,7 @@ class NewUser(BaseModel):
 @router.post("/auth/users", response_model=User, status_code=status.HTTP_201_CREATED)
 def add_user(body: NewUser, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
     user = User(username=body.username, role=body.role, programs=body.programs, sites=body.sites)
-    store = _app(request).corpus.store
-    store.save_user(user, hash_password(body.password))
-    record(store, admin, "add_user", detail=user.model_dump(mode="json"))
+    accounts.add_user(_app(request).corpus.store, admin, user, body.password)
     return user
 
 
@@ -128,10 +141,8 @@ def list_users(request: Request, admin: Annotated[Principal, require(Role.ADMIN)
 @router.delete("/auth/users/{username}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_user(username: str, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
     """Remove a user; their sessions end at once."""
-    store = _app(request).corpus.store
-    if not store.remove_user(username):
+    if not accounts.remove_user(_app(request).corpus.store, admin, username):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}")
-    record(store, admin, "remove_user", detail={"username": username})
 
 
 class NewKey(BaseModel):
@@ -143,10 +154,7 @@ class NewKey(BaseModel):
 
 @router.post("/auth/keys", response_model=IssuedKey, status_code=status.HTTP_201_CREATED)
 def add_key(body: NewKey, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
-    store = _app(request).corpus.store
-    issued = issue_key(store, body.name, body.role, body.programs, body.sites)
-    record(store, admin, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
-    return issued
+    return accounts.issue_key(_app(request).corpus.store, body.name, body.role, body.programs, body.sites, admin)
 
 
 @router.get("/auth/keys", response_model=list[ApiKeyInfo])
@@ -158,17 +166,14 @@ def list_keys(request: Request, admin: Annotated[Principal, require(Role.ADMIN)]
 @router.delete("/auth/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_key(key_id: str, request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
     """Revoke a key by its prefix: it is refused from the next request on."""
-    store = _app(request).corpus.store
-    if not store.revoke_api_key(key_id):
+    if not accounts.revoke_key(_app(request).corpus.store, admin, key_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no key {key_id}")
-    record(store, admin, "revoke_key", detail={"id": key_id})
 
 
-def issue_key(store: RecordStore, name: str, role: Role, programs=None, sites=None) -> IssuedKey:
-    key = new_secret("ck")
-    info = ApiKeyInfo(id=key[:11], name=name, role=role, programs=programs, sites=sites, created_at=utcnow())
-    store.add_api_key(info, secret_hash(key))
-    return IssuedKey(**info.model_dump(), key=key)
+@router.get("/audit/verify", response_model=AuditVerification)
+def verify_audit(request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
+    """Walk the trail's hash chain: an entry changed, removed or cut from the end is named."""
+    return _app(request).corpus.store.verify_audit()
 
 
 @router.get("/audit", response_model=list[AuditEntry])

@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from api.reports import ReportFormat
+from core.audit import AuditVerification
 from core.auth import ApiKeyInfo, AuditEntry, IssuedKey, Role, User
 from core.chat import ChatEvent, ChatEventType, ChatScope
 from core.consistency import ConsistencyReport
@@ -151,6 +152,9 @@ class ServerClient:
 
     def revoke_key(self, key_id: str) -> bool:
         return self._call("DELETE", f"/auth/keys/{key_id}", ok=(204, 404)).status_code == 204
+
+    def verify_audit(self) -> AuditVerification:
+        return AuditVerification.model_validate(self._call("GET", "/audit/verify").json())
 
     def audit(self, actor: str | None, action: str | None) -> list[AuditEntry]:
         params = {k: v for k, v in (("actor", actor), ("action", action)) if v}

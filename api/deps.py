@@ -9,12 +9,14 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from agents.chat import ChatService, make_chat_service
+from api.refusals import RefusalLog, claimed
 from core.auth import LOCAL, Principal, Role, new_secret
 from core.config import Settings
 from core.ownership import claim_store
 from core.passages import PassagePrograms
 from core.portfolio import Portfolio, load_portfolio
 from core.programs import load_programs
+from core.scope import scoped_portfolio
 from retrieval.corpus import Corpus
 from retrieval.scope import scoped
 
@@ -33,6 +35,7 @@ class AppState:
         # the local CLI's admin credential for this server, written beside the store's lock (0600), so that
         # whoever can read the data folder (and nobody else) works through the server while it runs
         self.cli_token = new_secret("cl")
+        self.refusals = RefusalLog()  # refused requests, into the audit trail at a bounded rate
 
     def borrow(self, corpus: Corpus) -> None:
         """Serve a corpus its caller opened and will close (the tests, the load run)."""
@@ -94,7 +97,9 @@ class AppState:
         view_corpus = self.scoped(principal)
         with self._lock:
             if view not in self._scoped_chats:
-                self._scoped_chats[view] = make_chat_service(view_corpus, self.portfolio)
+                # its questions are read against the principal's own sites and programs: a refusal never
+                # names a program, product or site outside the view
+                self._scoped_chats[view] = make_chat_service(view_corpus, scoped_portfolio(self.portfolio, principal))
             return self._scoped_chats[view]
 
     def close(self) -> None:
@@ -157,9 +162,16 @@ def get_principal(request: Request) -> Principal:
         return LOCAL
     principal = authenticate(request, app_state)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in, or send an API key as 'Authorization: Bearer ...'",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        reason = "log in, or send an API key as 'Authorization: Bearer ...'"
+        refused(request, claimed(request.headers.get("authorization", "")), 401, "no valid key or session")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
     return principal
+
+
+def refused(request: Request, who: Principal, status_code: int, reason: str) -> None:
+    """Put a refused request in the audit trail (api/refusals.py)."""
+    app_state: AppState = request.app.state.cdmo
+    app_state.refusals.refused(app_state.corpus.store, who, request.method, request.url.path, status_code, reason)
 
 
 def get_state(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> RequestState:
@@ -177,11 +189,11 @@ def get_chat(state: Annotated[RequestState, Depends(get_state)]) -> ChatService:
 def require(role: Role):
     """A dependency that lets the request through only for this role or a higher one."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    def check(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.role.allows(role):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"needs the {role.value} role; {principal.name} is {principal.role.value}"
-            )
+            reason = f"needs the {role.value} role; {principal.name} is {principal.role.value}"
+            refused(request, principal, 403, reason)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
         return principal
 
     return Depends(check)

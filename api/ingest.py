@@ -6,6 +6,8 @@ from pathlib import Path
 from fastapi import UploadFile
 
 from core.analysis import FindingRow, FindingSource, VersionReview
+from core.audit import audit_entry
+from core.auth import Principal
 from core.documents import FileType, IngestResult, IngestStatus
 from core.errors import IngestError, unexpected
 from core.investigations import InvestigationEvent
@@ -30,44 +32,64 @@ def failure(exc: IngestError) -> IngestResult:
 
 
 def ingest_bytes(
-    corpus: Corpus, portfolio: Portfolio, filename: str, data: bytes, on_progress: Progress | None = None
+    corpus: Corpus,
+    portfolio: Portfolio,
+    filename: str,
+    data: bytes,
+    on_progress: Progress | None = None,
+    principal: Principal | None = None,
 ) -> IngestResult:
     """Ingest one file and, for an e-mail, each of its attachments as a document of its own; each file
-    within its own limits (core.work), its progress told to `on_progress`."""
-    result, file_type = _add(corpus, portfolio, filename, data, on_progress)
+    within its own limits (core.work), its progress told to `on_progress`. With `principal` (a user, a key,
+    the CLI): within what it may write (its scope), and what is stored is audited in the same transaction."""
+    result, file_type = _add(corpus, portfolio, filename, data, on_progress, principal)
     if file_type is not None:
         # one level: an attached e-mail's own attachments are not followed
         attached = email_attachments(result.filename, data, file_type)
-        result.attachments = [_add(corpus, portfolio, name, payload, on_progress)[0] for name, payload in attached]
+        result.attachments = [
+            _add(corpus, portfolio, name, payload, on_progress, principal)[0] for name, payload in attached
+        ]
     return result
 
 
 def _add(
-    corpus: Corpus, portfolio: Portfolio, name: str, data: bytes, on_progress: Progress | None
+    corpus: Corpus,
+    portfolio: Portfolio,
+    name: str,
+    data: bytes,
+    on_progress: Progress | None,
+    principal: Principal | None,
 ) -> tuple[IngestResult, FileType | None]:
     """The result, and the file's type when it is stored (now or before)."""
     doing = "reading the file"
     try:
-        if (result := corpus.already_stored(content_hash(data))) is not None:
-            file_type = corpus.store.get(result.document_id).file_type
+        if (existing := corpus.store.find_by_hash(content_hash(data))) is not None:
+            # the same bytes were stored: said only to who may write them; to anyone else the answer a
+            # fresh upload would get (its contents decide it), so that nothing about the store is revealed
+            if principal and (reason := principal.may_write(existing.metadata.programs, existing.metadata.sites)):
+                raise IngestError(safe_filename(name), reason)
+            result, file_type = corpus.already_stored(existing.content_hash), existing.file_type
         else:
             with file_work(name, corpus.settings, on_progress):
                 prepared = prepare(name, data, corpus.settings, portfolio)
+                meta = prepared.document.metadata
+                if principal and (reason := principal.may_write(meta.programs, meta.sites)):
+                    raise IngestError(prepared.document.filename, reason)
                 doing = "storing the file"
-                result, file_type = corpus.add(prepared), prepared.document.file_type
+                result, file_type = corpus.add(prepared, principal), prepared.document.file_type
     except IngestError as exc:
         return failure(exc), None
     except Exception:  # a parser or engine bug must not take the batch down, go unnamed, or show its insides
         error = f"{unexpected(log, doing)}; nothing was stored"
         return IngestResult(filename=name, status=IngestStatus.FAILED, error=error), None
     if corpus.settings.analyze_on_ingest and result.kind in ANALYSED_KINDS:
-        result.analysis = analyse(corpus, portfolio, result.document_id)
+        result.analysis = analyse(corpus, portfolio, result.document_id, principal)
         if result.status == IngestStatus.NEW_VERSION:
-            result.downgrade = hold_if_lowered(corpus.store, result.document_id)
+            result.downgrade = hold_if_lowered(corpus.store, result.document_id, principal)
     return result, file_type
 
 
-def hold_if_lowered(store, document_id: str) -> list[str]:
+def hold_if_lowered(store, document_id: str, principal: Principal | None = None) -> list[str]:
     """A new version whose analysis lowers the previous one's is held for a person (core.versions): a finding
     asks them to decide, and until they do the previous, higher reading counts."""
     doc = store.get(document_id)
@@ -81,17 +103,19 @@ def hold_if_lowered(store, document_id: str) -> list[str]:
         finding = FindingRow(document_id=doc.id, source=FindingSource.NEW_VERSION, code="downgraded_by_new_version",
                              severity="high", site=after.site, programs=after.programs, batch_ids=after.batch_ids,
                              product=after.payload.get("product"), summary=summary)  # fmt: skip
-        store.hold_downgrade(review, finding)
+        entry = principal and audit_entry(principal, "hold_downgrade", documents=[doc, previous],
+                                          detail={"changes": lowered})  # fmt: skip
+        store.hold_downgrade(review, finding, entry)
     return lowered
 
 
-def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str) -> str:
+def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str, principal: Principal | None = None) -> str:
     """Review or triage a stored document (once per version); a failure here never undoes the ingest."""
     store = corpus.store
     try:
         if (done := store.analysis(document_id)) is not None:
             return f"analysed before ({done.backend})"
-        found = Extractor(corpus.settings, store, portfolio).analyse_stored(document_id)
+        found = Extractor(corpus.settings, store, portfolio).analyse_stored(document_id, principal)
     except PlaybookError as exc:
         return f"not analysed: {exc}"
     except Exception:  # the document is stored; say why its analysis is missing

@@ -108,7 +108,7 @@ class JobRunner:
             self._publish(job, write)
 
         try:
-            result = ingest_bytes(self.state.corpus, self.state.portfolio, job.filename, data, progress)
+            result = ingest_bytes(self.state.corpus, self.state.portfolio, job.filename, data, progress, principal)
         except _Stopping:
             return
         except Exception:  # ingest_bytes names its failures; this is a failure around it

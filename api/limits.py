@@ -10,6 +10,7 @@ noted here as it happens and sent in place of whatever answer the route then giv
 import asyncio
 import json
 
+from api.refusals import claimed
 from core.config import Settings
 
 # Routes that take files; every other body is a small JSON document (a question, a login, a key).
@@ -39,8 +40,9 @@ class RequestLimits:
         limit = self._limit(scope["method"], scope["path"].rstrip("/") or "/")
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await _answer(send, 413, f"the request body is {int(declared):,} bytes, over this route's "
-                                            f"{limit:,}-byte limit")  # fmt: skip
+            detail = f"the request body is {int(declared):,} bytes, over this route's {limit:,}-byte limit"
+            await _answer(send, 413, detail)
+            return await _audited(scope, 413, detail)
         refused: list[_Refused] = []
         received = 0
         idle = self.settings.body_idle_timeout_s
@@ -76,6 +78,16 @@ class RequestLimits:
             pass
         if refused and not answered:
             await _answer(send, refused[0].status, refused[0].detail)
+        if refused:
+            await _audited(scope, refused[0].status, refused[0].detail)
+
+
+async def _audited(scope, status: int, detail: str) -> None:
+    """The refusal in the audit trail, by what the request claimed (it was refused before anyone was asked)."""
+    state = scope["app"].state.cdmo
+    who = claimed(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
+    await asyncio.to_thread(lambda: state.refusals.refused(state.corpus.store, who, scope["method"], scope["path"],
+                                                           status, detail))  # fmt: skip
 
 
 async def _answer(send, status: int, detail: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
-from api.auth import issue_key
+from api.accounts import issue_key
 from api.ingest import ingest_path
 from api.loopback import serving
 from core.auth import Role
@@ -24,7 +24,8 @@ from core.config import Settings
 from core.portfolio import load_portfolio
 from eval import hostile_files
 from eval.benchmark import percentile_ms
-from retrieval.corpus import Corpus, check_consistency
+from retrieval.corpus import Corpus
+from retrieval.integrity import check_consistency
 
 QUESTIONS = [
     "Which open deviations at the DS site touch batch 24-021?",
@@ -91,6 +92,7 @@ def run(
     """`programs`: the clients' key is scoped to these (every answer then read through a masked view);
     `hostile`: that share of the uploads are hostile files."""
     bad = _hostile() if hostile else []
+    program = programs[0] if programs else "HB-101"  # a scoped key may only write its own program's notes
     with tempfile.TemporaryDirectory(prefix="cdmo-load-") as work:
         settings = Settings(data_dir=Path(work), auth_enabled=True)
         corpus = Corpus(settings)
@@ -131,7 +133,7 @@ def run(
                                 name = f"note_{n}_{i}.txt"
                                 body = (
                                     f"Weekly call note {n}-{i}: Northgate reported batch 24-{100 + i:03d} on plan "
-                                    f"for HB-101; no deviation raised this week (worker {n}).\n"
+                                    f"for {program}; no deviation raised this week (worker {n}).\n"
                                 ).encode()
                             r = http.post("/documents", files=[("files", (name, body))])
                             ok = r.status_code == 202

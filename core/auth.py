@@ -33,8 +33,25 @@ class Principal(BaseModel):
     sites: list[str] | None = Field(None, description="Sites it may see; None: every site")
 
     @property
+    def identity(self) -> str:
+        """Who, as one string: a key and a user may share a name."""
+        return f"{self.kind}:{self.name}"
+
+    @property
     def scoped(self) -> bool:
         return self.programs is not None or self.sites is not None
+
+    def may_write(self, programs: list[str], sites: list[str], doing: str = "store") -> str | None:
+        """Why this principal may not add, supersede or analyse a document of these programs and sites (None:
+        it may). A scoped principal writes only what lies inside its scope: a document naming no program of
+        its own, or one of another program as well, is refused."""
+        if self.programs is not None and (not programs or set(programs) - set(self.programs)):
+            return (f"the file concerns {', '.join(programs) or 'no program of yours'}: you may {doing} only files "
+                    f"of {', '.join(self.programs) or 'no program'}")  # fmt: skip
+        if self.sites is not None and (not sites or set(sites) - set(self.sites)):
+            return (f"the file concerns {', '.join(sites) or 'no site of yours'}: you may {doing} only files "
+                    f"of {', '.join(self.sites) or 'no site'}")  # fmt: skip
+        return None
 
     def sees(self, programs: list[str], sites: list[str]) -> bool:
         """A record is visible when it concerns one of the principal's programs and one of its sites."""
@@ -78,6 +95,9 @@ class AuditEntry(BaseModel):
     backend: str | None = Field(None, description="offline, rules, or llm:<model>")
     prompt_version: str | None = None
     detail: dict = Field(default_factory=dict)
+    seq: int | None = Field(None, description="Its number in the hash chain (core/audit.py)")
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 def hash_password(password: str) -> str:

@@ -62,6 +62,7 @@ class ChatTurn(BaseModel):
 
     session_id: str
     ordinal: int
+    owner: str | None = Field(None, description="Who opened the session (kind:name): nobody else may read or add to it")
     question: str
     frame: dict = Field(description="The question as the agent read it (its QuestionFrame)")
     answer: Answer

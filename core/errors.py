@@ -32,6 +32,17 @@ class StoreBusyError(RuntimeError):
         super().__init__(f"the store in {path} is in use by {holder}: {advice}")
 
 
+class IndexUnreadable(RuntimeError):
+    """The vector index's files cannot be opened or read (damaged): `cdmo check --repair` rebuilds it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(
+            f"the vector index in {path} cannot be read (its files are damaged): stop the server and run "
+            "`cdmo check --repair`, which rebuilds it from the records"
+        )
+
+
 def unexpected(log: logging.Logger, doing: str, exc: BaseException | None = None) -> str:
     """Log the exception being handled with its traceback, under a short reference, and say in words what
     failed: the exception's own text (an engine's "Failed to flush payload_index ...") never reaches a user."""

@@ -85,6 +85,7 @@ class PassagePrograms:
         self._generation: int | None = None
         self._owners: dict[str, str] = {}
         self._passages: dict[str, _Attributed] = {}
+        self._readable: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 
     def withheld(self, document_id: str, allowed: set[str]) -> dict[int, list[Span]]:
         """Per page, the spans a view of the `allowed` programs must not show."""
@@ -94,13 +95,47 @@ class PassagePrograms:
                 spans[p.page].append((p.start, p.end))
         return dict(spans)
 
-    def passages(self, document_id: str) -> list[Passage]:
+    def readable_identifiers(self, document_id: str, allowed: set[str]) -> frozenset[str]:
+        """The record and batch numbers the document's text names where a view of `allowed` can read it: what
+        its listing may name (a number named only in a withheld passage stays withheld)."""
+        key = (document_id, frozenset(allowed))
+        with self._lock:
+            if key in self._readable:
+                return self._readable[key]
+        withheld = self.withheld(document_id, allowed)
+        found = frozenset(
+            i for p in self.store.pages(document_id) for i in _identifiers(mask(p.text, withheld.get(p.number, [])))
+        )
+        with self._lock:
+            self._readable[key] = found
+        return found
+
+    def foreign(self, identifier: str, allowed: set[str]) -> bool:
+        """Whether a record or batch number belongs to a program outside `allowed`."""
+        owner = self._current_owners().get(identifier.upper())
+        return owner is not None and owner not in allowed
+
+    def masked(self, text: str, allowed: set[str]) -> str:
+        """A title, a file name or a heading with what names another program masked: its code, name, product
+        or alias, and the record and batch numbers that are its own."""
+        text = self.names.masked(text, allowed)
+        owners = self._current_owners()
+        named = _identifiers(text.replace("_", " "))  # file names join words with underscores
+        foreign = {i for i in named if i in owners and owners[i] not in allowed}
+        spans = [m.span() for i in foreign for m in re.finditer(re.escape(i), text, re.IGNORECASE)]
+        return mask(text, spans)
+
+    def _current_owners(self) -> dict[str, str]:
         generation = self.store.generation()
         with self._lock:
             if generation != self._generation:
                 self._refresh_owners()
                 self._generation = generation
-            owners = self._owners
+            return self._owners
+
+    def passages(self, document_id: str) -> list[Passage]:
+        owners = self._current_owners()
+        with self._lock:
             if document_id in self._passages:
                 return self._passages[document_id].passages
         detail = self.store.detail(document_id)
@@ -121,6 +156,7 @@ class PassagePrograms:
         if changed:
             self._owners = owners
             self._passages = {d: a for d, a in self._passages.items() if not a.identifiers & changed}
+            self._readable = {k: v for k, v in self._readable.items() if k[0] in self._passages}
 
     def _identifier_owners(self) -> dict[str, str]:
         """Record and batch numbers that belong to exactly one program: those in the name of a one-program

@@ -58,13 +58,29 @@ class ScopedStore:
         return product is not None and self._passages.names(product) <= self._allowed
 
     def _narrowed(self, doc: Document) -> Document:
-        """The document as listed to this view: without the programs (and their products) outside it."""
+        """The document as listed to this view: without the programs (and their products, records and batches)
+        outside it; its title and file name with what names another program masked."""
         if self._passages is None:
             return doc
-        products = [p for p in doc.metadata.products if self._own_product(p)]
-        metadata = doc.metadata.model_copy(update={"programs": self._own(doc.metadata.programs), "products": products})
-        title = self._passages.names.masked(doc.title, self._allowed)  # "Minutes - HB-101/HB-240 weekly call"
-        return doc.model_copy(update={"metadata": metadata, "title": title})
+        meta = doc.metadata
+        metadata = meta.model_copy(update={
+            "programs": self._own(meta.programs),
+            "products": [p for p in meta.products if self._own_product(p)],
+            "batch_ids": self._own_ids(meta.batch_ids, doc.id),
+            "document_ids": self._own_ids(meta.document_ids, doc.id),
+        })  # fmt: skip
+        return doc.model_copy(update={"metadata": metadata, "title": self.masked(doc.title),
+                                      "filename": self.masked(doc.filename)})  # fmt: skip
+
+    def masked(self, text: str) -> str:
+        """A title, file name or heading as this view may read it ("Minutes - HB-101/HB-240 weekly call")."""
+        return self._passages.masked(text, self._allowed) if self._passages and text else text
+
+    def _own_ids(self, ids: list[str], document_id: str) -> list[str]:
+        """The record and batch numbers this view may see named: those its text of the document names where it
+        can read it, and that belong to no program outside the view."""
+        readable = self._passages.readable_identifiers(document_id, self._allowed)
+        return [i for i in ids if i.upper() in readable and not self._passages.foreign(i, self._allowed)]
 
     def list_documents(self, *args, **kwargs) -> list[Document]:
         return [self._narrowed(d) for d in self._store.list_documents(*args, **kwargs) if self._sees(d)]
@@ -85,7 +101,7 @@ class ScopedStore:
         return DocumentDetail(
             **doc.model_dump(),
             pages=[_masked_page(p, withheld) for p in detail.pages],
-            chunks=[_masked_chunk(c, withheld) for c in detail.chunks],
+            chunks=[self._masked_chunk(c, withheld) for c in detail.chunks],
         )
 
     def documents_by_id(self, document_ids: list[str]) -> dict[str, Document]:
@@ -96,7 +112,7 @@ class ScopedStore:
         out = {}
         for key, chunk in found.items():
             if self.visible(chunk.document_id):
-                chunk = _masked_chunk(chunk, self.withheld(chunk.document_id))
+                chunk = self._masked_chunk(chunk, self.withheld(chunk.document_id))
                 if readable(chunk.text):
                     out[key] = chunk
         return out
@@ -109,7 +125,7 @@ class ScopedStore:
             if doc.id not in seen:
                 seen[doc.id] = self._narrowed(doc), self.withheld(doc.id)
             narrowed, withheld = seen[doc.id]
-            chunk = _masked_chunk(chunk, withheld)
+            chunk = self._masked_chunk(chunk, withheld)
             if readable(chunk.text):
                 yield chunk, narrowed
 
@@ -173,7 +189,9 @@ class ScopedStore:
         narrowed = []
         for f in rows:
             product = f.product if self._own_product(f.product) else None
-            narrowed.append(f.model_copy(update={"programs": self._own(f.programs), "product": product}))
+            narrowed.append(f.model_copy(update={"programs": self._own(f.programs), "product": product,
+                                                 "batch_ids": self._own_ids(f.batch_ids, f.document_id),
+                                                 "summary": self.masked(f.summary)}))  # fmt: skip
         return narrowed
 
     def _masked_analysis(self, analysis: Analysis) -> Analysis:
@@ -185,9 +203,18 @@ class ScopedStore:
             payload["programs"] = self._own(payload["programs"])
         if payload.get("product") and not self._own_product(payload["product"]):
             payload["product"] = None
-        if isinstance(payload.get("title"), str):
-            payload["title"] = self._passages.names.masked(payload["title"], self._allowed)
-        return analysis.model_copy(update={"payload": payload, "programs": self._own(analysis.programs)})
+        for field in ("title", "filename"):
+            if isinstance(payload.get(field), str):
+                payload[field] = self.masked(payload[field])
+        for field in ("batch_ids", "record_ids"):
+            if isinstance(payload.get(field), list):
+                payload[field] = self._own_ids(payload[field], analysis.document_id)
+        return analysis.model_copy(update={"payload": payload, "programs": self._own(analysis.programs),
+                                           "batch_ids": self._own_ids(analysis.batch_ids, analysis.document_id)})  # fmt: skip
+
+    def _masked_chunk(self, chunk, withheld: dict[int, list[Span]]):
+        chunk = _masked_chunk(chunk, withheld)
+        return chunk.model_copy(update={"section": self.masked(chunk.section)}) if chunk.section else chunk
 
     def chat_turns(self, session_id: str) -> list[ChatTurn]:
         """A session's turns, unless one of its answers cites what this view does not hold."""

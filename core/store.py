@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from core.analysis import Analysis, FindingRow, FindingSource, VersionReview, VersionReviewStatus
+from core.audit import GENESIS, AuditVerification, entry_hash
 from core.auth import ApiKeyInfo, AuditEntry, Principal, User
 from core.chat import ChatTurn
 from core.documents import (
@@ -47,7 +48,7 @@ from core.errors import NotFoundError
 from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
-from core.versions import judge_version
+from core.versions import Placement, judge_version
 
 metadata = MetaData()
 
@@ -172,6 +173,7 @@ chat_turns = Table(
     metadata,
     Column("session_id", String(64), primary_key=True),
     Column("ordinal", Integer, primary_key=True),
+    Column("owner", String(160)),  # added after the first release: NULL in older stores
     Column("question", Text, nullable=False),
     Column("frame", JSON, nullable=False),
     Column("answer", JSON, nullable=False),
@@ -238,6 +240,18 @@ audit_log = Table(
     Column("backend", Text),
     Column("prompt_version", Text),  # a playbook names itself at length
     Column("detail", JSON, nullable=False),
+    Column("seq", Integer, unique=True),  # the hash chain (core/audit.py); NULL in entries older than it
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
+)
+# The chain's head: its last number and hash. Updating it first is what makes concurrent appends take turns
+# (a row lock on PostgreSQL, the write lock on SQLite), and it tells when entries were cut from the end.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 _APPEND_ONLY = {
     "sqlite": [
@@ -282,6 +296,18 @@ job_files = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# Every login attempt, counted before its password is checked (so that concurrent guesses cannot all slip
+# in under the limit); its outcome written after.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(120), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),  # pending, ok, refused, locked
+)
+_LOGIN_LOCK = 7_341_903
+
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
     "corpus_state",
@@ -316,11 +342,19 @@ class RecordStore:
                 conn.execute(text(statement))
             if conn.execute(select(corpus_state.c.id)).first() is None:
                 conn.execute(corpus_state.insert().values(id=1, generation=0))
+            if conn.execute(select(audit_head.c.id)).first() is None:
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
 
     # --- writes -------------------------------------------------------------------------------
 
-    def add(self, prepared: PreparedDocument, in_transaction: Callable[[], None] = lambda: None) -> None:
-        """Store a document; supersede the current version with the same key. All or nothing."""
+    def add(
+        self,
+        prepared: PreparedDocument,
+        in_transaction: Callable[[], None] = lambda: None,
+        audit: AuditEntry | None = None,
+    ) -> None:
+        """Store a document; supersede the current version with the same key. All or nothing, its audit entry
+        included."""
         doc = prepared.document
         with self.engine.begin() as conn:
             if doc.supersedes:
@@ -354,9 +388,11 @@ class RecordStore:
                     ],
                 )
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+            if audit is not None:
+                _append_audit(conn, audit)
             in_transaction()
 
-    def save_analysis(self, analysis: Analysis, rows: list[FindingRow]) -> None:
+    def save_analysis(self, analysis: Analysis, rows: list[FindingRow], audit: AuditEntry | None = None) -> None:
         """Replace a document's analysis and its findings, in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(findings.delete().where(findings.c.document_id == analysis.document_id))
@@ -366,6 +402,8 @@ class RecordStore:
             )
             if rows:
                 conn.execute(findings.insert(), [r.model_dump(mode="json", exclude={"id"}) for r in rows])
+            if audit is not None:
+                _append_audit(conn, audit)
 
     def analysis(self, document_id: str) -> Analysis | None:
         with self.engine.connect() as conn:
@@ -381,9 +419,11 @@ class RecordStore:
 
     # --- new versions that lower their record ---------------------------------------------------
 
-    def hold_downgrade(self, review: VersionReview, finding: FindingRow) -> None:
+    def hold_downgrade(self, review: VersionReview, finding: FindingRow, audit: AuditEntry | None = None) -> None:
         """Record a downgrade for a person to decide, with the finding that asks them to."""
         with self.engine.begin() as conn:
+            if audit is not None:
+                _append_audit(conn, audit)
             conn.execute(version_reviews.delete().where(version_reviews.c.document_id == review.document_id))
             conn.execute(version_reviews.insert().values(**_review_row(review)))
             conn.execute(findings.insert().values(finding.model_dump(mode="json", exclude={"id"})))
@@ -402,7 +442,9 @@ class RecordStore:
         with self.engine.connect() as conn:
             return [VersionReview(**_aware(r, "raised_at", "decided_at")) for r in conn.execute(query).mappings()]
 
-    def decide_downgrade(self, review: VersionReview, in_transaction: Callable[[], None] = lambda: None) -> None:
+    def decide_downgrade(
+        self, review: VersionReview, in_transaction: Callable[[], None] = lambda: None, audit: AuditEntry | None = None
+    ) -> None:
         """Confirm (the new version's reading stands) or reject (the new version is withdrawn and the one before
         is current again); the finding that asked is closed either way. `in_transaction`: the index's part."""
         with self.engine.begin() as conn:
@@ -429,6 +471,8 @@ class RecordStore:
                     .values(status=DocumentStatus.CURRENT.value, superseded_by=None)
                 )
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+            if audit is not None:
+                _append_audit(conn, audit)
             in_transaction()
 
     def list_analyses(
@@ -457,11 +501,13 @@ class RecordStore:
             rows = [FindingRow(**r) for r in conn.execute(query).mappings()]
         return [r for r in rows if program is None or program in r.programs]
 
-    def save_summary_run(self, run: SummaryRun) -> None:
+    def save_summary_run(self, run: SummaryRun, audit: AuditEntry | None = None) -> None:
         """Record a digest window (replacing the record of the same window: a re-run of it)."""
         with self.engine.begin() as conn:
             conn.execute(summary_runs.delete().where(summary_runs.c.id == run.id))
             conn.execute(summary_runs.insert().values(**run.model_dump()))
+            if audit is not None:
+                _append_audit(conn, audit)
 
     def summary_runs(self) -> list[SummaryRun]:
         """Every digest window, newest first."""
@@ -471,24 +517,29 @@ class RecordStore:
 
     # --- users, keys, sessions, audit -------------------------------------------------------------
 
-    def save_user(self, user: User, password_hash: str) -> None:
+    def save_user(self, user: User, password_hash: str, audit: AuditEntry | None = None) -> None:
         """Add a user, or reset one: a reset ends their sessions (a new password shuts out whoever had the
         old one)."""
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.username == user.username))
             conn.execute(users.delete().where(users.c.username == user.username))
             conn.execute(users.insert().values(**user.model_dump(mode="json"), password_hash=password_hash))
+            if audit is not None:
+                _append_audit(conn, audit)
 
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).mappings()
             return [_user(r) for r in rows]
 
-    def remove_user(self, username: str) -> bool:
+    def remove_user(self, username: str, audit: AuditEntry | None = None) -> bool:
         """Remove a user and end their sessions; False when there was none."""
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.username == username))
-            return conn.execute(users.delete().where(users.c.username == username)).rowcount > 0
+            removed = conn.execute(users.delete().where(users.c.username == username)).rowcount > 0
+            if removed and audit is not None:
+                _append_audit(conn, audit)
+            return removed
 
     def user(self, username: str) -> tuple[User, str] | None:
         """The user and their password hash."""
@@ -498,9 +549,11 @@ class RecordStore:
             return None
         return _user(row), row["password_hash"]
 
-    def add_api_key(self, info: ApiKeyInfo, key_hash: str) -> None:
+    def add_api_key(self, info: ApiKeyInfo, key_hash: str, audit: AuditEntry | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(api_keys.insert().values(**info.model_dump(), key_hash=key_hash))
+            if audit is not None:
+                _append_audit(conn, audit)
 
     def api_key(self, key_hash: str) -> ApiKeyInfo | None:
         with self.engine.connect() as conn:
@@ -512,20 +565,35 @@ class RecordStore:
             rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
             return [_api_key(r) for r in rows]
 
-    def revoke_api_key(self, key_id: str) -> bool:
+    def revoke_api_key(self, key_id: str, audit: AuditEntry | None = None) -> bool:
         """Delete a key: requests that send it are refused from now on. False when there was none."""
         with self.engine.begin() as conn:
-            return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount > 0
+            revoked = conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount > 0
+            if revoked and audit is not None:
+                _append_audit(conn, audit)
+            return revoked
+
+    def login_attempt(self, username: str, since: datetime) -> tuple[int, int]:
+        """Count a login attempt before its password is checked: its id, and the attempts for the name (this one
+        included) since `since` and since its last successful login that did not succeed. Attempts for one name
+        take turns here (the write lock on SQLite, an advisory lock on PostgreSQL), so the count is exact
+        however many arrive at once."""
+        with self.engine.begin() as conn:
+            attempt = conn.execute(
+                login_attempts.insert().values(username=username, at=utcnow(), outcome="pending")
+            ).inserted_primary_key[0]
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:u))"), {"k": _LOGIN_LOCK, "u": username})
+            return attempt, _failed_logins(conn, username, since)
 
     def failed_logins(self, username: str, since: datetime) -> int:
-        """Refused logins for the name since `since` and since its last successful login (audit trail)."""
-        login = (audit_log.c.actor == username) & (audit_log.c.action == "login")
+        """Attempts for the name since `since` and since its last successful login that did not succeed."""
         with self.engine.connect() as conn:
-            last_ok = conn.execute(select(func.max(audit_log.c.at)).where(login & (audit_log.c.outcome == "ok")))
-            last_ok = last_ok.scalar_one_or_none()
-            start = max(since, as_utc(last_ok)) if last_ok else since
-            refused = login & (audit_log.c.outcome == "refused") & (audit_log.c.at > start)
-            return conn.execute(select(func.count()).select_from(audit_log).where(refused)).scalar_one()
+            return _failed_logins(conn, username, since)
+
+    def login_outcome(self, attempt: int, outcome: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(login_attempts).where(login_attempts.c.id == attempt).values(outcome=outcome))
 
     def add_session(self, token_hash: str, username: str, expires_at: datetime) -> None:
         with self.engine.begin() as conn:
@@ -544,8 +612,41 @@ class RecordStore:
             conn.execute(sessions.delete().where(sessions.c.token_hash == token_hash))
 
     def audit(self, entry: AuditEntry) -> None:
+        """Append an entry that records no change of its own (a question, a refused request)."""
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert().values(**entry.model_dump(mode="json", exclude={"id", "at"}), at=entry.at))
+            _append_audit(conn, entry)
+
+    def verify_audit(self) -> AuditVerification:
+        """Walk the chain: every entry's hash recomputed, every link and number checked, the head compared."""
+        problems: list[str] = []
+        entries = chained = unchained = 0
+        expected, previous = None, GENESIS
+        with self.engine.connect() as conn:
+            head_seq, head_hash = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+            for row in conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings():
+                entries += 1
+                if row["seq"] is None:
+                    if chained:
+                        problems.append(f"entry {row['id']} is outside the chain: written around it")
+                    else:
+                        unchained += 1
+                    continue
+                chained += 1
+                if expected is None:  # the chain begins at 1, unless entries were cut from its start
+                    expected = 1
+                if row["seq"] != expected:
+                    problems.append(f"entries {expected} to {row['seq'] - 1} of the chain are missing (deleted)")
+                elif row["prev_hash"] != previous:
+                    problems.append(f"entry {row['seq']} does not follow the one before it")
+                entry = AuditEntry(**_aware(row, "at"))
+                if entry_hash(entry, row["seq"], row["prev_hash"]) != row["hash"]:
+                    problems.append(f"entry {row['seq']} ({row['action']} by {row['actor']}) was changed after it was written")
+                expected, previous = row["seq"] + 1, row["hash"]
+        last = (expected or 1) - 1
+        if head_seq != last or (head_seq and head_hash != previous):
+            problems.append(f"the chain ends at entry {last} but its head says {head_seq}: entries cut from the end")
+        return AuditVerification(entries=entries, chained=chained, unchained=unchained, head_seq=head_seq,
+                                 head_hash=head_hash, problems=problems)  # fmt: skip
 
     def audit_entries(self, actor: str | None = None, action: str | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first."""
@@ -602,22 +703,29 @@ class RecordStore:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def next_version(self, prepared: PreparedDocument) -> tuple[PreparedDocument, Document | None, str | None]:
+    def next_version(self, prepared: PreparedDocument, writer: Principal | None = None) -> Placement:
         """Where the document goes: numbered as the next version of the current one with its key when it reads
-        as one (core.versions), and that one; else beside it, linked, superseding nothing. And why, in words."""
+        as one (core.versions); else beside it, linked, superseding nothing, and why, in words. A record the
+        `writer` may not see is neither superseded nor linked nor named: the new one goes beside it as if it
+        were not there (the refusal is for the audit trail, not for the writer)."""
         doc = prepared.document
         previous = self.current_with_key(doc.document_key)
         if previous is None:
-            return prepared, None, None
+            return Placement(prepared=prepared)
+        beside = f"{doc.document_key[:220]}~{doc.content_hash[:12]}"  # a key of its own: never a version of it
+        if writer is not None and not writer.sees(previous.metadata.programs, previous.metadata.sites):
+            doc = doc.model_copy(update={"document_key": beside})
+            return Placement(prepared=prepared.model_copy(update={"document": doc}), refused=previous)
         judgement = judge_version(doc, previous)
         why = "; ".join(judgement.reasons)
         if judgement.is_version:
             doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
-            return prepared.model_copy(update={"document": doc}), previous, f"a new version of {previous.filename}: {why}"
-        beside = f"{doc.document_key[:220]}~{doc.content_hash[:12]}"  # a key of its own: never a version of it
+            return Placement(prepared=prepared.model_copy(update={"document": doc}), previous=previous,
+                             note=f"a new version of {previous.filename}: {why}")  # fmt: skip
         doc = doc.model_copy(update={"document_key": beside, "related_to": previous.id})
-        note = f"names {previous.filename} but is not a new version of it ({why}): stored beside it, linked"
-        return prepared.model_copy(update={"document": doc}), None, note
+        return Placement(prepared=prepared.model_copy(update={"document": doc}),
+                         note=f"names {previous.filename} but is not a new version of it ({why}): stored beside it, "
+                              "linked")  # fmt: skip
 
     def generation(self) -> int:
         with self.engine.connect() as conn:
@@ -745,6 +853,25 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(documents).where(where)).mappings().first()
         return _document(row) if row else None
+
+
+def _failed_logins(conn, username: str, since: datetime) -> int:
+    name = login_attempts.c.username == username
+    last_ok = conn.execute(select(func.max(login_attempts.c.id)).where(name & (login_attempts.c.outcome == "ok")))
+    counted = name & login_attempts.c.outcome.in_(["pending", "refused"]) & (login_attempts.c.at > since)
+    counted &= login_attempts.c.id > (last_ok.scalar_one_or_none() or 0)
+    return conn.execute(select(func.count()).select_from(login_attempts).where(counted)).scalar_one()
+
+
+def _append_audit(conn, entry: AuditEntry) -> None:
+    """Append to the chain inside the caller's transaction: the head first (which makes writers take turns),
+    then the entry with its number, the previous hash and its own."""
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
+    seq, previous = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+    digest = entry_hash(entry, seq, previous)
+    row = entry.model_dump(mode="json", exclude={"id", "at", "seq", "prev_hash", "hash"})
+    conn.execute(audit_log.insert().values(**row, at=entry.at, seq=seq, prev_hash=previous, hash=digest))
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
 
 
 def _of_current_documents(table: Table):

@@ -15,7 +15,7 @@ import re
 from pydantic import BaseModel, Field
 
 from core.analysis import Analysis, AnalysisKind
-from core.documents import Document
+from core.documents import Document, PreparedDocument
 
 _MIN_TITLE_OVERLAP = 0.5
 _RISK_ORDER = ["LOW", "MEDIUM", "HIGH"]
@@ -23,6 +23,17 @@ _CLASS_ORDER = ["minor", "major", "critical"]
 _REVISION = re.compile(r"\b(rev(ision)?|version|v|draft|final|issue)\b\.?\s*[\d.]*", re.I)
 _IDENTIFIER = re.compile(r"\b[A-Z]{1,6}[-_]?\d[\w-]*\b|\b\d[\d./-]+\b")
 _MINOR = {"a", "an", "and", "for", "in", "of", "on", "the", "to", "with", "-"}
+
+
+class Placement(BaseModel):
+    """Where a new document goes among the stored ones."""
+
+    prepared: PreparedDocument = Field(description="Numbered and keyed for where it goes")
+    previous: Document | None = Field(None, description="The version it supersedes")
+    note: str | None = Field(None, description="Why it is, or is not, a new version of the record it names")
+    refused: Document | None = Field(
+        None, description="A record it would have superseded that lies outside its writer's scope: left alone"
+    )
 
 
 class VersionJudgement(BaseModel):

@@ -94,8 +94,8 @@ def load_store(corpus_dir: Path, settings: Settings, store: RecordStore | None =
     portfolio = load_portfolio(settings.portfolio_path)
     for path in sorted(corpus_dir.iterdir()):
         if path.is_file():
-            prepared, *_ = store.next_version(prepare(path.name, path.read_bytes(), settings, portfolio))
-            store.add(prepared)
+            placement = store.next_version(prepare(path.name, path.read_bytes(), settings, portfolio))
+            store.add(placement.prepared)
     return store
 
 

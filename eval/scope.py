@@ -14,14 +14,17 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from core.auth import Principal, Role
 from core.config import Settings
 from core.passages import MASK, PassagePrograms, mask
 from core.portfolio import load_portfolio
 from core.programs import load_programs
+from core.scope import ScopedStore
 from core.store import RecordStore
 from eval.extraction import add_rendered, load_store
 
 GOLD = Path(__file__).parent / "scope_gold.yaml"
+STRINGS_GOLD = Path(__file__).parent / "scope_strings_gold.yaml"
 HOLDOUT = Path(__file__).parent / "holdout_scope"
 
 
@@ -45,8 +48,22 @@ class ScopeScores(BaseModel):
     misses: list[Miss]
 
 
+class StringScores(BaseModel):
+    """What a one-program view lists of a two-program document besides its passages: title, file name,
+    record and batch numbers, products, the headings of its passages."""
+
+    gold_set: str
+    documents: int
+    judgements: int = Field(description="Strings (or identifiers) times single-program views")
+    leaks: int = Field(description="A string that names the other program, or one of its own records or batches")
+    over_withheld: int = Field(description="An identifier of the view's own program (or of none) left out")
+    misses: list[Miss]
+
+
 class ScopeReport(BaseModel):
     scores: list[ScopeScores]
+    strings: list[StringScores] = Field(default_factory=list)
+    probes: list = Field(default_factory=list, description="Sessions and writes probed over HTTP (api/probe.py)")
 
 
 def load_gold() -> dict:
@@ -97,6 +114,57 @@ def score(store: RecordStore, settings: Settings, entries: list[dict], gold_set:
     )
 
 
+def score_strings(store: RecordStore, settings: Settings, gold: dict, gold_set: str) -> StringScores:
+    """Every string a one-program view lists of each two-program document, judged against
+    eval/scope_strings_gold.yaml: the record and batch numbers it names and the programs they disclose, and
+    the programs' names in the portfolio (code, name, products, aliases)."""
+    portfolio = load_portfolio(settings.portfolio_path)
+    passages = PassagePrograms(store, portfolio, load_programs(settings.programs_path))
+    discloses = {i.upper(): set(p) for i, p in gold["identifiers"].items()}
+    names = {p.id: [n for n in (p.id, p.name, *p.products, *p.aliases) if n] for p in portfolio.programs}
+
+    def named(text: str, view: str) -> list[str]:
+        text = text.replace("_", " ")
+        found = [n for o, ns in names.items() if o != view for n in ns if _word(n, text)]
+        return found + [i for i, ps in discloses.items() if ps - {view} and _word(i, text)]
+
+    misses: list[Miss] = []
+    judgements = leaks = over = documents = 0
+    for doc in store.list_documents():
+        if len(doc.metadata.programs) < 2:
+            continue
+        documents += 1
+        full = doc.metadata.batch_ids + doc.metadata.document_ids
+        for view in doc.metadata.programs:
+            who = Principal(name="eval", kind="eval", role=Role.VIEWER, programs=[view])
+            listed = ScopedStore(store, who, passages).detail(doc.id)
+            strings = [("title", listed.title), ("file name", listed.filename),
+                       *(("product", p) for p in listed.metadata.products),
+                       *(("heading", c.section) for c in listed.chunks if c.section)]  # fmt: skip
+            for label, text in strings:
+                judgements += 1
+                if found := named(text, view):
+                    leaks += 1
+                    misses.append(Miss(file=doc.filename, quote=f"{label}: {text[:120]}", view=view,
+                                       expected="withheld", got=f"shown ({', '.join(sorted(set(found)))})"))  # fmt: skip
+            shown = set(listed.metadata.batch_ids + listed.metadata.document_ids)
+            for identifier in full:
+                judgements += 1
+                foreign = bool(discloses.get(identifier.upper(), set()) - {view})
+                if foreign == (identifier in shown):
+                    leaks += foreign
+                    over += not foreign
+                    misses.append(Miss(file=doc.filename, quote=identifier, view=view,
+                                       expected="withheld" if foreign else "shown",
+                                       got="shown" if foreign else "withheld"))  # fmt: skip
+    return StringScores(gold_set=gold_set, documents=documents, judgements=judgements, leaks=leaks,
+                        over_withheld=over, misses=misses)  # fmt: skip
+
+
+def _word(needle: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(needle)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
 def _judged(pages, items: list[dict]):
     """(quote, place, programs disclosed) per gold passage; a table row's cells are passages of their own."""
     for item in items:
@@ -130,9 +198,11 @@ def run(corpus_dir: Path, settings: Settings, holdout: bool = True) -> ScopeRepo
         store = load_store(corpus_dir, local)
         try:
             scores = [score(store, local, gold["sample"], "sample")]
+            strings_gold = yaml.safe_load(STRINGS_GOLD.read_text(encoding="utf-8"))
+            strings = [score_strings(store, local, strings_gold, "sample")]
             if holdout:
                 add_rendered(HOLDOUT, Path(work), local, store)
                 scores.append(score(store, local, gold["holdout"], "holdout"))
         finally:
             store.engine.dispose()
-    return ScopeReport(scores=scores)
+    return ScopeReport(scores=scores, strings=strings)

@@ -3,6 +3,8 @@
 import logging
 
 from core.analysis import Analysis, AnalysisKind, FindingRow, FindingSource
+from core.audit import audit_entry
+from core.auth import Principal
 from core.config import Settings
 from core.documents import DocumentDetail, DocumentKind, PreparedDocument
 from core.investigations import InvestigationEvent
@@ -69,26 +71,33 @@ class Extractor:
         agreements = [d for d in self.store.list_documents(kind=DocumentKind.QTA) if d.metadata.sites[:1] == [site]]
         return source_of(self.store.detail(agreements[-1].id)) if agreements else None
 
-    def analyse_stored(self, document_id: str) -> QtaReview | InvestigationEvent | None:
-        """Review or triage a stored document by its kind, and store the result (replacing any earlier one)."""
+    def analyse_stored(self, document_id: str, actor: Principal | None = None) -> QtaReview | InvestigationEvent | None:
+        """Review or triage a stored document by its kind, and store the result (replacing any earlier one);
+        with `actor`, audited in the same transaction."""
         detail = self.store.detail(document_id)
         if detail.kind == DocumentKind.QTA:
             result: QtaReview | InvestigationEvent = self.review_qta(source_of(detail))
-            self.save(result, detail)
+            self.save(result, detail, actor)
             # the site's events were judged against the agreement in force before: judge them again
             agreement = self.agreement_for(result.site)
             for event in self.store.list_analyses(kind=AnalysisKind.EVENT, site=result.site):
                 report = self.store.detail(event.document_id)
-                self.save(self.triage(source_of(report), agreement), report)
+                self.save(self.triage(source_of(report), agreement), report, actor, "reanalyse")
             return result
         elif detail.kind in TRIAGED_KINDS:
             result = self.triage(source_of(detail))
         else:
             return None
-        self.save(result, detail)
+        self.save(result, detail, actor)
         return result
 
-    def save(self, result: QtaReview | InvestigationEvent, detail: DocumentDetail) -> None:
+    def save(
+        self,
+        result: QtaReview | InvestigationEvent,
+        detail: DocumentDetail,
+        actor: Principal | None = None,
+        action: str = "analyse",
+    ) -> None:
         meta = detail.metadata
         site = meta.sites[0] if meta.sites else None
         if isinstance(result, QtaReview):
@@ -117,4 +126,9 @@ class Extractor:
             payload=result.model_dump(mode="json"),
             analysed_at=utcnow(),
         )
-        self.store.save_analysis(analysis, rows)
+        entry = None
+        if actor is not None:
+            prompt = result.playbook if isinstance(result, QtaReview) else None
+            entry = audit_entry(actor, action, documents=[detail], outcome=risk or "reviewed", backend=result.backend,
+                                prompt_version=prompt, detail={"findings": len(rows), "kind": kind.value})  # fmt: skip
+        self.store.save_analysis(analysis, rows, entry)

@@ -4,12 +4,15 @@
 roll back, and if the commit fails the vectors are removed, so no half document is ever left.
 """
 
+import logging
 import threading
 
 from core.analysis import VersionReview, VersionReviewStatus
+from core.audit import audit_entry
+from core.auth import AuditEntry, Principal
 from core.config import Settings
-from core.consistency import ConsistencyReport
 from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
+from core.errors import IndexUnreadable, StoreBusyError
 from core.identifiers import identifiers_in
 from core.ownership import claim_store
 from core.search import SearchFilters, SearchHit, SearchMode
@@ -18,6 +21,8 @@ from retrieval.embeddings import Embedder, make_embedder
 from retrieval.hybrid import IdentifierMatches, relative_score_fusion
 from retrieval.keyword import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
+
+log = logging.getLogger(__name__)
 
 
 def embedding_text(document: Document, section: str, text: str) -> str:
@@ -33,7 +38,7 @@ class Corpus:
         try:
             self.store = RecordStore(settings.sqlalchemy_url)
             self.embedder = embedder or make_embedder(settings)
-            self.vectors = vectors or open_vector_store(settings, self.embedder.dimension)
+            self.vectors = vectors or _opened(settings, self.embedder.dimension)
         except BaseException:
             self.ownership.release()
             raise
@@ -55,7 +60,9 @@ class Corpus:
         existing = self.store.find_by_hash(content_hash)
         return _result(existing, IngestStatus.UNCHANGED) if existing else None
 
-    def add(self, prepared: PreparedDocument) -> IngestResult:
+    def add(self, prepared: PreparedDocument, principal: Principal | None = None) -> IngestResult:
+        """Store a prepared document (or say it was there); with `principal`, who did it goes into the audit
+        trail in the same transaction."""
         doc = prepared.document
         if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
             return _result(existing, IngestStatus.UNCHANGED)
@@ -64,9 +71,17 @@ class Corpus:
         with self._lock:
             if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
                 return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
-            prepared, previous, placement = self.store.next_version(prepared)
-            doc = prepared.document
+            placement = self.store.next_version(prepared, principal)
+            prepared, previous, doc = placement.prepared, placement.previous, placement.prepared.document
             payload = _payload(doc)
+            status = IngestStatus.NEW_VERSION if previous else IngestStatus.ADDED
+            entry = None
+            if principal is not None:
+                detail = {"filename": doc.filename, "supersedes": doc.supersedes, "related_to": doc.related_to,
+                          "version_note": placement.note}  # fmt: skip
+                if placement.refused is not None:  # for the audit trail only: the writer is told nothing of it
+                    detail["supersession_refused"] = {"record": placement.refused.id, "why": "outside the writer's scope"}
+                entry = audit_entry(principal, "upload", documents=[doc], outcome=status.value, detail=detail)
 
             def write_vectors() -> None:
                 self.vectors.upsert([c.id for c in prepared.chunks], vectors, [payload] * len(prepared.chunks))
@@ -74,16 +89,15 @@ class Corpus:
                     self.vectors.set_status(previous.id, DocumentStatus.SUPERSEDED)
 
             try:
-                self.store.add(prepared, in_transaction=write_vectors)
+                self.store.add(prepared, in_transaction=write_vectors, audit=entry)
             except BaseException:
                 self.vectors.delete_document(doc.id)
                 if previous is not None:
                     self.vectors.set_status(previous.id, DocumentStatus.CURRENT)
                 raise
-            result = _result(doc, IngestStatus.NEW_VERSION if previous else IngestStatus.ADDED)
-            return result.model_copy(update={"version_note": placement})
+            return _result(doc, status).model_copy(update={"version_note": placement.note})
 
-    def decide_downgrade(self, review: VersionReview) -> None:
+    def decide_downgrade(self, review: VersionReview, audit: AuditEntry | None = None) -> None:
         """Record a person's decision on a new version that lowered its record; a rejection withdraws the new
         version and makes the one before current again, in the records and the index together."""
 
@@ -94,7 +108,7 @@ class Corpus:
 
         with self._lock:
             try:
-                self.store.decide_downgrade(review, in_transaction=index)
+                self.store.decide_downgrade(review, in_transaction=index, audit=audit)
             except BaseException:
                 self.vectors.set_status(review.document_id, DocumentStatus.CURRENT)
                 self.vectors.set_status(review.previous_id, DocumentStatus.SUPERSEDED)
@@ -164,6 +178,16 @@ class Corpus:
         return hits
 
 
+def _opened(settings: Settings, dimension: int) -> VectorStore:
+    try:
+        return open_vector_store(settings, dimension)
+    except StoreBusyError:
+        raise
+    except Exception as exc:  # the engine's files are damaged: said in words, with the way to a repair
+        log.error("the vector index in %s cannot be opened", settings.vectors_path, exc_info=True)
+        raise IndexUnreadable(str(settings.vectors_path)) from exc
+
+
 def _result(doc: Document, status: IngestStatus) -> IngestResult:
     return IngestResult(
         filename=doc.filename,
@@ -177,29 +201,6 @@ def _result(doc: Document, status: IngestStatus) -> IngestResult:
         ocr_pages=doc.ocr_pages,
         unreadable_pages=doc.unreadable_pages,
     )
-
-
-def check_consistency(corpus: Corpus, repair: bool = False) -> ConsistencyReport:
-    """Compare every chunk with every vector point; with repair, make the index match the records (which win:
-    they are written in one transaction, the index is derived from them)."""
-    with corpus._lock:
-        points = corpus.vectors.points()
-        by_chunk = {c.id: (c, d) for c, d in corpus.store.iter_all_chunks()}
-        report = ConsistencyReport(chunks=len(by_chunk), points=len(points))
-        report.missing_vectors = sorted(set(by_chunk) - set(points))
-        report.orphan_points = sorted(set(points) - set(by_chunk))
-        report.wrong_status = sorted(
-            i for i, (_, status) in points.items() if i in by_chunk and status != by_chunk[i][1].status.value
-        )
-        if repair and not report.consistent:
-            corpus.vectors.delete_points(report.orphan_points)
-            redo = report.missing_vectors + report.wrong_status
-            for start in range(0, len(redo), 256):
-                batch = [by_chunk[i] for i in redo[start : start + 256]]
-                vectors = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
-                corpus.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
-            report.repaired = True
-        return report
 
 
 def _payload(doc: Document) -> ChunkPayload:

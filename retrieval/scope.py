@@ -29,7 +29,8 @@ class ScopedCorpus:
                 continue
             text = mask(hit.text, self.store.withheld(hit.document_id).get(hit.page, []), hit.start)
             if readable(text):  # a passage all about another program is not a hit
-                update = {"rank": len(kept) + 1, "text": text, "programs": doc.metadata.programs, "title": doc.title}
+                update = {"rank": len(kept) + 1, "text": text, "programs": doc.metadata.programs, "title": doc.title,
+                          "filename": doc.filename, "section": self.store.masked(hit.section)}  # fmt: skip
                 kept.append(hit.model_copy(update=update))
             if len(kept) == limit:
                 break

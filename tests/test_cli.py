@@ -61,8 +61,15 @@ def test_keys_users_audit_and_check_from_the_terminal(cli_env, corpus_dir):
     assert runner.invoke(app, ["keys", "revoke", issued.id]).exit_code == 1
     assert runner.invoke(app, ["users", "remove", "elena"]).exit_code == 0 and store.user("elena") is None
     rows = runner.invoke(app, ["audit", "--format", "csv"]).output.strip().splitlines()
-    assert [r.split(",")[5] for r in rows[1:]] == ["upload", "add_key", "add_user", "revoke_key", "remove_user"]
+    assert [r.split(",")[5] for r in rows[1:]] == ["upload", "analyse", "add_key", "add_user", "revoke_key", "remove_user"]
     assert "DEV-2024-044_Buffer_Preparation_Error.pdf@v1" in rows[1]
+    database = get_settings().data_dir / "records.sqlite3"
+    size = database.stat().st_size
+    over = runner.invoke(app, ["audit", "--format", "csv", "--out", str(database)])
+    assert over.exit_code == 2 and "refusing to write" in over.output and database.stat().st_size == size
+    assert store.user("elena") is None and len(store.audit_entries()) == len(rows) - 1  # the store is whole
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0 and "the trail is whole" in verified.output
     checked = runner.invoke(app, ["check"])
     assert checked.exit_code == 0 and "0 chunks without a vector, 0 vectors without a chunk" in " ".join(checked.output.split())
     store.engine.dispose()

@@ -18,7 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from api.ingest import ingest_path
 from core.documents import DocumentStatus, IngestStatus
 from core.portfolio import load_portfolio
-from retrieval.corpus import Corpus, check_consistency
+from core.search import SearchMode
+from retrieval.corpus import Corpus
+from retrieval.integrity import check_consistency
 from retrieval.vector_stores import ChunkPayload
 
 pytestmark = pytest.mark.every_store
@@ -78,6 +80,9 @@ def test_a_batch_ingest_killed_midway_loses_nothing_and_resumes(
         for doc in docs:  # every stored document is whole: its pages and all its chunks
             detail = corpus.store.detail(doc.id)
             assert len(detail.pages) == doc.page_count and len(detail.chunks) == doc.chunk_count > 0
+        uploads = [e for e in corpus.store.audit_entries(action="upload") if e.outcome == "added"]
+        assert sorted(e.documents[0]["id"] for e in uploads) == sorted(d.id for d in docs)  # each with its entry
+        assert corpus.store.verify_audit().ok
         report = check_consistency(corpus, repair=True)  # a kill between vector write and commit leaves orphans
         assert not report.missing_vectors  # vectors are written before the rows commit: never fewer
         assert check_consistency(corpus).consistent
@@ -145,3 +150,90 @@ def test_a_document_committed_while_the_chunks_are_read_is_left_for_the_next_rea
     assert seen == {d.id for d in read_documents()} - {arriving.document.id}
     assert arriving.document.id in {d.id for _, d in store.iter_all_chunks()}  # and in the next read
     store.engine.dispose()
+
+
+def test_the_audit_trail_proves_itself_when_its_triggers_are_gone(make_settings):
+    """Edits, deletions and a cut at the end, made straight in the database with the append-only triggers
+    dropped (as only its administrator could), are each found by walking the hash chain."""
+    from core.audit import audit_entry
+    from core.auth import LOCAL
+    from core.store import RecordStore
+
+    store = RecordStore(make_settings().sqlalchemy_url)
+    for n in range(6):
+        store.audit(audit_entry(LOCAL, "question", detail={"question": f"question {n}"}))
+    assert store.verify_audit().ok and store.verify_audit().chained == 6
+    with store.engine.begin() as db:
+        if store.engine.dialect.name == "postgresql":
+            db.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            db.execute(text("DROP TRIGGER audit_log_no_update"))
+            db.execute(text("DROP TRIGGER audit_log_no_delete"))
+        db.execute(text("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2"))
+        db.execute(text("DELETE FROM audit_log WHERE seq = 4"))
+        db.execute(text("DELETE FROM audit_log WHERE seq = 6"))
+    problems = store.verify_audit().problems
+    assert any("entry 2 (question by someone else) was changed" in p for p in problems), problems
+    assert any("entries 4 to 4 of the chain are missing" in p for p in problems), problems
+    assert any("cut from the end" in p for p in problems), problems
+    store.engine.dispose()
+
+
+def test_silent_damage_to_vectors_is_found_and_repaired(make_settings, embedder, corpus_dir):
+    """Random bytes over the stored vectors: every request still answers, with the wrong passages; the check
+    embeds a sample again, finds the damage, and the repair writes them anew."""
+    settings = make_settings()
+    corpus = Corpus(settings, embedder=embedder)
+    for name in BATCH[3:6]:
+        ingest_path(corpus, load_portfolio(), corpus_dir / name)
+    query, expected = "chromatography skid CS-401 stopped", "DEV-2024-038_Chromatography_Skid_Downtime.docx"
+    assert corpus.search(query, limit=1, mode=SearchMode.DENSE)[0].filename == expected
+    corpus.close()
+    for storage in settings.vectors_path.glob("segments/*/vector_storage/vectors/chunk_*.mmap"):
+        size = storage.stat().st_size
+        with storage.open("r+b") as f:  # keep the first bytes (a header), scramble the floats after them
+            f.seek(64)
+            f.write(np.random.default_rng(7).standard_normal((size - 64) // 4).astype(np.float32).tobytes())
+    corpus = Corpus(settings, embedder=embedder)
+    try:
+        report = check_consistency(corpus)
+        assert report.damaged_vectors and not report.consistent and report.vectors_checked == report.points
+        repaired = check_consistency(corpus, repair=True)
+        assert repaired.repaired and check_consistency(corpus).consistent
+        assert corpus.search(query, limit=1, mode=SearchMode.DENSE)[0].filename == expected
+    finally:
+        corpus.close()
+
+
+def test_an_index_that_cannot_be_read_is_reported_and_rebuilt(make_settings, embedder, corpus_dir, tmp_path):
+    from retrieval.integrity import check_store
+
+    settings = make_settings()
+    corpus = Corpus(settings, embedder=embedder)
+    for name in BATCH[3:5]:
+        ingest_path(corpus, load_portfolio(), corpus_dir / name)
+    chunks = corpus.store.counts()["chunks"]
+    corpus.close()
+    for segment in settings.vectors_path.glob("segments/*/segment.json"):
+        segment.write_bytes(b"\x00garbage" * 40)
+    with pytest.raises(Exception, match="cannot be read"):
+        Corpus(settings, embedder=embedder)
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as http:  # a server on the damaged store says so, in words
+        health = http.get("/health")
+        assert health.status_code == 503 and "cdmo check --repair" in health.json()["problems"][0]
+        listed = http.get("/documents")
+        assert listed.status_code == 503 and "cannot be read" in listed.json()["detail"]
+    seen = check_store(settings)
+    assert seen.unreadable and "cdmo check --repair" in seen.unreadable and not seen.consistent
+    rebuilt = check_store(settings, repair=True)
+    assert rebuilt.repaired and rebuilt.rebuilt_from and Path(rebuilt.rebuilt_from).exists()
+    corpus = Corpus(settings, embedder=embedder)
+    try:
+        assert check_consistency(corpus).consistent and corpus.vectors.count() == chunks
+        assert corpus.search("chromatography skid CS-401 stopped", limit=1)[0].filename.startswith("DEV-2024-038")
+    finally:
+        corpus.close()

@@ -17,7 +17,8 @@ from core.config import Settings
 from core.errors import IngestError
 from core.portfolio import load_portfolio
 from ingestion.pipeline import prepare
-from retrieval.corpus import Corpus, check_consistency
+from retrieval.corpus import Corpus
+from retrieval.integrity import check_consistency
 
 SEEDS = {
     "pdf": "NC-2024-0112_Stellaris_Batch_Record_Discrepancy.pdf",

@@ -20,7 +20,8 @@ from api.loopback import free_port
 from core.config import Settings
 from core.errors import StoreBusyError
 from core.ownership import StoreLock, store_owner
-from retrieval.corpus import Corpus, check_consistency
+from retrieval.corpus import Corpus
+from retrieval.integrity import check_consistency
 from tests.conftest import cdmo, cdmo_serve, results, serve, upload
 
 pytestmark = pytest.mark.every_store

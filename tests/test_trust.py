@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from agents.nightly_runner import NightlyRunner
-from api.auth import issue_key
+from api.accounts import issue_key
 from core.auth import Role, User, hash_password
 from core.config import Settings
 from core.passages import MASK
@@ -147,12 +147,16 @@ def test_chat_answers_a_scoped_key_only_from_its_programs(secured):
     assert own["citations"] and {c["document_id"] for c in own["citations"]} <= visible
     session = own["session_id"]
     assert http.get(f"/chat/sessions/{session}", headers=_as(keys, "hb240")).json()
-    # another principal's session that cites HB-101 reads as empty to the scoped key
+    # another principal's session is not found by anyone else, nor can anyone else add to it
     with http.stream(
         "POST", "/chat", json={"question": "Which open deviations touch batch 24-021?"}, headers=_as(keys, "viewer")
     ) as r:
         other = json.loads(r.read().decode().strip().split("\n\n")[-1].split("\n")[1].removeprefix("data: "))
-    assert http.get(f"/chat/sessions/{other['session_id']}", headers=_as(keys, "hb240")).json() == []
+    assert http.get(f"/chat/sessions/{other['session_id']}", headers=_as(keys, "hb240")).status_code == 404
+    follow = {"question": "and at the DP site?", "session_id": other["session_id"]}
+    assert http.post("/chat", json=follow, headers=_as(keys, "hb240")).status_code == 404
+    made_up = {"question": "Which CAPAs are past due?", "session_id": "my-own-session-id"}
+    assert http.post("/chat", json=made_up, headers=_as(keys, "viewer")).status_code == 404  # ids are the server's
 
 
 def _hb101_named(text: str, store) -> list[str]:
@@ -176,6 +180,10 @@ def test_a_document_of_two_programs_shows_a_scoped_key_only_its_own_programs_pas
     for doc in shared:
         listed = http.get(f"/documents/{doc.id}", headers=h).json()
         assert listed["metadata"]["programs"] == ["HB-240"] and not _hb101_named(listed["title"], store)
+        # every string of it: file name, record and batch numbers, the headings its passages sit under
+        strings = [listed["filename"], *listed["metadata"]["batch_ids"], *listed["metadata"]["document_ids"],
+                   *listed["metadata"]["products"], *(c["section"] for c in listed["chunks"])]  # fmt: skip
+        assert not _hb101_named(" | ".join(strings), store), (doc.filename, _hb101_named(" | ".join(strings), store))
         for number in range(1, doc.page_count + 1):
             full = http.get(f"/documents/{doc.id}/pages/{number}", headers=admin).json()["text"]
             seen = http.get(f"/documents/{doc.id}/pages/{number}", headers=h).json()["text"]
@@ -196,7 +204,8 @@ def test_a_document_of_two_programs_shows_a_scoped_key_only_its_own_programs_pas
     question = {"q": "HB-101 drug substance demand in 2025 and second source", "limit": 10}
     assert "9 batches" in json.dumps(http.get("/search", params=question, headers=admin).json())
     hits = http.get("/search", params=question, headers=h).json()
-    assert hits and not any(_hb101_named(hit["text"] + hit["title"], store) for hit in hits)
+    assert hits and not any(_hb101_named(hit["text"] + hit["title"] + hit["section"] + hit["filename"], store)
+                            for hit in hits)  # fmt: skip
     assert not any("9 batches" in hit["text"] for hit in hits)
 
     def ask(headers) -> dict:
@@ -205,8 +214,12 @@ def test_a_document_of_two_programs_shows_a_scoped_key_only_its_own_programs_pas
             return json.loads(r.read().decode().strip().split("\n\n")[-1].split("\n")[1].removeprefix("data: "))
 
     assert "9 batches" in json.dumps(ask(admin))
-    answer = ask(h)  # the question names HB-101, so may the answer ("nothing in the documents of HB-101 ...")
+    answer = ask(h)  # read against the key's own programs: even a refusal names nothing of HB-101's
     assert "9 batches" not in json.dumps(answer) and not _hb101_named(json.dumps(answer["citations"]), store)
+    assert not _hb101_named(" ".join(s["text"] for s in answer["sentences"]), store)
+    with http.stream("POST", "/chat", json={"question": "What happened with batch 24-017?"}, headers=h) as r:
+        refusal = r.read().decode()
+    assert "veltrusimab" not in refusal.lower() and "HB-101" not in refusal
     digest = http.get(f"/summaries/{run.id}", params={"format": "markdown"}, headers=h).text
     assert not _hb101_named(digest, store), _hb101_named(digest, store)
 

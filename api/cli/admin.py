@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from api.cli.access import store_access
-from api.cli.app import ScopePrograms, ScopeSites, app, console, fail, ids
+from api.cli.app import ScopePrograms, ScopeSites, app, console, fail, ids, refuse_store_path
 from core.auth import Role, User
 from core.config import Settings, get_settings
 
@@ -19,9 +19,14 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
     Beside a running server the check goes through it; a repair needs the store to itself."""
     with store_access(get_settings(), own="`cdmo check --repair`" if repair else None) as store:
         report = store.check(repair)
+    if report.unreadable:
+        console.print(report.unreadable, style="red", markup=False, highlight=False)
+    if report.rebuilt_from:
+        console.print(f"rebuilt from the records; the damaged index was moved to {report.rebuilt_from}", highlight=False)
     console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
                   f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
-                  f"without a chunk, {len(report.wrong_status)} with a stale status")  # fmt: skip
+                  f"without a chunk, {len(report.wrong_status)} with a stale status, "
+                  f"{len(report.damaged_vectors)} of {report.vectors_checked} vectors checked damaged")  # fmt: skip
     if report.repaired:
         console.print("[green]repaired: the index now matches the records[/green]")
     elif not report.consistent:
@@ -108,14 +113,22 @@ def revoke_key(key_id: Annotated[str, typer.Argument(help="The key's prefix, as 
     console.print(f"key {key_id} revoked")
 
 
-@app.command()
+audit_app = typer.Typer(help="The audit trail (append-only, hash-chained)", invoke_without_command=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback()
 def audit(
+    ctx: typer.Context,
     format: Annotated[str, typer.Option(help="table, jsonl or csv")] = "table",
     actor: str | None = None,
     action: str | None = None,
     out: Annotated[Path | None, typer.Option(help="Write the export here (never into the data folder)")] = None,
 ) -> None:
-    """View or export the audit trail (append-only): who did what, when, to which document versions."""
+    """View or export the audit trail: who did what, when, to which document versions. `cdmo audit verify`
+    walks its hash chain."""
+    if ctx.invoked_subcommand:
+        return
     from api.audit import audit_csv
 
     settings = get_settings()
@@ -138,13 +151,19 @@ def audit(
     console.print(table)
 
 
-def refuse_store_path(out: Path, settings: Settings) -> None:
-    """An output file may never land on the store: not in the data folder, not on the record database."""
-    target = out.resolve()
-    database = settings.sqlalchemy_url.removeprefix("sqlite:///")
-    inside = target.is_relative_to(settings.data_dir.resolve())
-    if inside or (settings.sqlalchemy_url.startswith("sqlite:///") and target == Path(database).resolve()):
-        raise fail(f"refusing to write {out}: it is in the store ({settings.data_dir}); choose a path outside it")
+@audit_app.command("verify")
+def verify() -> None:
+    """Walk the hash chain: every entry's hash recomputed and every link checked; exit 1 on any problem."""
+    with store_access(get_settings()) as store:
+        result = store.verify_audit()
+    console.print(f"{result.entries} entries, {result.chained} in the chain"
+                  + (f", {result.unchained} written before it began" if result.unchained else "")
+                  + f"; head: entry {result.head_seq}, hash {result.head_hash}", highlight=False)  # fmt: skip
+    for problem in result.problems:
+        console.print(problem, style="red", markup=False, highlight=False)
+    if result.problems:
+        raise typer.Exit(1)
+    console.print("[green]the trail is whole: no entry changed, removed or cut from the end[/green]")
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from api.cli.access import store_access
-from api.cli.app import app, console, fail
+from api.cli.app import app, console, fail, refuse_store_path
 from api.reports import ReportFormat
 from core.config import get_settings
 from core.errors import IngestError
@@ -36,7 +36,6 @@ def triage(
 
 
 def _report(analyse, file: Path, out: Path | None) -> None:
-    from api.cli.admin import refuse_store_path
     from ingestion.guards import read_file
 
     settings = get_settings()

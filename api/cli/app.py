@@ -1,12 +1,14 @@
 """The `cdmo` Typer app and what its command modules share: the console, the terminal's user, options."""
 
 import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from core.auth import Principal, Role
+from core.config import Settings
 
 app = typer.Typer(help="CDMO document intelligence", no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -25,3 +27,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print why the command stopped; `raise fail(...)`."""
     console.print(message, style="red", markup=False, highlight=False)
     return typer.Exit(code)
+
+
+def refuse_store_path(out: Path, settings: Settings) -> None:
+    """An output file may never land on the store: not in the data folder, not on the record database."""
+    target = out.resolve()
+    database = settings.sqlalchemy_url.removeprefix("sqlite:///")
+    inside = target.is_relative_to(settings.data_dir.resolve())
+    if inside or (settings.sqlalchemy_url.startswith("sqlite:///") and target == Path(database).resolve()):
+        raise fail(f"refusing to write {out}: it is in the store ({settings.data_dir}); choose a path outside it")

@@ -6,12 +6,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.app import ScopePrograms, app, console, ids
+from api.cli.app import ScopePrograms, app, console, ids, refuse_store_path
 from core.config import EmbeddingBackend, VectorEngine, get_settings
 from core.portfolio import load_portfolio
 
 
 def _write_report(path: Path, result) -> None:
+    refuse_store_path(path, get_settings())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(result.model_dump_json(indent=2))
     console.print(f"report written to {path}")
@@ -184,12 +185,17 @@ def eval_oversight(
 def eval_scope(
     corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
     holdout: Annotated[bool, typer.Option(help="Score the held-out documents too")] = True,
+    probes: Annotated[bool, typer.Option(help="Probe sessions and writes over HTTP too")] = True,
     report: Path = Path("eval/reports/scope.json"),
 ) -> None:
-    """Passages withheld from a one-program view (eval/scope_gold.yaml): leaks and over-withholding."""
+    """What a one-program view withholds: passages (eval/scope_gold.yaml), titles, file names, headings and
+    record numbers (eval/scope_strings_gold.yaml), and, probed over HTTP, sessions and writes."""
+    from api import probe
     from eval import scope
 
     result = scope.run(corpus_dir, get_settings(), holdout)
+    if probes:
+        result.probes = probe.run(corpus_dir)
     table = Table("gold set", "passages", "judgements", "must withhold", "leaks", "over-withheld", "accuracy", "s/doc")
     for s in result.scores:
         table.add_row(s.gold_set, str(s.passages), str(s.judgements), str(s.must_withhold), str(s.leaks),
@@ -198,6 +204,19 @@ def eval_scope(
     for s in result.scores:
         for m in s.misses:
             console.print(f"[{s.gold_set}] {m.view} view: expected {m.expected}, got {m.got}: {m.file}: {m.quote!r}")
+    table = Table("strings of", "documents", "judgements", "leaks", "over-withheld")
+    for s in result.strings:
+        table.add_row(s.gold_set, str(s.documents), str(s.judgements), str(s.leaks), str(s.over_withheld))
+    console.print(table)
+    for s in result.strings:
+        for m in s.misses:
+            console.print(f"[{s.gold_set} strings] {m.view} view: expected {m.expected}, got {m.got}: {m.file}: {m.quote!r}")
+    if result.probes:
+        table = Table("probe over HTTP", "leaked", "answer")
+        for p in result.probes:
+            table.add_row(p.probe, "[red]YES[/red]" if p.leaked else "no", p.got)
+        console.print(table)
+        console.print(f"{sum(p.leaked for p in result.probes)} of {len(result.probes)} probes leaked")
     _write_report(report, result)
 
 
@@ -286,4 +305,5 @@ def build_fixtures(out: Path = Path("fixtures/corpus")) -> None:
     """Generate the sample corpus (PDF, DOCX, EML, HTML) into a folder."""
     from fixtures.build_corpus import build
 
+    refuse_store_path(out, get_settings())
     console.print(f"{len(build(out))} files written to {out}")

@@ -9,15 +9,17 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+from api import accounts
 from api.audit import record, record_answer, record_upload
 from api.client import Refused
 from api.reports import ReportFormat
+from core.audit import AuditVerification
 from core.auth import ApiKeyInfo, AuditEntry, IssuedKey, Principal, Role, User
 from core.chat import Answer, ChatEvent, ChatEventType, ChatScope
 from core.config import Settings
 from core.consistency import ConsistencyReport
 from core.documents import Document, IngestResult
-from core.errors import IngestError
+from core.errors import IngestError, NotFoundError
 from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness
 from core.portfolio import Portfolio, load_portfolio
 from core.search import SearchFilters, SearchHit, SearchMode
@@ -69,7 +71,12 @@ class LocalStore:
         from agents.chat import make_chat_service
 
         service = make_chat_service(self.corpus, self.portfolio)
-        for event in service.stream(question, scope, session):
+        owner = self.actor.identity
+        try:
+            service.session(session, owner) if session else None
+        except NotFoundError:
+            raise Refused(f"no chat session {session} of yours") from None
+        for event in service.stream(question, scope, session, owner):
             if event.type == ChatEventType.DONE:
                 record_answer(self.records, self.actor, Answer.model_validate(event.data))
             yield event
@@ -77,7 +84,7 @@ class LocalStore:
     def ingest(self, path: Path, data: bytes, on_progress: Progress | None = None) -> IngestResult:
         from api.ingest import ingest_bytes
 
-        result = ingest_bytes(self.corpus, self.portfolio, path.name, data, on_progress)
+        result = ingest_bytes(self.corpus, self.portfolio, path.name, data, on_progress, self.actor)
         record_upload(self.records, self.actor, result, path=str(path))
         return result
 
@@ -147,43 +154,33 @@ class LocalStore:
     # --- administration ------------------------------------------------------------------------
 
     def check(self, repair: bool = False) -> ConsistencyReport:
-        from retrieval.corpus import check_consistency
+        from retrieval.integrity import check_store
 
-        report = check_consistency(self.corpus, repair=repair)
+        report = check_store(self.settings, repair=repair)
         if report.repaired:
             record(self.records, self.actor, "repair", detail=report.model_dump(mode="json"))
         return report
 
     def add_user(self, user: User, password: str) -> None:
-        from core.auth import hash_password
-
-        self.records.save_user(user, hash_password(password))
-        record(self.records, self.actor, "add_user", detail=user.model_dump(mode="json"))
+        accounts.add_user(self.records, self.actor, user, password)
 
     def users(self) -> list[User]:
         return self.records.users()
 
     def remove_user(self, username: str) -> bool:
-        removed = self.records.remove_user(username)
-        if removed:
-            record(self.records, self.actor, "remove_user", detail={"username": username})
-        return removed
+        return accounts.remove_user(self.records, self.actor, username)
 
     def create_key(self, name: str, role: Role, programs: list[str] | None, sites: list[str] | None) -> IssuedKey:
-        from api.auth import issue_key
-
-        issued = issue_key(self.records, name, role, programs, sites)
-        record(self.records, self.actor, "add_key", detail=issued.model_dump(mode="json", exclude={"key"}))
-        return issued
+        return accounts.issue_key(self.records, name, role, programs, sites, self.actor)
 
     def keys(self) -> list[ApiKeyInfo]:
         return self.records.api_keys()
 
     def revoke_key(self, key_id: str) -> bool:
-        revoked = self.records.revoke_api_key(key_id)
-        if revoked:
-            record(self.records, self.actor, "revoke_key", detail={"id": key_id})
-        return revoked
+        return accounts.revoke_key(self.records, self.actor, key_id)
+
+    def verify_audit(self) -> AuditVerification:
+        return self.records.verify_audit()
 
     def audit(self, actor: str | None, action: str | None) -> list[AuditEntry]:
         return self.records.audit_entries(actor=actor, action=action)

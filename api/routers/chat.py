@@ -4,7 +4,7 @@ import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -12,7 +12,7 @@ from agents.chat import ChatService
 from api.audit import record_answer
 from api.deps import RequestState, get_chat, get_state
 from core.chat import Answer, ChatEventType, ChatScope, ChatTurn
-from core.errors import unexpected
+from core.errors import NotFoundError, unexpected
 
 router = APIRouter(tags=["chat"])
 log = logging.getLogger(__name__)
@@ -37,7 +37,14 @@ def chat(
 ):
     """Stream the answer: `start` (session id, how the question was read), each `citation` before the first
     sentence that uses it, each `sentence`, then `done` with the whole answer."""
-    events = service.stream(request.question, ChatScope(site=request.site, program=request.program), request.session_id)
+    owner = state.principal.identity
+    if request.session_id:
+        try:
+            service.session(request.session_id, owner)
+        except NotFoundError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no chat session {request.session_id}") from None
+    scope = ChatScope(site=request.site, program=request.program)
+    events = service.stream(request.question, scope, request.session_id, owner)
 
     def sse():
         try:
@@ -53,5 +60,14 @@ def chat(
 
 
 @router.get("/chat/sessions/{session_id}", response_model=list[ChatTurn])
-def session_history(session_id: str, service: Annotated[ChatService, Depends(get_chat)]):
-    return service.store.chat_turns(session_id)
+def session_history(
+    session_id: str,
+    service: Annotated[ChatService, Depends(get_chat)],
+    state: Annotated[RequestState, Depends(get_state)],
+):
+    """A session's questions and answers, to the principal that opened it."""
+    try:
+        return service.session(session_id, state.principal.identity)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no chat session {session_id}") from None
+

@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field
 
-from api.audit import record
-from api.deps import RequestState, get_corpus, get_state, require
+from api.deps import RequestState, get_corpus, get_state, refused, require
 from api.ingest import failure, read_upload
 from api.jobs import QueueFull
 from core.analysis import VersionReview, VersionReviewStatus
+from core.audit import audit_entry
 from core.auth import Principal, Role
 from core.documents import (
     Document,
@@ -35,6 +35,7 @@ router = APIRouter(prefix="/documents", tags=["documents"])
     responses={429: {"description": "Too many files waiting to be ingested; Retry-After says when to try"}},
 )
 def upload_documents(
+    request: Request,
     files: list[UploadFile],
     response: Response,
     state: Annotated[RequestState, Depends(get_state)],
@@ -62,6 +63,7 @@ def upload_documents(
         try:
             jobs.append(runner.submit(state.principal, name, data))
         except QueueFull as exc:
+            refused(request, state.principal, 429, str(exc))
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"{exc}: try again shortly",
                                 headers={"Retry-After": "30"}) from None  # fmt: skip
     if not wait:
@@ -137,10 +139,11 @@ def decide_downgrade(
         "status": VersionReviewStatus.CONFIRMED if decision.confirm else VersionReviewStatus.REJECTED,
         "decided_by": who.name, "decided_at": utcnow(), "reason": decision.reason,
     })  # fmt: skip
-    state.app.corpus.decide_downgrade(review)
-    record(state.app.corpus.store, who, f"{'confirm' if decision.confirm else 'reject'}_downgrade",
-           document_ids=[review.document_id, review.previous_id],
-           detail={"changes": review.changes, "reason": decision.reason})  # fmt: skip
+    store = state.app.corpus.store
+    entry = audit_entry(who, f"{'confirm' if decision.confirm else 'reject'}_downgrade",
+                        documents=[store.get(review.document_id), store.get(review.previous_id)],
+                        detail={"changes": review.changes, "reason": decision.reason})  # fmt: skip
+    state.app.corpus.decide_downgrade(review, entry)
     return review
 
 

@@ -30,11 +30,16 @@ def _unprocessable(reason: str) -> HTTPException:
 
 
 def _prepared(upload: UploadFile, state: RequestState):
+    """The uploaded file read; refused unless it lies inside what the principal may analyse."""
     try:
         name, data = read_upload(upload, state.settings.max_file_bytes)
-        return prepare(name, data, state.settings, state.portfolio)
+        prepared = prepare(name, data, state.settings, state.portfolio)
     except IngestError as exc:
         raise _unprocessable(f"{exc.filename}: {exc.reason}") from None
+    meta = prepared.document.metadata
+    if reason := state.principal.may_write(meta.programs, meta.sites, doing="analyse"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{prepared.document.filename}: {reason}")
+    return prepared
 
 
 def _render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat):

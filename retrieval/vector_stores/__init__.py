@@ -41,6 +41,10 @@ class VectorStore(Protocol):
 
     def delete_points(self, ids: list[str]) -> None: ...
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these points (those found), to check them against the records."""
+        ...
+
     def close(self) -> None: ...
 
 

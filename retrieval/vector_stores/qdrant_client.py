@@ -74,6 +74,10 @@ class QdrantClientStore:
             if offset is None:
                 return out
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        records = self.client.retrieve(self.collection, ids, with_vectors=True) if ids else []
+        return {str(r.id): np.asarray(r.vector, dtype=np.float32) for r in records}
+
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids), wait=True)

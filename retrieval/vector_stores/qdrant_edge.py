@@ -76,6 +76,10 @@ class QdrantEdgeStore:
             if offset is None:
                 return out
 
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        records = self.shard.retrieve(ids, False, True) if ids else []
+        return {str(r.id): np.asarray(r.vector, dtype=np.float32) for r in records}
+
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.shard.update(qe.UpdateOperation.delete_points(ids))

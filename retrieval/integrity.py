@@ -1,0 +1,108 @@
+"""Is the vector index what the records say it should be — and, with repair, make it so.
+
+The records win: they are written in one transaction, the index is derived from them. Three kinds of
+damage are looked for: drift (a chunk without a point, a point without a chunk, a stale current/superseded
+flag, as a crash between the two writes leaves), silent damage (vectors whose bytes were changed: every
+request still answers, but the nearest passages are wrong), found by embedding a sample of chunks again
+and comparing; and an index that cannot be opened or read at all, which a repair rebuilds from the records
+after moving the damaged folder aside.
+"""
+
+import logging
+import random
+import shutil
+from datetime import UTC, datetime
+
+import numpy as np
+
+from core.config import Settings
+from core.consistency import ConsistencyReport
+from core.errors import IndexUnreadable
+from retrieval.corpus import Corpus, _payload, embedding_text
+
+log = logging.getLogger(__name__)
+SAMPLE = 200  # chunks embedded again per check (all of them when damage is found and a repair asked)
+_SAME = 0.95  # cosine between a stored vector and a fresh one, below which the stored one is damaged
+_BATCH = 256
+
+
+def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE) -> ConsistencyReport:
+    """Compare every chunk with every vector point, and a sample of vectors with the chunks embedded again;
+    with repair, make the index match the records."""
+    with corpus._lock:
+        try:
+            points = corpus.vectors.points()
+        except Exception as exc:  # a damaged segment: every read of the index fails
+            raise IndexUnreadable(str(corpus.settings.vectors_path)) from exc
+        by_chunk = {c.id: (c, d) for c, d in corpus.store.iter_all_chunks()}
+        report = ConsistencyReport(chunks=len(by_chunk), points=len(points))
+        report.missing_vectors = sorted(set(by_chunk) - set(points))
+        report.orphan_points = sorted(set(points) - set(by_chunk))
+        report.wrong_status = sorted(
+            i for i, (_, status) in points.items() if i in by_chunk and status != by_chunk[i][1].status.value
+        )
+        present = sorted(set(by_chunk) & set(points))
+        checked = random.Random(len(present)).sample(present, min(sample, len(present)))
+        report.damaged_vectors = _damaged(corpus, by_chunk, checked)
+        report.vectors_checked = len(checked)
+        if repair and report.damaged_vectors and len(checked) < len(present):
+            report.damaged_vectors = _damaged(corpus, by_chunk, present)  # damage seen: look at every vector
+            report.vectors_checked = len(present)
+        if repair and not report.consistent:
+            corpus.vectors.delete_points(report.orphan_points)
+            redo = sorted(set(report.missing_vectors + report.wrong_status + report.damaged_vectors))
+            for start in range(0, len(redo), _BATCH):
+                batch = [by_chunk[i] for i in redo[start : start + _BATCH]]
+                vectors = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
+                corpus.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
+            report.repaired = True
+        return report
+
+
+def _damaged(corpus: Corpus, by_chunk: dict, ids: list[str]) -> list[str]:
+    damaged = []
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
+        try:
+            stored = corpus.vectors.vectors(batch)
+        except Exception as exc:
+            raise IndexUnreadable(str(corpus.settings.vectors_path)) from exc
+        fresh = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in (by_chunk[i] for i in batch)])
+        for i, vector in zip(batch, fresh):
+            kept = stored.get(i)
+            norm = float(np.linalg.norm(kept)) if kept is not None else 0.0
+            if kept is None or not np.isfinite(norm) or norm == 0 or float(kept @ vector) / norm < _SAME:
+                damaged.append(i)
+    return sorted(damaged)
+
+
+def check_store(settings: Settings, repair: bool = False) -> ConsistencyReport:
+    """Open the corpus and check it (`cdmo check`); an index that cannot be opened or read is reported, and
+    with repair rebuilt from the records after its folder is moved aside (kept, never deleted here)."""
+    try:
+        corpus = Corpus(settings)
+    except IndexUnreadable as exc:
+        return _rebuilt(settings, str(exc)) if repair else ConsistencyReport(chunks=0, points=0, unreadable=str(exc))
+    try:
+        return check_consistency(corpus, repair=repair)
+    except IndexUnreadable as exc:
+        if not repair:
+            return ConsistencyReport(chunks=0, points=0, unreadable=str(exc))
+        corpus.close()
+        corpus = None
+        return _rebuilt(settings, str(exc))
+    finally:
+        if corpus is not None:
+            corpus.close()
+
+
+def _rebuilt(settings: Settings, reason: str) -> ConsistencyReport:
+    aside = settings.vectors_path.with_name(f"{settings.vectors_path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    shutil.move(settings.vectors_path, aside)
+    log.warning("rebuilding the vector index from the records; the damaged one is in %s", aside)
+    corpus = Corpus(settings)
+    try:
+        report = check_consistency(corpus, repair=True)
+    finally:
+        corpus.close()
+    return report.model_copy(update={"unreadable": reason, "rebuilt_from": str(aside)})

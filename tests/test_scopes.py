@@ -1,0 +1,153 @@
+"""Scopes that hold for writes too, logins that hold under concurrency, and refused requests on the record —
+over HTTP, with keys of each role and scope, on SQLite and PostgreSQL.
+
+The corpus here is this module's own (the sample, ingested once per record store): these tests write to it.
+"""
+
+import csv
+import io
+import statistics
+import threading
+import time
+
+import httpx
+import pytest
+
+from api.accounts import issue_key
+from core.auth import Role, User, hash_password
+from core.config import Settings
+from retrieval.corpus import Corpus
+from tests.conftest import STORES, ingest_all, results, serve, upload
+
+REPORT = "NC-2024-0127_Stellaris_Filling_Interruption.pdf"  # HB-101, Stellaris Monza, critical
+PASSWORD = "correct horse battery staple"
+HB101_NOTE = b"Veltrusimab (HB-101) lot F4480 at Stellaris Fill & Finish Monza: the line 2 glove test passed.\n"
+HB240_CLAIM = (
+    b"# NC-2024-0127 closure\n\nNon-conformance NC-2024-0127, ordesekimab (HB-240), Stellaris Fill & Finish Monza: "
+    b"the deviation is minor and closed; root cause found, no CAPA needed.\n"
+)
+
+
+@pytest.fixture(scope="module", params=STORES)
+def site(request, tmp_path_factory, corpus_dir, embedder):
+    url = None
+    if request.param == "postgresql":
+        from tests.postgres import new_database
+
+        url = new_database(request.getfixturevalue("postgres_server"))
+    settings = Settings(data_dir=tmp_path_factory.mktemp(f"scopes-{request.param}"), database_url=url,
+                        auth_enabled=True)  # fmt: skip
+    corpus = Corpus(settings, embedder=embedder)
+    ingest_all(corpus, corpus_dir)
+    keys = {
+        "admin": issue_key(corpus.store, "ops-admin", Role.ADMIN).key,
+        "hb240": issue_key(corpus.store, "hb240-partner", Role.REVIEWER, programs=["HB-240"]).key,
+        "monza": issue_key(corpus.store, "monza-qa", Role.REVIEWER, sites=["SFF-MONZA"]).key,
+    }
+    corpus.store.save_user(User(username="dora", role=Role.VIEWER), hash_password(PASSWORD))
+    with serve(settings, embedder, corpus=corpus) as http:
+        yield http, keys, corpus
+    corpus.close()
+
+
+def _as(keys, who):
+    return {"Authorization": f"Bearer {keys[who]}"}
+
+
+def _report(corpus):
+    return next(d for d in corpus.store.list_documents() if d.filename == REPORT)
+
+
+def test_a_scoped_key_writes_only_inside_its_scope(site, corpus_dir):
+    http, keys, corpus = site
+    before = {d.id for d in corpus.store.list_documents(include_superseded=True)}
+    report = _report(corpus)
+
+    (note,) = results(upload(http, [("files", ("glove_test.txt", HB101_NOTE))], headers=_as(keys, "hb240")))
+    assert note["status"] == "failed" and note["document_id"] is None
+    assert note["error"] == "the file concerns HB-101: you may store only files of HB-240"
+
+    # the very bytes of a stored HB-101 report under another name: answered as a fresh upload would be
+    copy = (corpus_dir / REPORT).read_bytes()
+    (again,) = results(upload(http, [("files", ("my_copy.pdf", copy))], headers=_as(keys, "hb240")))
+    assert again["status"] == "failed" and again["filename"] == "my_copy.pdf" and again["document_id"] is None
+    assert again["error"] == "the file concerns HB-101: you may store only files of HB-240"
+    assert REPORT not in str(again) and report.id not in str(again)
+
+    (other_site,) = results(upload(http, [("files", ("DEV-2024-044.pdf", (corpus_dir / "DEV-2024-044_Buffer_Preparation_Error.pdf").read_bytes()))],
+                                   headers=_as(keys, "monza")))  # fmt: skip
+    assert other_site["status"] == "failed" and "NGB-CORK" in other_site["error"] and "SFF-MONZA" in other_site["error"]
+
+    # a file of its own program claiming the number of a record it cannot see: never over it, never linked
+    (claim,) = results(upload(http, [("files", ("NC-2024-0127_closure.md", HB240_CLAIM))], headers=_as(keys, "hb240")))
+    assert claim["status"] == "added" and claim["kind"] == "deviation_report"
+    assert claim["supersedes"] is None and claim["related_to"] is None and claim["version_note"] is None
+    assert corpus.store.get(report.id).status == "current"
+    events = http.get("/events", params={"batch": "F4480"}, headers=_as(keys, "admin")).json()
+    assert [(e["document_id"], e["risk"]) for e in events if e["record_ids"][:1] == ["NC-2024-0127"]][0] == (report.id, "HIGH")
+
+    triage = http.post("/investigations/triage", files={"file": (REPORT, copy)}, headers=_as(keys, "hb240"))
+    assert triage.status_code == 403 and "you may analyse only files of HB-240" in triage.json()["detail"]
+
+    audit = http.get("/audit", params={"action": "upload"}, headers=_as(keys, "admin")).json()
+    refused = [e for e in audit if e["actor"] == "hb240-partner" and e["outcome"] == "failed"]
+    assert {e["detail"]["filename"] for e in refused} == {"glove_test.txt", "my_copy.pdf"}
+    assert all(e["documents"] == [] for e in refused)  # the stored file is not named in the refusal either
+    stored = next(e for e in audit if e["detail"].get("filename") == "NC-2024-0127_closure.md")
+    assert stored["detail"]["supersession_refused"]["record"] == report.id  # for the admin, not the writer
+    after = {d.id for d in corpus.store.list_documents(include_superseded=True)}
+    assert after - before == {claim["document_id"]}
+
+
+def test_forty_concurrent_guesses_get_five_password_checks(site):
+    http, _, corpus = site
+    wrong = {"username": "dora", "password": "not her password"}
+    codes, start = [], threading.Barrier(40)
+
+    def guess():
+        with httpx.Client(base_url=http.base_url, timeout=60) as client:
+            start.wait()
+            codes.append(client.post("/auth/login", json=wrong).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(401) == 5 and codes.count(429) == 35, sorted(codes)
+    checked = [e for e in corpus.store.audit_entries(actor="dora", action="login") if e.outcome == "refused"]
+    assert len(checked) == 5 and all(e.actor_kind == "claimed" for e in checked)
+
+
+def test_a_known_and_an_unknown_name_cost_the_same(site):
+    http, _, _ = site
+
+    def timed(username: str) -> float:
+        started = time.perf_counter()
+        assert http.post("/auth/login", json={"username": username, "password": "wrong guess"}).status_code == 401
+        return time.perf_counter() - started
+
+    corpus_users = [f"known{i}" for i in range(4)]
+    for name in corpus_users:
+        site[2].store.save_user(User(username=name, role=Role.VIEWER), hash_password(PASSWORD))
+    known = statistics.median(timed(n) for n in corpus_users for _ in range(2))
+    unknown = statistics.median(timed(f"nobody{i}") for i in range(4) for _ in range(2))
+    assert 0.6 < unknown / known < 1.6, (known, unknown)
+
+
+def test_refused_requests_are_on_the_record_and_the_export_is_inert(site):
+    http, keys, _ = site
+    assert http.get("/documents", headers={"Authorization": "Bearer ck_forgedkey_and_more"}).status_code == 401
+    assert http.post("/auth/keys", json={"name": "x", "role": "admin"}, headers=_as(keys, "hb240")).status_code == 403
+    formula = '=HYPERLINK("http://evil.example","open")'
+    assert http.post("/auth/login", json={"username": formula, "password": "whatever it is"}).status_code == 401
+    entries = http.get("/audit", headers=_as(keys, "admin")).json()
+    refusals = [(e["actor"], e["actor_kind"], e["outcome"]) for e in entries if e["action"] == "refused_request"]
+    assert ("ck_forgedke", "claimed", "401") in refusals and ("hb240-partner", "key", "403") in refusals
+    login = next(e for e in entries if e["action"] == "login" and e["actor"] == formula)
+    assert login["actor_kind"] == "claimed"
+    exported = http.get("/audit", params={"format": "csv"}, headers=_as(keys, "admin")).text
+    cells = [c for row in csv.reader(io.StringIO(exported)) for c in row]
+    assert "'" + formula in cells and formula not in cells  # a spreadsheet reads it as text, not a formula
+    verified = http.get("/audit/verify", headers=_as(keys, "admin")).json()
+    assert verified["problems"] == [] and verified["chained"] == len(entries)
