@@ -28,7 +28,7 @@ from core.qta import QtaReview
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.work import Progress
 
-ACTOR_HEADER = "X-CDMO-Actor"
+ACTOR_HEADER = "X-CDMO-Actor"  # the terminal user the CLI acts for, for the server's audit trail
 
 
 class Refused(RuntimeError):

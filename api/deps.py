@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from agents.chat import ChatService, make_chat_service
+from api.client import ACTOR_HEADER
+from api.jobs import JobRunner
 from api.refusals import RefusalLog, claimed
 from core.auth import LOCAL, Principal, Role, new_secret
 from core.config import Settings
@@ -55,10 +57,8 @@ class AppState:
             return self._corpus
 
     @property
-    def jobs(self):
+    def jobs(self) -> JobRunner:
         """The ingestion queue (api/jobs.py)."""
-        from api.jobs import JobRunner
-
         with self._lock:
             if self._jobs is None:
                 self._jobs = JobRunner(self)
@@ -138,9 +138,6 @@ class RequestState:
         return self.app.scoped_chat(self.principal)
 
 
-CLI_ACTOR = "x-cdmo-actor"  # the terminal user the CLI acts for, for the audit trail
-
-
 def cli_principal(request: Request, app_state: AppState) -> Principal | None:
     """The local CLI, when it sends this server's own token."""
     header = request.headers.get("authorization", "")
@@ -148,7 +145,7 @@ def cli_principal(request: Request, app_state: AppState) -> Principal | None:
         header[7:].strip().encode(), app_state.cli_token.encode()
     ):
         return None
-    actor = re.sub(r"[^\w.@:-]", "", request.headers.get(CLI_ACTOR, ""))[:120] or "cli"
+    actor = re.sub(r"[^\w.@:-]", "", request.headers.get(ACTOR_HEADER, ""))[:120] or "cli"
     return Principal(name=actor, kind="cli", role=Role.ADMIN)
 
 

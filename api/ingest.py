@@ -63,12 +63,12 @@ def _add(
     """The result, and the file's type when it is stored (now or before)."""
     doing = "reading the file"
     try:
-        if (existing := corpus.store.find_by_hash(content_hash(data))) is not None:
+        if (existing := corpus.already_stored(content_hash(data))) is not None:
             # the same bytes were stored: said only to who may write them; to anyone else the answer a
             # fresh upload would get (its contents decide it), so that nothing about the store is revealed
             if principal and (reason := principal.may_write(existing.metadata.programs, existing.metadata.sites)):
                 raise IngestError(safe_filename(name), reason)
-            result, file_type = corpus.already_stored(existing.content_hash), existing.file_type
+            result, file_type = corpus.unchanged(existing), existing.file_type
         else:
             with file_work(name, corpus.settings, on_progress):
                 prepared = prepare(name, data, corpus.settings, portfolio)

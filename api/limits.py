@@ -44,11 +44,13 @@ class RequestLimits:
             await _answer(send, 413, detail)
             return await _audited(scope, 413, detail)
         refused: list[_Refused] = []
-        received = 0
+        received, complete = 0, False
         idle = self.settings.body_idle_timeout_s
 
         async def bounded_receive():
-            nonlocal received
+            nonlocal received, complete
+            if complete:  # the body is in: what comes now is the client leaving (a stream waits for it)
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), timeout=idle)
             except TimeoutError:
@@ -56,6 +58,7 @@ class RequestLimits:
                 raise refused[-1] from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > limit:
                     refused.append(_Refused(413, f"the request body is over this route's {limit:,}-byte limit"))
                     raise refused[-1]

@@ -55,10 +55,13 @@ class Corpus:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def already_stored(self, content_hash: str) -> IngestResult | None:
-        """The result for bytes stored before, found before parsing them again (OCR makes that slow)."""
-        existing = self.store.find_by_hash(content_hash)
-        return _result(existing, IngestStatus.UNCHANGED) if existing else None
+    def already_stored(self, content_hash: str) -> Document | None:
+        """The document of bytes stored before, found before parsing them again (OCR makes that slow)."""
+        return self.store.find_by_hash(content_hash)
+
+    @staticmethod
+    def unchanged(existing: Document) -> IngestResult:
+        return _result(existing, IngestStatus.UNCHANGED)
 
     def add(self, prepared: PreparedDocument, principal: Principal | None = None) -> IngestResult:
         """Store a prepared document (or say it was there); with `principal`, who did it goes into the audit

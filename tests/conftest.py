@@ -205,6 +205,13 @@ def browser():
         browser.close()
 
 
+@pytest.fixture
+def site(make_settings, embedder):
+    """The real app on loopback over an empty store (files up to 5 MB): an HTTP client for it."""
+    with serve(make_settings(max_file_bytes=5_000_000), embedder) as http:
+        yield http
+
+
 @contextmanager
 def serve(settings: Settings, embedder, corpus: Corpus | None = None):
     """The real app under uvicorn on a free loopback port; yields an HTTP client for it."""

@@ -29,12 +29,6 @@ NOTE = (
 )
 
 
-@pytest.fixture
-def site(make_settings, embedder):
-    with serve(make_settings(max_file_bytes=5_000_000), embedder) as http:
-        yield http
-
-
 def _file(path: Path) -> list:
     return [("files", (path.name, path.read_bytes()))]
 
@@ -239,6 +233,28 @@ def test_bodies_are_bounded_in_size_and_pace(make_settings, embedder):
                                   "Content-Length: 1000\n", b'{"questio')  # says 1,000 bytes, sends 10 # fmt: skip
         assert answer.startswith("HTTP/1.1 408") and "stopped arriving" in answer and 0.9 < took < 5
         assert http.get("/health").status_code == 200  # and nobody else waited
+
+
+def test_a_stream_may_outlast_the_body_timeout(make_settings, embedder, chat_corpus):
+    """Found by the soak: the body timeout also cut answers streaming for longer than it (a stream listens for
+    the client leaving); once the body is in, it no longer applies."""
+    from agents.chat import ChatService
+
+    slow = ChatService.stream
+
+    def stream(self, *args, **kwargs):
+        for event in slow(self, *args, **kwargs):
+            time.sleep(0.4)
+            yield event
+
+    settings = chat_corpus.settings.model_copy(update={"body_idle_timeout_s": 0.5})
+    ChatService.stream = stream
+    try:
+        with serve(settings, embedder, corpus=chat_corpus) as http:
+            answer = http.post("/chat", json={"question": "Which CAPAs are past due at Northgate?"})
+    finally:
+        ChatService.stream = slow
+    assert answer.status_code == 200 and "event: done" in answer.text and "event: error" not in answer.text
 
 
 def test_a_full_queue_answers_429(make_settings, embedder, scans):

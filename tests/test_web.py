@@ -4,21 +4,13 @@ Upload with progress, the documents list and its filters, a streamed cited answe
 highlighted passage, and document text holding markup shown as text, never run.
 """
 
-import pytest
 
-from tests.conftest import serve
 
 HOSTILE_NOTE = (
     "Freezer Alarm Note\n\n"
     "On 3 March 2025 the freezer alarm for cold room CR-7 was silenced <img src=x onerror=\"window.pwned=1\"> "
     "by the night shift <script>window.pwned=2</script> while batch 24-099 was in storage.\n"
 )
-
-
-@pytest.fixture
-def site(make_settings, embedder):
-    with serve(make_settings(max_file_bytes=5_000_000), embedder) as http:
-        yield http
 
 
 def test_upload_ask_and_open_the_cited_passage(browser, site, corpus_dir, tmp_path):
