@@ -7,21 +7,26 @@ with the holder's name after `CDMO_STORE_WAIT_S`.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from api.cli.app import CLI_USER, console, fail
-from api.cli.local import LocalStore
-from api.client import Refused, ServerClient
 from core.config import Settings
 from core.errors import StoreBusyError
 from core.ownership import StoreLock, StoreOwner, needs_lock, this_command
 
+if TYPE_CHECKING:  # imported where used: `cdmo --help` needs neither the store nor an HTTP client
+    from api.cli.local import LocalStore
+    from api.client import ServerClient
+
 
 @contextmanager
-def store_access(settings: Settings, own: str | None = None) -> Iterator[LocalStore | ServerClient]:
+def store_access(settings: Settings, own: str | None = None) -> Iterator["LocalStore | ServerClient"]:
     """`own`: what must have the store to itself (a repair): a running server is then refused, not used.
 
     A refusal (here or from the server) ends the command with its reason, exit status 2; a store held by
     another command past the wait, with the holder's name, exit status 3."""
+    from api.client import Refused
+
     try:
         yield from _access(settings, own)
     except Refused as exc:
@@ -30,7 +35,9 @@ def store_access(settings: Settings, own: str | None = None) -> Iterator[LocalSt
         raise fail(str(exc), 3) from None
 
 
-def _access(settings: Settings, own: str | None) -> Iterator[LocalStore | ServerClient]:
+def _access(settings: Settings, own: str | None) -> Iterator["LocalStore | ServerClient"]:
+    from api.client import Refused, ServerClient
+
     if not needs_lock(settings):  # PostgreSQL and a Qdrant server: any number of processes at once
         yield from _local(settings, None)
         return
@@ -51,7 +58,9 @@ def _access(settings: Settings, own: str | None) -> Iterator[LocalStore | Server
     yield from _local(settings, lock)
 
 
-def _local(settings: Settings, lock: StoreLock | None) -> Iterator[LocalStore]:
+def _local(settings: Settings, lock: StoreLock | None) -> Iterator["LocalStore"]:
+    from api.cli.local import LocalStore
+
     local = LocalStore(settings, CLI_USER)
     try:
         yield local
