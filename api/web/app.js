@@ -203,7 +203,9 @@ function showResults(jobs) {
   $("upload-results").replaceChildren(...jobs.map((job) => {
     const r = job.result;
     if (!r) return el("li", job.status === "failed" ? `${job.filename}: failed: ${job.error}` : `${job.filename}: ${job.status}`, job.status === "failed" ? "failed" : "");
-    const text = r.status === "failed" ? `${r.filename}: failed: ${r.error}` : `${r.filename}: ${r.status.replace("_", " ")}`;
+    let text = r.status === "failed" ? `${r.filename}: failed: ${r.error}` : `${r.filename}: ${r.status.replace("_", " ")}`;
+    if (r.related_to && r.version_note) text += ` (${r.version_note})`;  // named a record, stored beside it
+    if (r.downgrade && r.downgrade.length) text += ` — lowers its record (${r.downgrade.join("; ")}): held for a person to confirm`;
     return el("li", text, r.status === "failed" ? "failed" : "");
   }));
 }
