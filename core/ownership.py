@@ -124,12 +124,6 @@ class StoreLock:
                 os.ftruncate(held.fd, 0)
                 os.close(held.fd)  # closing the descriptor drops the lock
 
-    def __enter__(self) -> "StoreLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
 
 class _NoLock:
     """What `claim_store` gives where there is nothing to own (PostgreSQL with a Qdrant server)."""
