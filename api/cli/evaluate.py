@@ -307,3 +307,30 @@ def build_fixtures(out: Path = Path("fixtures/corpus")) -> None:
 
     refuse_store_path(out, get_settings())
     console.print(f"{len(build(out))} files written to {out}")
+
+
+@eval_app.command("readers")
+def eval_readers(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    report: Path = Path("eval/reports/readers.json"),
+) -> None:
+    """Kind, record and batch numbers, event fields, date roles, flags and QTA elements: on the sample corpus
+    and on the development set of another sponsor's documents (eval/readers_gold.yaml)."""
+    from eval import readers
+
+    result = readers.run(corpus_dir, get_settings())
+    table = Table("measure", *[f"{s.gold_set} ({s.documents} documents)" for s in result.scores])
+
+    def pr(values: dict[str, float]) -> str:
+        return f"P {values['precision']:.3f} R {values['recall']:.3f}"
+
+    table.add_row("kind accuracy", *[f"{s.kind_accuracy:.3f}" for s in result.scores])
+    for label, key in (("identifiers", "identifiers"), ("  record numbers", "record_ids"), ("  batch numbers", "batch_ids"),
+                       ("event fields", "event_fields"), ("date roles", "date_roles"), ("flags", "flags")):  # fmt: skip
+        table.add_row(label, *[pr(getattr(s, key)) for s in result.scores])
+    table.add_row("QTA element accuracy", *[f"{s.qta_element_accuracy:.3f} of {s.qta_elements}" for s in result.scores])
+    console.print(table)
+    for s in result.scores:
+        for miss in s.mismatches:
+            console.print(f"[dim]{s.gold_set}: {miss}[/dim]", highlight=False)
+    _write_report(report, result)
