@@ -86,9 +86,11 @@ def event_markdown(event: InvestigationEvent) -> str:
     ] or ["- none stated"]
     lines += ["", "## Weak-investigation flags", ""]
     for flag in event.flags:
-        lines += [f"- **{flag.code.value}**: {flag.reason}"]
+        lines += [f"- **{flag.code.value}**: {flag.reason} _(found by {flag.signal})_"]
         lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
+    if event.reading_notes:
+        lines += ["", "## Not read, or read with doubt", ""] + [f"- {n}" for n in event.reading_notes]
     lines += ["", "## Reporting clocks", ""]
     lines += [f"- **{c.name}** ({c.applies}): {c.deadline}. Rule: {c.rule}" for c in event.reporting_clocks] or [
         "- none"
@@ -161,7 +163,7 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
 
 def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
     flags = "".join(
-        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)}"
+        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)} <i>(found by {escape(f.signal)})</i>"
         f"{''.join(_quote_html(e, event.document_id) for e in f.evidence)}</li>"
         for f in event.flags
     )
@@ -176,6 +178,7 @@ def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
     )
     ctd = "".join(f"<li>{escape(c.section)} {escape(c.title)}: {escape(c.rule)}</li>" for c in event.ctd_sections)
     hostile = "".join(_quote_html(e) for e in event.hostile_text)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in event.reading_notes)
     evidence = [e for f in event.flags for e in f.evidence] + event.hostile_text + list(event.date_evidence.values())
     evidence += [q.evidence for q in (event.description, event.root_cause, event.impact_assessment) if q and q.evidence]
     d = event.dates
@@ -193,6 +196,7 @@ def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
         + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
         + "<table>" + "".join(f"<tr><th>{k}</th><td>{escape(v)}</td></tr>" for k, v in fields) + "</table>"
         + f"<h2>CAPAs</h2><ul>{capas or '<li>none stated</li>'}</ul><h2>Weak-investigation flags</h2><ul>{flags or '<li>none</li>'}</ul>"
+        + (f"<h2>Not read, or read with doubt</h2><ul>{notes}</ul>" if notes else "")
         + f"<h2>Reporting clocks</h2><ul>{clocks or '<li>none</li>'}</ul><h2>CTD Module 3</h2><ul>{ctd or '<li>none</li>'}</ul>"
         + "<h2>Cited pages</h2>" + _highlighted_pages(pages, evidence, event.document_id)
     )  # fmt: skip

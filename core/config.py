@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     chat_max_steps: int = Field(3, description="Tool rounds the chat agent may take before it must answer")
     chat_passages: int = Field(6, description="Passages one search tool call shows the chat agent")
     playbook_path: Path | None = Field(None, description="QTA review playbook (YAML); default: the built-in one")
+    reading_meaning: bool = Field(
+        True, description="Use the meaning signal (sentence similarity to the reading bank) beside structure and cues"
+    )
+    reading_bank_path: Path | None = Field(
+        None, description="How documents name their kind, and example sentences for the meaning signal (YAML); "
+        "default: the built-in prompts/reading_bank.yaml"
+    )
     analyze_on_ingest: bool = Field(True, description="Triage investigations and review QTAs as they are ingested")
 
     auth_enabled: bool = Field(

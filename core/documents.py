@@ -54,6 +54,16 @@ class DocumentMetadata(BaseModel):
     document_ids: list[str] = Field(default_factory=list, description="DEV-, OOS-, CAPA-, CC-... numbers")
     dates: list[date] = Field(default_factory=list)
     document_date: date | None = None
+    kind_confidence: float | None = Field(None, description="How sure the kind reading is, 0 to 1")
+    kind_reasons: list[str] = Field(default_factory=list, description="What the kind was judged from, strongest first")
+
+
+class KindReading(BaseModel):
+    """A document's kind with what it was judged from."""
+
+    kind: DocumentKind
+    confidence: float = Field(description="The chosen kind's share of the two best scores, 0.5 to 1")
+    reasons: list[str]
 
 
 class Block(BaseModel):

@@ -78,6 +78,10 @@ class Flag(BaseModel):
     code: FlagCode
     reason: str
     evidence: list[Evidence] = Field(default_factory=list)
+    signal: str = Field(
+        "rules", description="What found it: cue (the cue lists), meaning (sentence similarity to the reading "
+        "bank's examples, with its value), or rules (dates and limits)"
+    )
 
 
 class ReportingClock(BaseModel):
@@ -112,6 +116,9 @@ class EventReading(BaseModel):
     impact_assessment: Quoted | None = None
     flags: list[Flag] = Field(default_factory=list)
     date_evidence: dict[str, Evidence] = Field(default_factory=dict, description="The clause each date was read from")
+    reading_notes: list[str] = Field(
+        default_factory=list, description="What was not read, or read with doubt, and why: nothing is guessed"
+    )
 
     @property
     def record_id(self) -> str | None:

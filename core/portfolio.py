@@ -24,6 +24,8 @@ class Site(BaseModel):
     location: str
     roles: list[SiteRole]
     aliases: list[str] = Field(default_factory=list, description="Other names the site goes by in documents")
+    record_prefixes: list[str] = Field(default_factory=list, description="Its own record-number prefixes (EQ-HFF)")
+    batch_patterns: list[str] = Field(default_factory=list, description="Regular expressions of its batch numbers")
 
 
 class Program(BaseModel):
@@ -36,8 +38,24 @@ class Program(BaseModel):
 
 class Portfolio(BaseModel):
     sponsor: str
+    sponsor_aliases: list[str] = Field(default_factory=list, description="Other names the sponsor goes by")
     sites: list[Site]
     programs: list[Program]
+    record_prefixes: list[str] = Field(default_factory=list, description="The sponsor's own record-number prefixes")
+    batch_patterns: list[str] = Field(default_factory=list, description="Regular expressions of its batch numbers")
+
+    @property
+    def all_record_prefixes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.record_prefixes, *(p for s in self.sites for p in s.record_prefixes)]))
+
+    @property
+    def all_batch_patterns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.batch_patterns, *(p for s in self.sites for p in s.batch_patterns)]))
+
+    @property
+    def sponsor_names(self) -> list[str]:
+        """The sponsor's name, its first word ("Corvane" for Corvane Therapeutics) and its aliases."""
+        return list(dict.fromkeys([self.sponsor, self.sponsor.split()[0], *self.sponsor_aliases]))
 
     def site_ids_in(self, text: str) -> list[str]:
         """Sites the text names, the first-named first (a report names its own site before others)."""

@@ -4,6 +4,7 @@ Every write of a document happens in one transaction; the caller passes a hook t
 (the vector index write), so a failure anywhere rolls the whole document back.
 """
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from core.documents import (
     PreparedDocument,
 )
 from core.errors import NotFoundError
+from core.identifiers import number_like
 from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
@@ -74,6 +76,16 @@ documents = Table(
     Column("chunk_count", Integer, nullable=False),
     Column("ocr_pages", JSON),  # added after the first release: NULL in older stores
     Column("unreadable_pages", JSON),
+)
+
+# Every record number a stored document names, with the first document that named it. A number known from
+# one document is recognised in every other, whatever its shape: "EQ-HPS-2025-009" read from a report's
+# title is then found in the e-mail that lists it with no label.
+record_numbers = Table(
+    "record_numbers",
+    metadata,
+    Column("number", String(120), primary_key=True),
+    Column("document_id", String(64), ForeignKey("documents.id"), nullable=False),
 )
 
 pages = Table(
@@ -357,6 +369,7 @@ class RecordStore:
         included."""
         doc = prepared.document
         with self.engine.begin() as conn:
+            _recognise_known_numbers(conn, prepared)
             if doc.supersedes:
                 conn.execute(
                     update(documents)
@@ -379,6 +392,7 @@ class RecordStore:
                         for i, t in enumerate(prepared.tables)
                     ],
                 )
+            _learn_numbers(conn, doc)
             if prepared.scans:
                 conn.execute(
                     page_scans.insert(),
@@ -886,6 +900,47 @@ def _of_current_documents(table: Table):
     if table is findings:  # the finding that asks a person to decide belongs to the new version
         counts = counts | ((findings.c.source == FindingSource.NEW_VERSION.value) & table.c.document_id.in_(held))
     return select(table).join(documents, documents.c.id == table.c.document_id).where(counts)
+
+
+def _recognise_known_numbers(conn, prepared: PreparedDocument) -> None:
+    """Add to the document's record numbers those the corpus already knows and its text names."""
+    text = "\n".join(p.text for p in prepared.pages)
+    candidates = number_like(text)
+    own = set(prepared.document.metadata.document_ids)
+    known: set[str] = set()
+    for i in range(0, len(candidates), 500):
+        batch = [c for c in candidates[i : i + 500] if c not in own]
+        if batch:
+            known |= {r.number for r in conn.execute(select(record_numbers.c.number).where(record_numbers.c.number.in_(batch)))}
+    if known:
+        meta = prepared.document.metadata
+        meta.document_ids = [*meta.document_ids, *(c for c in candidates if c in known)]
+
+
+def _learn_numbers(conn, doc: Document) -> None:
+    """Remember the document's record numbers; those new to the corpus are added to the stored documents
+    that name them (their text is searched once, when the number is first learnt)."""
+    numbers = list(dict.fromkeys(doc.metadata.document_ids))
+    if not numbers:
+        return
+    known = {r.number for r in conn.execute(select(record_numbers.c.number).where(record_numbers.c.number.in_(numbers)))}
+    new = [n for n in numbers if n not in known]
+    if not new:
+        return
+    conn.execute(record_numbers.insert(), [{"number": n, "document_id": doc.id} for n in new])
+    for number in new:
+        exact = re.compile(rf"(?<![\w/-]){re.escape(number)}(?![\w/-])")
+        rows = conn.execute(
+            select(chunks.c.document_id, chunks.c.text).where(
+                chunks.c.text.like(f"%{number}%"), chunks.c.document_id != doc.id
+            )
+        )
+        for document_id in dict.fromkeys(r.document_id for r in rows if exact.search(r.text)):
+            row = conn.execute(select(documents.c.metadata).where(documents.c.id == document_id)).first()
+            meta = dict(row.metadata)
+            if number not in meta.get("document_ids", []):
+                meta["document_ids"] = [*meta.get("document_ids", []), number]
+                conn.execute(update(documents).where(documents.c.id == document_id).values(metadata=meta))
 
 
 def _document_row(doc: Document) -> dict:

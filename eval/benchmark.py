@@ -27,17 +27,17 @@ from core.documents import (
     Page,
     PreparedDocument,
 )
-from core.portfolio import load_portfolio
-from core.store import RecordStore
-from eval.retrieval import load_gold
-from ingestion.pipeline import prepare
-from retrieval.corpus import Corpus, embedding_text
-from retrieval.embeddings import (
+from core.embeddings import (
     Embedder,
     OnnxEmbedder,
     TorchEmbedder,
     default_model_path,
 )
+from core.portfolio import load_portfolio
+from core.store import RecordStore
+from eval.retrieval import load_gold
+from ingestion.pipeline import prepare
+from retrieval.corpus import Corpus, embedding_text
 from retrieval.vector_stores import ChunkPayload, date_key, open_vector_store
 
 

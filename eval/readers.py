@@ -26,16 +26,23 @@ from eval.extraction import PrecisionRecall, load_store
 from extraction.service import TRIAGED_KINDS, Extractor, source_of
 
 HERE = Path(__file__).resolve().parent
-GOLD = HERE / "readers_gold.yaml"
-SOURCES = HERE / "readers" / "sources"
-PORTFOLIO = HERE / "readers" / "portfolio.yaml"
+# (gold set, its labels, its documents, its sponsor's portfolio)
+SETS = [
+    ("development", HERE / "readers_gold.yaml", HERE / "readers" / "sources", HERE / "readers" / "portfolio.yaml"),
+    ("blind", HERE / "readers_blind_gold.yaml", HERE / "readers" / "blind" / "sources",
+     HERE / "readers" / "blind" / "portfolio.yaml"),
+]  # fmt: skip
 SAMPLE_GOLD = HERE.parent / "fixtures" / "ground_truth.yaml"
 EVENT_FIELDS = ("type", "record_id", "site", "classification", "status")
 DATE_ROLES = ("occurred", "detected", "reported", "closed")
 
 
 class ReaderScores(BaseModel):
-    gold_set: str = Field(description="sample (the corpus the rules were written on) or development (eval/readers)")
+    gold_set: str = Field(
+        description="sample (the corpus the rules were written on), development (eval/readers: labelled before "
+        "the first run, then tuned on) or blind (eval/readers/blind: labelled after the tuning, read once); "
+        "'no meaning signal': the same with CDMO_READING_MEANING=false"
+    )
     documents: int
     kind_accuracy: float
     identifiers: dict[str, float] = Field(description="Record and batch numbers: precision/recall/F1")
@@ -169,18 +176,21 @@ def _run_one(corpus: Path, settings: Settings, gold: dict, gold_set: str) -> Rea
 
 
 def run(corpus_dir: Path, settings: Settings) -> ReadersReport:
-    """The sample corpus with its own portfolio, then the development set with its sponsor's."""
+    """The sample corpus with its own portfolio, then each other gold set with its sponsor's."""
     with tempfile.TemporaryDirectory(prefix="cdmo-eval-readers-") as work:
         sample = settings.model_copy(update={"data_dir": Path(work) / "sample", "database_url": None})
-        development = settings.model_copy(
-            update={"data_dir": Path(work) / "development", "database_url": None, "portfolio_path": PORTFOLIO}
-        )
-        for s in (sample, development):
-            s.data_dir.mkdir(parents=True)
-        corpus = render_sources(SOURCES, Path(work) / "development-files")
-        gold = yaml.safe_load(GOLD.read_text(encoding="utf-8"))
-        return ReadersReport(scores=[
-            _run_one(corpus_dir, sample, sample_gold(), "sample"),
-            _run_one(corpus, development, gold, "development"),
-        ])  # fmt: skip
+        sample.data_dir.mkdir(parents=True)
+        scores = [_run_one(corpus_dir, sample, sample_gold(), "sample")]
+        for name, gold_path, sources, portfolio in SETS:
+            files = render_sources(sources, Path(work) / f"{name}-files")
+            gold = yaml.safe_load(gold_path.read_text(encoding="utf-8"))
+            for with_meaning in (True, False):  # the second run shows what the meaning signal adds
+                label = name if with_meaning else f"{name}, no meaning signal"
+                local = settings.model_copy(update={
+                    "data_dir": Path(work) / label, "database_url": None, "portfolio_path": portfolio,
+                    "reading_meaning": with_meaning,
+                })  # fmt: skip
+                local.data_dir.mkdir(parents=True)
+                scores.append(_run_one(files, local, gold, label))
+        return ReadersReport(scores=scores)
 

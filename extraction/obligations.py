@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from extraction.source import Clause, SourceText
 from extraction.timelimits import Duration, durations
 
+# Agreements call the events deviations, non-conformances or incidents: a class is one of them.
+_EVENT = re.compile(r"\b(deviation|non-?conformanc|incident|quality event)", re.I)
 _CLASSES = [
-    ("critical deviation", re.compile(r"\bcritical\b", re.I), re.compile(r"\bdeviation", re.I)),
-    ("major deviation", re.compile(r"\bmajor\b", re.I), re.compile(r"\bdeviation", re.I)),
-    ("minor deviation", re.compile(r"\bminor\b", re.I), re.compile(r"\bdeviation", re.I)),
+    ("critical deviation", re.compile(r"\bcritical\b", re.I), _EVENT),
+    ("major deviation", re.compile(r"\bmajor\b", re.I), _EVENT),
+    ("minor deviation", re.compile(r"\bminor\b", re.I), _EVENT),
     ("oos", re.compile(r"\bOOS\b|out[- ]of[- ]specification", re.I), None),
     ("inspection", re.compile(r"\binspections?\b", re.I), None),
     ("recall", re.compile(r"\brecalls?\b", re.I), None),
@@ -24,7 +26,7 @@ _CLASSES = [
 _CHANGE_CLASS = re.compile(r"\bclass\s+([A-Z0-9])\b|\b(supplier|major|moderate|minor)", re.I)
 _DUTIES = [  # the first that matches names the duty: "investigation reports are completed" is completion
     ("escalate", re.compile(r"\bescalat", re.I)),
-    ("complete", re.compile(r"\b(complet|clos(e|ed|ure))", re.I)),
+    ("complete", re.compile(r"\b(complet|clos(e|ed|ure)|conclu)", re.I)),
     ("notify", re.compile(r"\b(notif|inform|communicat|reported\b|reports? to\b|sent to)", re.I)),
     ("review", re.compile(r"\breview", re.I)),
 ]

@@ -56,6 +56,9 @@ class Element(BaseModel):
     requires: list[Requirement] = Field(default_factory=list)
     event_classes: list[str] = Field(default_factory=list)
     suggested_wording: str = ""
+    examples: list[str] = Field(
+        default_factory=list, description="What a section on it says, for the meaning signal; default: the reading bank's"
+    )
 
     @field_validator("headings", "cues")
     @classmethod

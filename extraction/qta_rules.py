@@ -10,7 +10,7 @@ import re
 from core.qta import ElementFinding, ElementStatus, Severity
 from extraction.obligations import Obligation, obligations
 from extraction.playbook import Element, Playbook, Requirement
-from extraction.source import Clause, SourceText
+from extraction.source import Clause, Section, SourceText
 from extraction.timelimits import CADENCE, has_time_limit
 
 _CHECKS: dict[str, re.Pattern] = {
@@ -32,7 +32,11 @@ _CHECKS: dict[str, re.Pattern] = {
 }
 _MATRIX = re.compile(r"\bmatrix\b|\bresponsibilit\w* (table|chart)\b", re.I)
 _DEVIATION_CLASS = re.compile(r"\b(critical|major|minor)\b", re.I)
+_OTHER_CLASS = re.compile(r"\b(all )?other (\w+ )?(deviations|non-?conformances)\b|\bnon-critical\b", re.I)
 _EVENT_NOUN = re.compile(r"\b(deviations?|OOS|out[- ]of[- ]specification|inspections?|complaints?|recalls?)\b", re.I)
+# how close a section must be to an element, and how clearly closer than to the next; more if its heading
+# names another element
+_MEANING_FLOOR, _MEANING_MARGIN, _MEANING_OVER_HEADING = 0.5, 0.05, 0.65
 _SEVERITY_DOWN = {Severity.CRITICAL: Severity.MAJOR, Severity.MAJOR: Severity.MINOR, Severity.MINOR: Severity.MINOR}
 
 
@@ -43,12 +47,12 @@ def severity_of(element: Element, status: ElementStatus) -> Severity:
     return _SEVERITY_DOWN[element.severity] if status == ElementStatus.VAGUE else element.severity
 
 
-def element_clauses(source: SourceText, element: Element) -> list[Clause]:
-    """Clauses under a matching heading, then clauses anywhere that match a cue, in document order
-    (never a hostile one)."""
+def element_clauses(source: SourceText, element: Element, by_meaning: list[Section] = ()) -> list[Clause]:
+    """Clauses under a matching heading or a section given to the element by meaning, then clauses anywhere
+    that match a cue, in document order (never a hostile one)."""
     chosen: dict[tuple[int, int], Clause] = {}
     for section in source.sections[1:]:  # the first is the title and preamble, not a clause heading
-        if any(p.search(section.heading) for p in element.heading_patterns):
+        if any(p.search(section.heading) for p in element.heading_patterns) or section in by_meaning:
             chosen.update({(c.page, c.start): c for c in section.clauses})
     for clause in source.clauses:
         if any(p.search(clause.text) for p in element.cue_patterns):
@@ -66,7 +70,8 @@ def _met(requirement: Requirement, clauses: list[Clause]) -> bool:
         case "cadence":
             return any(CADENCE.search(t) for t in texts)
         case "deviation_classes":
-            return len({m.lower() for t in texts for m in _DEVIATION_CLASS.findall(t)}) >= 2
+            classes = {m.lower() for t in texts for m in _DEVIATION_CLASS.findall(t)}
+            return len(classes | ({"other"} if any(_OTHER_CLASS.search(t) for t in texts) else set())) >= 2
         case "matrix":
             return any(c.table_header for c in clauses) or any(_MATRIX.search(t) for t in texts)
         case None:
@@ -91,17 +96,47 @@ def conflicts(items: list[Obligation], classes: list[str]) -> list[tuple[Obligat
     return pairs
 
 
+def sections_by_meaning(source: SourceText, playbook: Playbook) -> dict[str, list[tuple[Section, float]]]:
+    """Sections no element's headings name ("Subject of the agreement", "Division of tasks"), each given to
+    the element its heading and opening are closest to in meaning, when close enough and clearly closest."""
+    if source.meaning is None:
+        return {}
+    bank = source.meaning.bank.elements
+    examples = {e.id: e.examples or bank.get(e.id, []) for e in playbook.elements}
+    sections = [s for s in source.sections[1:] if s.clauses]
+    if not sections or not any(examples.values()):
+        return {}
+    texts = [f"{s.heading}. {' '.join(c.text for c in s.clauses[:2])[:400]}" for s in sections]
+    sims = source.meaning.similarity(texts, "elements", examples)
+    out: dict[str, list[tuple[Section, float]]] = {}
+    for i, section in enumerate(sections):
+        named = {e.id for e in playbook.elements if any(p.search(section.heading) for p in e.heading_patterns)}
+        ranked = sorted(((float(v[i]), k) for k, v in sims.items()), reverse=True)
+        (best, element), runner_up = ranked[0], ranked[1][0] if len(ranked) > 1 else 0.0
+        # a heading another element names ("Manufacturing documentation" names documentation) yields only
+        # to a clearly stronger meaning
+        floor = _MEANING_FLOOR if not named else _MEANING_OVER_HEADING
+        if element not in named and best >= floor and best - runner_up >= _MEANING_MARGIN:
+            out.setdefault(element, []).append((section, best))
+    return out
+
+
 def review_element(
-    source: SourceText, playbook: Playbook, element: Element, duties: list[Obligation]
+    source: SourceText,
+    playbook: Playbook,
+    element: Element,
+    duties: list[Obligation],
+    by_meaning: list[tuple[Section, float]] = (),
 ) -> ElementFinding:
-    clauses = element_clauses(source, element)
+    clauses = element_clauses(source, element, [s for s, _ in by_meaning])
+    found_by = "; ".join(f"section \"{s.heading}\" read as {element.title.lower()} by meaning ({v:.2f})" for s, v in by_meaning)
 
     def finding(status: ElementStatus, reason: str, quoted: list[Clause]) -> ElementFinding:
         return ElementFinding(
             element_id=element.id,
             title=element.title,
             status=status,
-            reason=reason,
+            reason=f"{reason} ({found_by})" if found_by and status != ElementStatus.MISSING else reason,
             severity=severity_of(element, status),
             source=element.source,
             evidence=[source.clause_evidence(c) for c in quoted],
@@ -161,4 +196,5 @@ def _where(clause: Clause) -> str:
 def review_clauses(source: SourceText, playbook: Playbook) -> list[ElementFinding]:
     """A finding for every element of the playbook."""
     duties = obligations(source)
-    return [review_element(source, playbook, e, duties) for e in playbook.elements]
+    assigned = sections_by_meaning(source, playbook)
+    return [review_element(source, playbook, e, duties, assigned.get(e.id, [])) for e in playbook.elements]

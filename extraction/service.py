@@ -8,6 +8,7 @@ from core.auth import Principal
 from core.config import Settings
 from core.documents import DocumentDetail, DocumentKind, PreparedDocument
 from core.investigations import InvestigationEvent
+from core.meaning import meaning
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore, utcnow
@@ -44,6 +45,7 @@ class Extractor:
 
     def review_qta(self, source: SourceText, playbook: Playbook | None = None) -> QtaReview:
         playbook = playbook or self.playbook
+        source.meaning = source.meaning or (meaning(self.settings) if self.settings.reading_meaning else None)
         findings, grounding = self.backend.review(source, playbook)
         meta = source.document.metadata
         return QtaReview(
@@ -60,6 +62,8 @@ class Extractor:
 
     def triage(self, source: SourceText, agreement: SourceText | None = None) -> InvestigationEvent:
         """The event; lateness is judged against `agreement`, by default the site's current QTA in the corpus."""
+        source.parties = source.parties or self.portfolio.sponsor_names
+        source.meaning = source.meaning or (meaning(self.settings) if self.settings.reading_meaning else None)
         reading, grounding = self.backend.read(source)
         agreement = agreement or self.agreement_for(reading.site)
         return assemble(source, reading, agreement, self.portfolio, self.backend.label("triage"), grounding)

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from core.documents import Chunk, Document, Page
 from core.evidence import Evidence
+from core.headings import NUMBERED_HEADING
 from core.tables import is_continuation, is_grid_line, parse_table
 from extraction.dates import DATE
 from extraction.hostile import HOSTILE
@@ -46,8 +47,10 @@ class Section:
 
 
 class SourceText:
-    def __init__(self, document: Document, pages: list[Page], chunks: list[Chunk]):
+    def __init__(self, document: Document, pages: list[Page], chunks: list[Chunk], parties: list[str] | None = None):
         self.document = document
+        self.parties = parties or []  # the sponsor's names: a date is "reported" when told to one of them
+        self.meaning = None  # the meaning signal (core.meaning.Meaning), set by the Extractor
         self.pages = {p.number: p.text for p in pages}
         self.sections: list[Section] = []
         for heading, page, start, end in _regions(chunks, document.title):
@@ -156,10 +159,11 @@ def _skip_heading(text: str, start: int, end: int, heading: str) -> int:
 
 
 def _looks_like_heading(line: str) -> bool:
-    """A short line that starts with a capital and is neither a sentence, a label ("Closed: ...") nor a row."""
+    """A short line that starts with a capital and is neither a sentence, a label ("Closed: ...") nor a row;
+    a numbered clause heading ("Article 4 - Quality Contacts and Meetings") may have a few more words."""
     words = line.split()
     return (
-        0 < len(words) <= 6
+        0 < len(words) <= (10 if NUMBERED_HEADING.match(line) else 6)
         and line.strip()[0].isupper()
         and line.rstrip()[-1] not in ".,;:"
         and not any(ch in line for ch in ":|")

@@ -47,8 +47,11 @@ def _late(
         f"{what.capitalize()} {taken:g} {unit} after {'detection' if reading.dates.detected else 'the event'}; "
         f"the quality agreement allows {strictest.limit}{conflict}."
     )
+    # the report's date the clock stops at, the agreement's limit, then the date it starts from
+    start_field = "detected" if reading.dates.detected else "occurred"
     own = [reading.date_evidence[end_field]] if end_field in reading.date_evidence else []
-    evidence = own + [agreement.clause_evidence(o.clause) for o in limits[:2]]
+    since = [reading.date_evidence[start_field]] if start_field in reading.date_evidence else []
+    evidence = own + [agreement.clause_evidence(o.clause) for o in limits[:2]] + since
     code = FlagCode.NOTIFIED_LATE if duty == "notify" else FlagCode.CLOSED_LATE
     return Flag(code=code, reason=reason, evidence=evidence)
 

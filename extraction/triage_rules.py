@@ -7,12 +7,10 @@ site's quality agreement (notified late, closed late) are added by `extraction.t
 import re
 
 from core.documents import DocumentKind
-from core.evidence import Evidence
 from core.identifiers import batch_ids, unique
 from core.investigations import (
     Capa,
     Classification,
-    EventDates,
     EventReading,
     EventType,
     Flag,
@@ -20,7 +18,8 @@ from core.investigations import (
     Quoted,
     RootCauseCategory,
 )
-from extraction.dates import DATE, first_date, parse_date
+from extraction.date_roles import read_dates
+from extraction.dates import DATE, first_date
 from extraction.source import Clause, SourceText
 
 
@@ -28,32 +27,26 @@ def _rx(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.IGNORECASE)
 
 
-_DATE_LABELS = {
-    "occurred": _rx(r"\b(date of (occurrence|the event|event)|event date|occurred( on)?)\b"),
-    "detected": _rx(
-        r"\b(date detected|detected( on)?|discovered( on)?|date of discovery|initial result|test date|result obtained)\b"
-    ),
-    "reported": _rx(
-        r"\b((sponsor|client) (notified|informed)|notified to (the )?\w+|reported to (the )?(sponsor|client)|"
-        r"notification to the sponsor|informed (the )?(sponsor|client))\b"
-    ),
-    "closed": _rx(r"\b(closed( on)?\s*[:|]|date closed|closure date)"),
-}
-_CLASSIFICATION = _rx(r"\b(classification|classified as|category)\b[^.]{0,30}?\b(critical|major|minor)\b")
+_CLASSIFICATION = _rx(
+    r"\b(classification|classif\w+|class|category|grade)\b[^.]{0,40}?\b(?P<level>critical|major|minor)\b"
+)
 _EQUIPMENT_EVENT = _rx(
     r"\b(downtime|breakdown|unplanned (stop|outage|shutdown)|equipment failure|stopped with an? [\w ]{0,30}fault|"
     r"(was|were) unavailable|while the [\w ]{0,30} was repaired)\b"
 )
 _OOT = _rx(r"\b(out[- ]of[- ]trend|OOT)\b")
 _COMPLAINT = _rx(r"\bcomplaint\b")
-_DESCRIPTION_HEADING = _rx(r"descri|what happened|event summary|summary|details")
-_ROOT_CAUSE_LINE = _rx(r"^(primary\s+)?root cause\b|^assignable cause\b|\broot cause( \([^)]*\))?:")
+_DESCRIPTION_HEADING = _rx(r"descri|what happened|event summary|summary|details|course of events|chronology")
+_ROOT_CAUSE_LINE = _rx(
+    r"^(primary\s+)?root cause\b|^assignable cause\b|\broot cause( \([^)]*\))?:"
+    r"|\b(most )?(probable |likely )?root cause (of [^.]{0,60}?)?(is|was|has been)\b"
+)
 _ROOT_CAUSE_HEADING = _rx(r"\bcause\b")
 _CAUSE_WORDS = _rx(r"\b(cause|due to|attributed|because)\b")
 _CAUSE_IN_CONCLUSION = _rx(r"\b(due to|caused by|attributed to|most likely|root cause)\b")
-_CAPA_HEADING = _rx(r"\bCAPA\b|corrective|preventive")
+_CAPA_HEADING = _rx(r"\bCAPA\b|corrective|preventive|^actions?$|^actions? (taken|plan)\b")
 _IMPACT_HEADING = _rx(r"\bimpact\b")
-_CONCLUSION_HEADING = _rx(r"conclusion|investigation|root cause|assignable")
+_CONCLUSION_HEADING = _rx(r"conclusion|investigation|root cause|assignable|evaluation|analysis|laboratory assessment")
 _CONCLUSION_ONLY = _rx(r"conclusion")
 _STATUS_HEADING = _rx(r"^status$")
 _OPEN_OR_CLOSED = _rx(r"\b(open|closed)\b")
@@ -113,25 +106,11 @@ def event_type(source: SourceText, clauses: list[Clause]) -> EventType:
     return EventType.DEVIATION if kind == DocumentKind.DEVIATION_REPORT else EventType.OTHER
 
 
-def _dates(source: SourceText, clauses: list[Clause]) -> tuple[EventDates, dict[str, Evidence]]:
-    found, evidence = {}, {}
-    for clause in clauses:
-        for field, label in _DATE_LABELS.items():
-            if field in found:
-                continue
-            hit = label.search(clause.text)
-            when = DATE.search(clause.text, hit.end()) if hit else None
-            if when and when.start() - hit.end() <= 60 and (value := parse_date(when)):
-                found[field] = value
-                evidence[field] = source.clause_evidence(clause)
-    return EventDates(**found), evidence
-
-
 def _classification(clauses: list[Clause]) -> Classification | None:
     for clause in clauses:
         match = _CLASSIFICATION.search(clause.text)
         if match:
-            return Classification(match.group(2).lower())
+            return Classification(match.group("level").lower())
     return None
 
 
@@ -172,50 +151,98 @@ def _capas(source: SourceText, clauses: list[Clause]) -> tuple[list[Capa], list[
     return capas, capa_clauses
 
 
-def _flag(source: SourceText, code: FlagCode, reason: str, clauses: list[Clause]) -> Flag:
-    return Flag(code=code, reason=reason, evidence=[source.clause_evidence(c) for c in clauses[:3]])
+_MEANING_FLOOR = 0.62  # how similar a clause must be to a weakness's examples to say it
+
+
+class _Signals:
+    """Which clauses say a weakness: by its cue, or by meaning (similar to the reading bank's examples for
+    it). Remembers which signal found each clause, for the flag's evidence."""
+
+    def __init__(self, source: SourceText, clauses: list[Clause]):
+        self.sims: dict[str, dict[tuple[int, int], float]] = {}
+        self.how: dict[tuple[str, tuple[int, int]], str] = {}
+        bank = source.meaning.bank.flags if source.meaning else {}
+        if bank and clauses:
+            values = source.meaning.similarity([c.text for c in clauses], "flags", bank)
+            self.sims = {label: {(c.page, c.start): float(v[i]) for i, c in enumerate(clauses)}
+                         for label, v in values.items()}  # fmt: skip
+
+    def says(self, label: str, clause: Clause, cue: re.Pattern | None = None, text: str | None = None) -> bool:
+        key = (clause.page, clause.start)
+        if cue is not None and cue.search(text or clause.text):
+            self.how[(label, key)] = "cue"
+            return True
+        similarity = self.sims.get(label, {}).get(key, 0.0)
+        if similarity >= _MEANING_FLOOR:
+            self.how[(label, key)] = f"meaning ({similarity:.2f})"
+            return True
+        return False
+
+    def signal(self, label: str, clauses: list[Clause]) -> str:
+        found = sorted({self.how.get((label, (c.page, c.start)), "cue") for c in clauses})
+        return " and ".join(found) if found else "cue"
+
+
+def _flag(source: SourceText, code: FlagCode, reason: str, clauses: list[Clause], signal: str = "cue") -> Flag:
+    return Flag(code=code, reason=reason, evidence=[source.clause_evidence(c) for c in clauses[:3]], signal=signal)
 
 
 def weakness_flags(
     source: SourceText, reading: EventReading, clauses: list[Clause], capa_clauses: list[Clause]
 ) -> list[Flag]:
     flags: list[Flag] = []
-    reasoning = _in_sections(clauses, _CONCLUSION_HEADING) or clauses
+    # the title ("... Investigation AR-25-044") is not a heading of the reasoning
+    body = [c for c in clauses if c.section != source.sections[0].heading]
+    reasoning = _in_sections(body, _CONCLUSION_HEADING) or clauses
     supported = any(_EVIDENCE.search(c.text) for c in reasoning)
     cause = reading.root_cause.evidence if reading.root_cause else None
     cause_clauses = [c for c in clauses if cause and c.page == cause.page and cause.start <= c.start < cause.end]
-    if reading.root_cause_category == RootCauseCategory.HUMAN_ERROR and not supported:
+    impact = _in_sections(clauses, _IMPACT_HEADING) + _in_sections(clauses, _CONCLUSION_ONLY)
+    # the meaning signal reads only the clauses a flag can rest on: the reasoning, the CAPAs and the impact
+    candidates = {(c.page, c.start): c for c in reasoning + cause_clauses + capa_clauses + impact}
+    says = _Signals(source, list(candidates.values()))
+    human = reading.root_cause_category == RootCauseCategory.HUMAN_ERROR or (
+        reading.root_cause_category == RootCauseCategory.UNKNOWN
+        and any(says.says("human_error_without_evidence", c) for c in cause_clauses)
+    )
+    if human and not supported:
         flags.append(_flag(source, FlagCode.HUMAN_ERROR_WITHOUT_EVIDENCE,
                            "Human error is named as the root cause with no evidence for it and no look at why "
-                           "the error was possible.", cause_clauses))  # fmt: skip
-    probable = [c for c in reasoning if _PROBABLE.search(c.text)]
+                           "the error was possible.", cause_clauses,
+                           says.signal("human_error_without_evidence", cause_clauses)))  # fmt: skip
+    probable = [c for c in reasoning if says.says("probable_cause_without_data", c, _PROBABLE)]
     if probable and not supported:
         flags.append(_flag(source, FlagCode.PROBABLE_CAUSE_WITHOUT_DATA,
-                           "The cause is called probable or most likely, with no data to confirm it.", probable))  # fmt: skip
+                           "The cause is called probable or most likely, with no data to confirm it.", probable,
+                           says.signal("probable_cause_without_data", probable)))  # fmt: skip
     if reading.type in (EventType.OOS, EventType.OOT):
         invalidated = [c for c in clauses if _INVALIDATED.search(c.text)]
-        no_cause = [c for c in clauses if _NO_CAUSE.search(c.text)]
+        no_cause = [c for c in clauses if says.says("oos_invalidated_without_assignable_cause", c, _NO_CAUSE)]
         if invalidated and no_cause:
             flags.append(_flag(source, FlagCode.OOS_INVALIDATED_WITHOUT_ASSIGNABLE_CAUSE,
                                "The OOS result is invalidated although no assignable laboratory cause was found; "
                                "FDA's OOS guidance requires a full-scale investigation instead.",
-                               [no_cause[0], invalidated[0]]))  # fmt: skip
-    if reading.capas and all(_RETRAIN.search(c.action) for c in reading.capas):
+                               [no_cause[0], invalidated[0]],
+                               says.signal("oos_invalidated_without_assignable_cause", no_cause[:1])))  # fmt: skip
+    by_clause = {(c.evidence.page, c.evidence.start): c for c in reading.capas if c.evidence}
+    actions = [(clause, by_clause.get((clause.page, clause.start))) for clause in capa_clauses]
+    if reading.capas and all(says.says("retraining_only_capa", cl, _RETRAIN, capa.action if capa else None)
+                             for cl, capa in actions):  # fmt: skip
         flags.append(_flag(source, FlagCode.RETRAINING_ONLY_CAPA,
-                           "Retraining is the only corrective action.", capa_clauses))  # fmt: skip
-    if (
-        reading.capas
-        and reading.classification != Classification.MINOR
-        and not any(c.effectiveness_check for c in reading.capas)
-    ):
+                           "Retraining is the only corrective action.", capa_clauses,
+                           says.signal("retraining_only_capa", capa_clauses)))  # fmt: skip
+    checked = any(c.effectiveness_check for c in reading.capas) or any(
+        says.says("effectiveness_check", c) for c in capa_clauses
+    )
+    if reading.capas and reading.classification != Classification.MINOR and not checked:
         flags.append(_flag(source, FlagCode.NO_EFFECTIVENESS_CHECK,
                            "No CAPA has an effectiveness check (ICH Q10 §3.2.2).", capa_clauses))  # fmt: skip
-    impact = _in_sections(clauses, _IMPACT_HEADING) + _in_sections(clauses, _CONCLUSION_ONLY)
-    limited = [c for c in impact if _LIMITED.search(c.text)]
-    if limited and not any(_OTHERS_ASSESSED.search(c.text) for c in clauses):
+    limited = [c for c in impact if says.says("impact_limited_to_one_batch", c, _LIMITED)]
+    if limited and not any(says.says("others_assessed", c, _OTHERS_ASSESSED) for c in clauses):
         flags.append(_flag(source, FlagCode.IMPACT_LIMITED_TO_ONE_BATCH,
                            "Impact is assessed on this batch only; 21 CFR 211.192 requires the investigation to "
-                           "extend to other batches that may be affected.", limited))  # fmt: skip
+                           "extend to other batches that may be affected.", limited,
+                           says.signal("impact_limited_to_one_batch", limited)))  # fmt: skip
     return flags
 
 
@@ -225,10 +252,29 @@ def _event_batches(source: SourceText, clauses: list[Clause]) -> list[str]:
     return unique(b for c in head for b in batch_ids(c.text + " " + source.document.title))
 
 
+def _kind_notes(source: SourceText) -> list[str]:
+    meta = source.document.metadata
+    if meta.kind_confidence is not None and meta.kind_confidence < 0.6:
+        return [f"kind: read as {source.document.kind.value} with confidence {meta.kind_confidence:.2f} "
+                f"({'; '.join(meta.kind_reasons[:2])})"]  # fmt: skip
+    return []
+
+
+def _record_notes(source: SourceText, own_id: str | None, named: list[str]) -> list[str]:
+    if own_id or not named:
+        return [] if own_id else ["record number: none found"]
+    return [f"record number: the title gives none; {named[0]}, the first the report names, is taken as its own"]
+
+
 def read_event(source: SourceText) -> EventReading:
     clauses = source.readable
     meta = source.document.metadata
-    dates, date_evidence = _dates(source, clauses)
+    # where a date with no role word is when the event happened (a change has no such moment)
+    describing = {i for i, c in enumerate(clauses)
+                  if c.section == source.sections[0].heading or _DESCRIPTION_HEADING.search(c.section)}  # fmt: skip
+    if source.document.kind == DocumentKind.CHANGE_CONTROL:
+        describing = set()
+    dates, date_evidence, notes = read_dates(source, clauses, source.parties, describing)
     root_cause, category = _root_cause(source, clauses)
     capas, capa_clauses = _capas(source, clauses)
     description = (
@@ -248,13 +294,14 @@ def read_event(source: SourceText) -> EventReading:
         batch_ids=_event_batches(source, clauses) or list(meta.batch_ids),
         dates=dates,
         classification=_classification(clauses),
-        status=("closed" if "closed" in status.group().lower() else "open") if status else None,
+        status=("closed" if "closed" in status.group().lower() else "open") if status else ("closed" if dates.closed else None),
         description=_quoted(source, description),
         root_cause=root_cause,
         root_cause_category=category,
         capas=capas,
         impact_assessment=_quoted(source, _in_sections(clauses, _IMPACT_HEADING)[:3]),
         date_evidence=date_evidence,
+        reading_notes=_kind_notes(source) + _record_notes(source, own_id, meta.document_ids) + notes,
     )
     reading.flags = weakness_flags(source, reading, clauses, capa_clauses)
     return reading

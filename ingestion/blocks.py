@@ -10,21 +10,18 @@ a bullet or an enumerator. Other lines join the paragraph before them.
 import re
 
 from core.documents import Block, BlockKind, ParsedDocument
+from core.headings import NUMBERED_HEADING
 from core.tables import Table, column_starts, fits_columns, parse_table
 
-_NUMBERED_HEADING = re.compile(
-    r"^\s*((section|article|appendix|annex|schedule|part)\s+[\dIVXA-Z]+[.:]?|\d{1,2}(\.\d{1,2}){0,3}\.?)\s+[A-Z(]",
-    re.I,
-)
 _LIST_ITEM = re.compile(r"^\s*([-\u2022\u25aa\u25cf*\u2013]|\(?[a-z]\)|\(?[ivx]{1,4}\)|\d{1,2}\))\s+\S")
 _COLUMNS = re.compile(r"\S(\s{3,}|\s*\|\s*)\S")
 
 
 def is_heading(line: str) -> bool:
     text = line.strip()
-    if not text or len(text) > 90 or text.endswith((".", ",", ";")) and not _NUMBERED_HEADING.match(text):
+    if not text or len(text) > 90 or text.endswith((".", ",", ";")) and not NUMBERED_HEADING.match(text):
         return False
-    if _NUMBERED_HEADING.match(text):
+    if NUMBERED_HEADING.match(text):
         # "3 vials were" is a sentence, not clause 3: a numbered heading has few words
         return len(text.split()) <= 12 and not re.match(r"^\d+\s+[a-z]", text)
     letters = [c for c in text if c.isalpha()]

@@ -1,71 +1,127 @@
-"""Which kind of document this is, from cue phrases weighted by where they appear.
+"""Which kind of document this is, judged from the whole document, each signal with its reason.
 
-A cue in the title counts five times one in the opening text; the opening text is the first
-1,500 characters, where a report states what it is before it discusses other documents.
+- Title: the kind phrase a title leads with names the document ("Deviation QE-... - Missing verification in
+  batch record" is a deviation). Phrases after a dash or colon usually name the subject, so they count less.
+- Record number: a title's own number with a kind's prefix (DEV-, OOS-, CAPA- ...).
+- Structure: labelled fields, headings and table columns typical of the kind (prompts/reading_bank.yaml),
+  each counted at most twice so that a long document does not win by length.
+- Meaning: the opening's similarity to the bank's example openings of each kind.
+Kinds the service does not analyse (procedures, certificates, letters) compete as `other`, so that an SOP
+about deviations is not read as a deviation. The confidence is the winner's share of the two best scores.
+A document that is unsure between an investigation and something else, and has an investigation's
+structure, is read as an investigation so that it is triaged, and its reasons say so.
 """
 
 import re
 
-from core.documents import DocumentKind, ParsedDocument
+from core.config import Settings
+from core.documents import DocumentKind, KindReading, ParsedDocument
+from core.meaning import ReadingBank, load_bank, meaning
 
-_CUES: dict[DocumentKind, list[tuple[str, float]]] = {
-    DocumentKind.QTA: [
-        (r"quality (technical )?agreement", 3),
-        (r"\bQTA\b", 2),
-        (r"responsibilit(y|ies) matrix", 1),
-        (r"contract giver|contract acceptor", 1.5),
-        (r"the parties agree|hereby agree", 1),
-    ],
-    DocumentKind.BATCH_RECORD: [
-        (r"batch (production )?record|batch manufacturing record|\bB[MP]R\b|executed batch", 3),
-        (r"in-process (control|result|test)s?", 1),
-        (r"step\s+\d+.*(performed|verified) by", 1),
-        (r"fill(ing)? record|lot record", 2),
-    ],
-    DocumentKind.DEVIATION_REPORT: [
-        (r"deviation (investigation )?report|non-?conformance report|\bNCR?\b", 3),
-        (r"\b(DEV|NC)-\d", 2),
-        (r"deviation (classification|number|no\.)", 1.5),
-        (r"root cause", 0.5),
-    ],
-    DocumentKind.OOS_INVESTIGATION: [
-        (r"out[- ]of[- ]specification|\bOOS\b", 3),
-        (r"phase (I|1|II|2)\b.{0,30}investigation", 1.5),
-        (r"assignable (laboratory )?cause", 1),
-        (r"\bOOS-\d", 2),
-    ],
-    DocumentKind.CAPA: [
-        (r"corrective (and|&) preventive action|\bCAPA\b (record|plan|report)", 3),
-        (r"effectiveness (check|verification|review)", 1),
-        (r"\bCAPA-\d", 1.5),
-    ],
-    DocumentKind.CHANGE_CONTROL: [
-        (r"change (control|notification|request)", 3),
-        (r"\bCC-\d|\bCCR-\d", 2),
-        (r"prior approval|regulatory impact", 1),
-    ],
-    DocumentKind.AUDIT_REPORT: [
-        (r"audit report|inspection report", 3),
-        (r"\bobservations?\b.{0,40}\b(major|minor|critical)\b", 1),
-        (r"auditor|auditee|audit (scope|dates)", 1.5),
-    ],
-    DocumentKind.MEETING_MINUTES: [
-        (r"minutes|meeting (notes|summary)|governance (meeting|review)|business review", 3),
-        (r"attendees|participants|action items?|actions? log", 1.5),
-        (r"\bagenda\b", 1),
-    ],
+_TITLE_PARTS = re.compile(r"\s+[-\u2013\u2014:|]\s+|:\s+")
+_LEAD, _LATER = 10.0, 2.5  # a kind phrase leading the title's first part; one in a later part
+_FIRST_ONLY = 4.0  # bonus for the phrase that comes first in the first part
+_MEANING_FLOOR, _MEANING_WEIGHT = 0.35, 12.0
+_OPENING = 700  # characters of text the meaning signal reads after the title
+_BODY = 5000  # characters the structure signals read
+_INVESTIGATIONS = (DocumentKind.DEVIATION_REPORT, DocumentKind.OOS_INVESTIGATION)
+_INVESTIGATION_STRUCTURE = re.compile(r"^\s*(\d+\.?\s+)?(root cause|investigation|impact)", re.I | re.M)
+# Record-number prefixes quality systems commonly give each kind of record.
+OWN_PREFIXES = {
+    DocumentKind.QTA: ("QA", "QTA", "QAG"),
+    DocumentKind.DEVIATION_REPORT: ("DEV", "DV", "NC", "NCR"),
+    DocumentKind.OOS_INVESTIGATION: ("OOS", "OOT", "INV"),
+    DocumentKind.CAPA: ("CAPA",),
+    DocumentKind.CHANGE_CONTROL: ("CC", "CCR", "CR"),
+    DocumentKind.AUDIT_REPORT: ("AUD",),
 }
 
 
-def classify(parsed: ParsedDocument) -> DocumentKind:
-    opening = parsed.pages[0].text[:1500] if parsed.pages else ""
-    scores: dict[DocumentKind, float] = {}
-    for kind, cues in _CUES.items():
-        score = 0.0
-        for pattern, weight in cues:
-            if re.search(pattern, parsed.title, re.I):
-                score += 5 * weight
-            score += weight * min(len(re.findall(pattern, opening, re.I)), 3)
-        scores[kind] = score
-    best = max(scores, key=scores.get)
-    return best if scores[best] >= 3 else DocumentKind.OTHER
+def classify(parsed: ParsedDocument, settings: Settings | None = None) -> KindReading:
+    bank = load_bank(settings.reading_bank_path if settings else None)
+    body = "\n".join(p.text for p in parsed.pages)[:_BODY]
+    scores: dict[str, float] = {}
+    reasons: dict[str, list[tuple[float, str]]] = {}
+
+    def add(name: str, weight: float, reason: str) -> None:
+        scores[name] = scores.get(name, 0.0) + weight
+        reasons.setdefault(name, []).append((weight, reason))
+
+    names = [*bank.kinds, *(f"other:{n}" for n in bank.other)]
+    _title_signal(parsed.title, bank, names, add)
+    _prefix_signal(parsed.title, add)
+    for name in names:
+        entry = bank.kinds.get(name) or bank.other[name.split(":", 1)[1]]
+        for pattern, weight in entry.structure:
+            hits = len(re.findall(pattern, body, re.I | re.M))
+            if hits:
+                add(name, weight * min(hits, 2), f"{'has' if hits == 1 else f'{min(hits, 2)}x'} /{pattern}/")
+    if settings is not None and settings.reading_meaning:
+        _meaning_signal(parsed, body, bank, names, settings, add)
+    return _decide(scores, reasons, body)
+
+
+def _title_signal(title: str, bank: ReadingBank, names: list[str], add) -> None:
+    parts = _TITLE_PARTS.split(title.strip()) if title else []
+    first_hit: tuple[int, str] | None = None
+    for index, part in enumerate(parts):
+        for name in names:
+            patterns = bank.compiled_titles(name.split(":", 1)[-1])
+            found = [m for p in patterns if (m := p.search(part))]
+            if not found:
+                continue
+            where = min(m.start() for m in found)
+            phrase = min(found, key=lambda m: m.start()).group(0)
+            if index == 0:
+                add(name, _LEAD, f"title leads with '{phrase}'")
+                if first_hit is None or where < first_hit[0]:
+                    first_hit = (where, name)
+            else:
+                add(name, _LATER, f"title names '{phrase}' after its first part")
+    if first_hit:
+        add(first_hit[1], _FIRST_ONLY, "the title's first kind phrase")
+
+
+def _prefix_signal(title: str, add) -> None:
+    for kind, prefixes in OWN_PREFIXES.items():
+        if re.search(rf"(?<![\w-])({'|'.join(prefixes)})-[A-Z0-9]*\d", title):
+            add(kind.value, 4.0, "title carries a record number of this kind")
+
+
+def _meaning_signal(parsed: ParsedDocument, body: str, bank: ReadingBank, names: list[str], settings: Settings, add):
+    opening = f"{parsed.title}. {' '.join(body[:_OPENING].split())}"
+    examples = {n: (bank.kinds.get(n) or bank.other[n.split(":", 1)[1]]).examples for n in names}
+    sims = meaning(settings).similarity([opening], "kinds", examples)
+    for name, value in sims.items():
+        if len(value) and value[0] > _MEANING_FLOOR:
+            add(name, _MEANING_WEIGHT * (float(value[0]) - _MEANING_FLOOR), f"reads like its examples ({value[0]:.2f})")
+
+
+def _decide(scores: dict[str, float], reasons: dict[str, list[tuple[float, str]]], body: str) -> KindReading:
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    if not ranked or ranked[0][1] < 3:
+        return KindReading(kind=DocumentKind.OTHER, confidence=0.5, reasons=["no kind of document recognised"])
+    best, best_score = ranked[0]
+    second, second_score = ranked[1] if len(ranked) > 1 else ("", 0.0)
+    confidence = round(best_score / (best_score + second_score), 2) if second_score else 1.0
+    kind = _kind_of(best)
+    words = [r for _, r in sorted(reasons[best], key=lambda wr: wr[0], reverse=True)]
+    if best.startswith("other:"):
+        words.insert(0, f"reads as a {best.split(':', 1)[1].replace('_', ' ')}")
+    alternative = _kind_of(second) if second else None
+    if (
+        kind not in _INVESTIGATIONS
+        and alternative in _INVESTIGATIONS
+        and confidence < 0.6
+        and len(_INVESTIGATION_STRUCTURE.findall(body)) >= 2
+    ):
+        words.insert(0, f"unsure between {kind.value} and {alternative.value} ({confidence:.2f}): read as an "
+                        "investigation so that it is triaged")  # fmt: skip
+        kind, confidence = alternative, round(1 - confidence, 2)
+    elif confidence < 0.6 and alternative:
+        words.append(f"unsure: {alternative.value} scored {second_score:.1f} against {best_score:.1f}")
+    return KindReading(kind=kind, confidence=confidence, reasons=words[:6])
+
+
+def _kind_of(name: str) -> DocumentKind:
+    return DocumentKind.OTHER if name.startswith("other:") else DocumentKind(name)

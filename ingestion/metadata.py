@@ -6,8 +6,9 @@ from datetime import date
 from dateutil import parser as dateparser
 
 from core.documents import DocumentKind, DocumentMetadata, FileType, ParsedDocument
-from core.identifiers import DOCUMENT_ID, batch_ids, unique
+from core.identifiers import DOCUMENT_ID, batch_ids, record_ids, title_record_ids, unique
 from core.portfolio import Portfolio
+from ingestion.classify import OWN_PREFIXES
 
 _MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = re.compile(  # lines may wrap inside a date, so any white space separates its parts
@@ -19,35 +20,29 @@ _LABELLED_DATE = re.compile(
     re.I,
 )
 def extract_metadata(parsed: ParsedDocument, portfolio: Portfolio) -> DocumentMetadata:
-    full = "\n".join(p.text for p in parsed.pages)
+    full = parsed.title + "\n" + "\n".join(p.text for p in parsed.pages)
     dates = _dates(full)
+    named = {i.upper() for i in [*(s.id for s in portfolio.sites), *(p.id for p in portfolio.programs)]}
+    batches = [b for b in batch_ids(full, portfolio.all_batch_patterns) if b.upper() not in named]
+    records = unique([*record_ids(full, portfolio.all_record_prefixes), *title_record_ids(parsed.title)])
+    records = [r for r in records if r.upper() not in named and r not in batches]
     return DocumentMetadata(
         sites=portfolio.site_ids_in(full),
         programs=portfolio.program_ids_in(full),
         products=portfolio.products_in(full),
-        batch_ids=batch_ids(full),
-        document_ids=unique(m.group(0) for m in DOCUMENT_ID.finditer(full)),
+        batch_ids=batches,
+        document_ids=records,
         dates=dates,
         document_date=_document_date(parsed) or (dates[0] if dates else None),
     )
-
-
-# The record-number prefixes each kind of document numbers itself with.
-_OWN_PREFIXES = {
-    DocumentKind.QTA: ("QA", "QTA", "QAG"),
-    DocumentKind.DEVIATION_REPORT: ("DEV", "DV", "NC", "NCR"),
-    DocumentKind.OOS_INVESTIGATION: ("OOS", "OOT", "INV"),
-    DocumentKind.CAPA: ("CAPA",),
-    DocumentKind.CHANGE_CONTROL: ("CC", "CCR", "CR"),
-    DocumentKind.AUDIT_REPORT: ("AUD",),
-}
 
 
 def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentMetadata, content_hash: str) -> str:
     """What stays the same across revisions: the record number the document gives itself, else its title.
 
     A batch record is known by its batch; minutes by their title and date, since the record numbers
-    they mention belong to other documents. An e-mail is never a new version of anything: a covering
+    they mention belong to other documents; so are documents of no analysed kind, whose titles are often
+    generic. An e-mail is never a new version of anything: a covering
     message titled "NC-2024-0127 report attached" must not supersede the report it carries.
     """
     if parsed.file_type in (FileType.EML, FileType.MSG):
@@ -55,12 +50,15 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
     if kind == DocumentKind.BATCH_RECORD and metadata.batch_ids:
         return f"{kind.value}:{metadata.batch_ids[0]}"
     head = parsed.title + "\n" + (parsed.pages[0].text[:600] if parsed.pages else "")
-    own = [i for i in DOCUMENT_ID.findall(head) if i.split("-")[0] in _OWN_PREFIXES.get(kind, ())]
+    own = [i for i in DOCUMENT_ID.findall(head) if i.split("-")[0] in OWN_PREFIXES.get(kind, ())]
+    own = own or [i for i in metadata.document_ids if i in parsed.title]
     if own:
         return f"{kind.value}:{own[0]}"
     title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", parsed.title, flags=re.I)
     title = re.sub(r"\W+", " ", title).strip().lower()
-    suffix = f"@{metadata.document_date}" if kind == DocumentKind.MEETING_MINUTES and metadata.document_date else ""
+    # minutes, and documents of no analysed kind (letters titled "WARNING LETTER"), share titles across dates
+    dated = kind in (DocumentKind.MEETING_MINUTES, DocumentKind.OTHER) and metadata.document_date
+    suffix = f"@{metadata.document_date}" if dated else ""
     return f"{kind.value}:{title[:200]}{suffix}"  # bounded: the column holds 255 characters
 
 

@@ -41,8 +41,11 @@ def _prepare(name: str, data: bytes, settings: Settings, portfolio: Portfolio) -
     digest = content_hash(data)
     doc_id = digest[:24]
     step("classifying and chunking")
-    kind = classify(parsed)
-    metadata = extract_metadata(parsed, portfolio)
+    reading = classify(parsed, settings)
+    kind = reading.kind
+    metadata = extract_metadata(parsed, portfolio).model_copy(
+        update={"kind_confidence": reading.confidence, "kind_reasons": reading.reasons}
+    )
     chunks = chunk_document(parsed, doc_id, settings.chunk_target_words, settings.chunk_max_words)
     if not chunks:
         raise IngestError(name, "document has no text to index")

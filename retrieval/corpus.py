@@ -12,12 +12,12 @@ from core.audit import audit_entry
 from core.auth import AuditEntry, Principal
 from core.config import Settings
 from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
+from core.embeddings import Embedder, shared_embedder
 from core.errors import IndexUnreadable, StoreBusyError
 from core.identifiers import identifiers_in
 from core.ownership import claim_store
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
-from retrieval.embeddings import Embedder, make_embedder
 from retrieval.hybrid import IdentifierMatches, relative_score_fusion
 from retrieval.keyword import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
@@ -37,7 +37,7 @@ class Corpus:
         self.ownership = claim_store(settings)
         try:
             self.store = RecordStore(settings.sqlalchemy_url)
-            self.embedder = embedder or make_embedder(settings)
+            self.embedder = embedder or shared_embedder(settings)
             self.vectors = vectors or _opened(settings, self.embedder.dimension)
         except BaseException:
             self.ownership.release()

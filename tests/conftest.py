@@ -21,10 +21,10 @@ for _name in ("CDMO_LLM_BASE_URL", "CDMO_LLM_MODEL", "CDMO_LLM_API_KEY"):  # the
     os.environ.pop(_name, None)
 
 from core.config import Settings, VectorEngine
+from core.embeddings import OnnxEmbedder, default_model_path
 from core.portfolio import load_portfolio
 from fixtures.build_corpus import build
 from retrieval.corpus import Corpus
-from retrieval.embeddings import OnnxEmbedder, default_model_path
 
 ENGINES = [VectorEngine.EDGE, VectorEngine.LOCAL]
 
@@ -85,9 +85,14 @@ def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def embedder(model_cache):
-    return OnnxEmbedder(default_model_path(), model_cache, int8=False, batch_size=32, threads=2)
+    """One model for the session: the corpus and the readers' meaning signal use it wherever they ask."""
+    from core.embeddings import share_embedder
+
+    shared = OnnxEmbedder(default_model_path(), model_cache, int8=False, batch_size=32, threads=2)
+    share_embedder(Settings(), shared)
+    return shared
 
 
 STORES = ["sqlite", "postgresql"]

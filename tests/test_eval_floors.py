@@ -81,3 +81,22 @@ def test_passage_scoping_holds_its_floors(chat_corpus):
     assert not [m for m in result.misses if m.got == "not found"], result.misses  # the gold matches the corpus
     assert result.leaks <= floors["max_leaks"], result.misses
     assert result.over_withheld <= floors["max_over_withheld"], result.misses
+
+
+def test_readers_hold_their_floors_on_the_sample_and_on_another_sponsors_documents(corpus_dir, tmp_path):
+    from core.config import Settings
+    from eval.readers import run
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["readers"]
+    scores = {s.gold_set: s for s in run(corpus_dir, Settings(data_dir=tmp_path)).scores}
+    for name, floor in floors.items():
+        s = scores[name]
+        got = {
+            "kind_accuracy": s.kind_accuracy, "identifier_precision": s.identifiers["precision"],
+            "identifier_recall": s.identifiers["recall"], "event_field_f1": s.event_fields["f1"],
+            "date_role_f1": s.date_roles["f1"], "flag_precision": s.flags["precision"],
+            "flag_recall": s.flags["recall"], "qta_element_accuracy": s.qta_element_accuracy,
+        }  # fmt: skip
+        assert all(got[k] >= v for k, v in floor.items()), (name, got, s.mismatches)
+    # the meaning signal must add, never take away
+    assert scores["development"].qta_element_accuracy >= scores["development, no meaning signal"].qta_element_accuracy

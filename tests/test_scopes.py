@@ -6,7 +6,6 @@ The corpus here is this module's own (the sample, ingested once per record store
 
 import csv
 import io
-import statistics
 import threading
 import time
 
@@ -130,8 +129,9 @@ def test_a_known_and_an_unknown_name_cost_the_same(site):
     corpus_users = [f"known{i}" for i in range(4)]
     for name in corpus_users:
         site[2].store.save_user(User(username=name, role=Role.VIEWER), hash_password(PASSWORD))
-    known = statistics.median(timed(n) for n in corpus_users for _ in range(2))
-    unknown = statistics.median(timed(f"nobody{i}") for i in range(4) for _ in range(2))
+    # the fastest of several tries: what the work costs, not what a busy machine adds to it
+    known = min(timed(n) for n in corpus_users for _ in range(3))
+    unknown = min(timed(f"nobody{i}") for i in range(4) for _ in range(3))
     assert 0.6 < unknown / known < 1.6, (known, unknown)
 
 

@@ -108,7 +108,7 @@ def list_documents(include_superseded: bool = False) -> None:
         table.add_row(
             d.id[:12],
             d.title[:60],
-            d.kind.value,
+            d.kind.value + (f" ({d.metadata.kind_confidence:.2f})" if (d.metadata.kind_confidence or 1) < 0.6 else ""),
             ",".join(d.metadata.sites),
             ",".join(d.metadata.programs),
             str(d.metadata.document_date or ""),

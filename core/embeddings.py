@@ -168,3 +168,23 @@ def make_embedder(settings: Settings) -> Embedder:
         batch_size=settings.embedding_batch_size,
         threads=settings.threads,
     )
+
+
+_shared: dict[tuple, Embedder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_embedder(settings: Settings) -> Embedder:
+    """One embedder per engine and model for the whole process: the readers' meaning signal and the corpus
+    use the same weights, so they share one copy (the first caller's cache folder holds its export)."""
+    key = (settings.embedding_backend, str(settings.embedding_model or default_model_path()))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = make_embedder(settings)
+        return _shared[key]
+
+
+def share_embedder(settings: Settings, embedder: Embedder) -> None:
+    """Use `embedder` wherever `shared_embedder(settings)` is asked for (tests hand over their session's)."""
+    with _shared_lock:
+        _shared[(settings.embedding_backend, str(settings.embedding_model or default_model_path()))] = embedder
