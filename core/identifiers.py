@@ -18,10 +18,11 @@ COMMON_PREFIXES = ("DEV", "DV", "NC", "NCR", "OOS", "OOT", "CAPA", "CC", "CCR", 
 DOCUMENT_ID = re.compile(
     rf"(?<![\w-])(?:{'|'.join(COMMON_PREFIXES)})(?=[-A-Z0-9]*\d)(?:-[A-Z0-9]{{1,8}}){{1,5}}(?![\w-])"
 )
-# prefix, year, sequence: QE-2025-00412, CHG-25-0412, LD-2025-031, MCN-2025-12; and slashed codes ending in a
-# number, OOS/MBA/25/014, DR/OBM/25/0231 (units such as mg/mL are lower case)
+# prefix (of one to three parts), year, sequence: QE-2025-00412, CHG-25-0412, EQ-HFF-2026-009, HPS-D-25-0133;
+# and slashed codes ending in a number, OOS/MBA/25/014, DR/OBM/25/0231 (units such as mg/mL are lower case)
 _PREFIX_YEAR_SEQUENCE = re.compile(
-    r"(?<![\w/-])(?:[A-Z]{2,6}-(?:19|20)?\d{2}-\d{2,6}|[A-Z]{2,6}(?:/[A-Z0-9]{1,8}){1,3}/\d{2,6})(?![\w/-])"
+    r"(?<![\w/-])(?:[A-Z]{2,6}(?:-[A-Z]{1,6}){0,2}-(?:19|20)?\d{2}-\d{2,6}|[A-Z]{2,6}(?:/[A-Z0-9]{1,8}){1,3}/\d{2,6})"
+    r"(?![\w/-])"
 )
 # Any token a label can name: letters, digits and separators, with a digit; or letters, a space and digits
 # ("PR 256484", "CBER 26-728681"), which only a label or record word can vouch for.

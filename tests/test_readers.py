@@ -104,6 +104,8 @@ def test_equipment_tags_programs_and_words_after_labels_are_not_record_numbers()
     text = ("Cold room CR-02, lyophiliser LY-03, bioreactor BR-2000-1, vessel V-101, valve TCV-201. "
             "Notification of Change NOC-2025-031. Deviation class: Major. Step 14.2. Investigations are concluded.")  # fmt: skip
     assert record_ids(text) == ["NOC-2025-031"]
+    assert record_ids("EQ-HFF-2026-009 and CN-CB-2026-017 were closed; batch NVK-DS-24017 is released.") == [
+        "EQ-HFF-2026-009", "CN-CB-2026-017"]  # fmt: skip
     assert title_record_ids("Specification - LM-201 Drug Product - SPEC-LM201-DP-03") == ["SPEC-LM201-DP-03"]
 
 
@@ -123,11 +125,11 @@ def test_a_sponsor_configures_its_own_prefixes_and_batch_patterns():
         "sites": [{"id": "HFF", "name": "Hafen Fill", "cdmo": "Hafen", "location": "Kiel", "roles": ["drug_product"],
                    "record_prefixes": ["EQ-HFF", "CN-CB"], "batch_patterns": [r"NVK-DS-\d{5}"]}],
     })  # fmt: skip
-    parsed = _parsed("Weekly summary", "EQ-HFF-2026-009 and CN-CB-2026-017 were discussed for NVK-DS-24017.")
+    parsed = _parsed("Weekly summary", "EQ-HFF-009 and CN-CB-017 were discussed for NVK-DS-24017.")
     plain = extract_metadata(parsed, Portfolio(sponsor="X", sites=[], programs=[]))
     configured = extract_metadata(parsed, portfolio)
-    assert plain.batch_ids == [] and "CN-CB-2026-017" not in plain.document_ids
-    assert configured.document_ids[:2] == ["EQ-HFF-2026-009", "CN-CB-2026-017"]
+    assert plain.batch_ids == [] and plain.document_ids == []  # no label, no year: not recognisable alone
+    assert configured.document_ids == ["EQ-HFF-009", "CN-CB-017"]
     assert configured.batch_ids == ["NVK-DS-24017"]
 
 
