@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from core.dates import DATE, parse_date
 from core.evidence import Evidence
 from core.investigations import EventDates
-from extraction.dates import DATE, parse_date
 from extraction.source import Clause, SourceText
 
 ROLES = ("occurred", "detected", "reported", "closed")

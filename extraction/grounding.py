@@ -6,8 +6,8 @@ A quote that lands in hostile text (text addressed to an AI reviewer) is refused
 
 import re
 
+from core.dates import all_dates
 from core.evidence import Alignment, Evidence, GroundingReport
-from extraction.dates import all_dates
 from extraction.hostile import overlaps
 from extraction.source import SourceText
 

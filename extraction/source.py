@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from core.dates import DATE
 from core.documents import Chunk, Document, Page
 from core.evidence import Evidence
 from core.headings import NUMBERED_HEADING
 from core.tables import is_continuation, is_grid_line, parse_table
-from extraction.dates import DATE
 from extraction.hostile import HOSTILE
 
 # A sentence ends at . or ; before a space and a capital, digit or bracket, unless it closes an abbreviation

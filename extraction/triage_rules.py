@@ -6,6 +6,7 @@ site's quality agreement (notified late, closed late) are added by `extraction.t
 
 import re
 
+from core.dates import DATE, first_date
 from core.documents import DocumentKind
 from core.identifiers import batch_ids, unique
 from core.investigations import (
@@ -19,7 +20,6 @@ from core.investigations import (
     RootCauseCategory,
 )
 from extraction.date_roles import read_dates
-from extraction.dates import DATE, first_date
 from extraction.source import Clause, SourceText
 
 

@@ -3,22 +3,27 @@
 import re
 from datetime import date
 
-from dateutil import parser as dateparser
-
+from core.dates import DATE, parse_date
 from core.documents import DocumentKind, DocumentMetadata, FileType, ParsedDocument
 from core.identifiers import DOCUMENT_ID, batch_ids, record_ids, title_record_ids, unique
 from core.portfolio import Portfolio
 from ingestion.classify import OWN_PREFIXES
 
-_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-_DATE = re.compile(  # lines may wrap inside a date, so any white space separates its parts
-    rf"\b(\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[\s-]+{_MONTHS}[\s,-]+\d{{4}}|{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}})\b", re.I
-)
+# A date that says when the document itself was made: under a label, unless the word before it dates something
+# else ("Retest date", "Due date"); else a date in the title; else one on a line of its own near the top, as
+# letters carry it.
 _LABELLED_DATE = re.compile(
-    r"\b(?:date|dated|effective date|report date|date of (?:report|issue|meeting)|meeting date|issued|"
-    r"sent)\s*[:\-]?\s*(?:[A-Za-z]{3},\s*)?",
+    r"\b(?:date|dated|effective date|report date|date of (?:report|issue|meeting)|meeting date|issued|sent)"
+    r"\s*[:\-]?\s*(?:[A-Za-z]{3},\s*)?",
     re.I,
 )
+_OTHER_DATES = re.compile(
+    r"\b(retest|re-test|expiry|expiration|manufactur\w*|due|target|event|closure|discovery|test|review|start|end)\s*$",
+    re.I,
+)
+_ALONE = 12  # lines from the top where a date standing alone is the document's
+
+
 def extract_metadata(parsed: ParsedDocument, portfolio: Portfolio) -> DocumentMetadata:
     full = parsed.title + "\n" + "\n".join(p.text for p in parsed.pages)
     dates = _dates(full)
@@ -63,27 +68,25 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
 
 
 def _dates(text: str) -> list[date]:
-    found = []
-    for m in _DATE.finditer(text):
-        parsed = _parse_date(m.group(1))
-        if parsed:
-            found.append(parsed)
-    return sorted(set(found))
+    return sorted({d for m in DATE.finditer(text) if (d := _plausible(parse_date(m)))})
 
 
 def _document_date(parsed: ParsedDocument) -> date | None:
     head = parsed.pages[0].text[:2500] if parsed.pages else ""
     for m in _LABELLED_DATE.finditer(head):
-        d = _DATE.match(head, m.end())
-        if d and (value := _parse_date(d.group(1))):
+        d = DATE.match(head, m.end())
+        if d and not _OTHER_DATES.search(head[max(0, m.start() - 20) : m.start()]):
+            if value := _plausible(parse_date(d)):
+                return value
+    in_title = DATE.search(parsed.title)  # "Joint Quality Committee - 14 May 2025"
+    if in_title and (value := _plausible(parse_date(in_title))):
+        return value
+    for line in head.split("\n")[:_ALONE]:
+        alone = DATE.fullmatch(line.strip().rstrip("."))
+        if alone and (value := _plausible(parse_date(alone))):
             return value
     return None
 
 
-def _parse_date(text: str) -> date | None:
-    try:
-        value = dateparser.parse(" ".join(text.split()), dayfirst=True, fuzzy=False).date()
-    except (ValueError, OverflowError):
-        return None
-    return value if 1990 <= value.year <= 2100 else None
-
+def _plausible(value: date | None) -> date | None:
+    return value if value and 1990 <= value.year <= 2100 else None

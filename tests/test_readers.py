@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
+from core.dates import first_date
 from core.documents import DocumentKind, FileType, Page, ParsedDocument
 from core.identifiers import batch_ids, record_ids, title_record_ids
 from core.portfolio import Portfolio, load_portfolio
 from eval.extraction import load_store
 from eval.readers import SETS, render_sources
-from extraction.dates import first_date
 from extraction.service import Extractor, source_of
 from ingestion.classify import _decide, classify
 from ingestion.metadata import extract_metadata

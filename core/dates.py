@@ -1,4 +1,5 @@
-"""Dates as CDMO reports write them: "2 September 2024", "September 2, 2024", "2 Sept. 2024", "2024-09-02",
+"""Dates as CDMO reports write them: "2 September 2024", "September 2, 2024", "2 Sept. 2024", "12-Mar-2025",
+"2024-09-02",
 and the numeric forms of European and American forms: "06.10.2025", "14/07/2025", "07/14/2025".
 
 A numeric date with "." or "/" is read day first, as European reports write it, unless its second number
@@ -17,7 +18,7 @@ _MONTH = (
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?"
 )
 DATE = re.compile(
-    rf"\b(?P<d1>\d{{1,2}})\s+(?P<m1>{_MONTH})\s+(?P<y1>\d{{4}})\b"
+    rf"\b(?P<d1>\d{{1,2}})[\s-]+(?P<m1>{_MONTH})[\s,-]+(?P<y1>\d{{4}})\b"
     rf"|\b(?P<m2>{_MONTH})\s+(?P<d2>\d{{1,2}}),?\s+(?P<y2>\d{{4}})\b"
     r"|\b(?P<y3>\d{4})-(?P<m3>\d{2})-(?P<d3>\d{2})\b"
     r"|\b(?P<a4>\d{1,2})(?P<s4>[./])(?P<b4>\d{1,2})(?P=s4)(?P<y4>\d{4})\b"
