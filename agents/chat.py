@@ -30,7 +30,8 @@ class ChatService:
         self.corpus = corpus
         self.store = corpus.store
         self.portfolio = portfolio
-        self.structured = StructuredAnswerer(corpus.store, portfolio, today)
+        # one day of judgement with the dashboard, the digest and the API: CDMO_AS_OF, else today
+        self.structured = StructuredAnswerer(corpus.store, portfolio, (lambda: today) if today else corpus.settings.today)
         self.extractive = ExtractiveAnswerer(corpus, portfolio)
         self.tables = TableAnswerer(corpus.store)
         self.llm_agent = llm_agent

@@ -91,7 +91,7 @@ class LlmChatAgent:
     def __init__(self, settings: Settings, corpus: Corpus, portfolio: Portfolio, chat):
         self.settings = settings
         self.corpus = corpus
-        self.structured = StructuredAnswerer(corpus.store, portfolio)
+        self.structured = StructuredAnswerer(corpus.store, portfolio, settings.today)
         self.chat = chat
         self.prompt = load_prompt("chat_agent")
         self.label = f"llm:{settings.llm_model} ({self.prompt.version})"

@@ -5,6 +5,7 @@ cited by the passage it was read from: the field's own evidence where extraction
 line of the report that carries the value.
 """
 
+from collections.abc import Callable
 from datetime import date
 
 from agents.citations import CitationBook, line_with
@@ -26,10 +27,14 @@ def _day(value: date) -> str:
 
 
 class StructuredAnswerer:
-    def __init__(self, store: RecordStore, portfolio: Portfolio, today: date | None = None):
+    def __init__(self, store: RecordStore, portfolio: Portfolio, today: Callable[[], date] = date.today):
         self.store = store
         self.portfolio = portfolio
-        self.today = today or date.today()
+        self._today = today  # asked at each question: a server running past midnight judges on the new day
+
+    @property
+    def today(self) -> date:
+        return self._today()
 
     def answer(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
         if frame.intent == Intent.QTA_GAPS:

@@ -123,3 +123,14 @@ def test_post_chat_streams_events_and_keeps_the_session(chat_corpus, embedder):
         page = http.get(f"/documents/{turns[0]['answer']['citations'][0]['document_id']}/pages/1").json()
         c = turns[0]["answer"]["citations"][0]
         assert page["text"][c["start"] : c["end"]] == c["quote"]
+
+
+def test_past_due_is_judged_on_the_apps_day_of_judgement(chat_corpus, monkeypatch):
+    """Without a day given, chat judges on CDMO_AS_OF like the dashboard and the digest, asked at each question."""
+    service = ChatService(chat_corpus, load_portfolio())
+    monkeypatch.setattr(chat_corpus.settings, "as_of", date(2024, 9, 1))  # before every CAPA of the corpus is due
+    early = service.ask("Which CAPAs are past due at Northgate?")
+    assert not any("past due" in s.text for s in early.sentences)
+    monkeypatch.setattr(chat_corpus.settings, "as_of", date(2026, 11, 25))
+    late = service.ask("Which CAPAs are past due at Northgate?")
+    assert late.kind == AnswerKind.STRUCTURED and any("past due" in s.text for s in late.sentences)
