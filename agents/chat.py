@@ -84,6 +84,9 @@ class ChatService:
 
     def _answer(self, question, scope, session_id, frame: QuestionFrame, history: list[ChatTurn]) -> Answer:
         base = {"session_id": session_id, "question": question, "scope": scope}
+        if outside := self.outside_scope(frame, scope):  # never another record's answer in its place
+            return Answer(**base, kind=AnswerKind.NO_ANSWER, sentences=[AnswerSentence(text=outside)], citations=[],
+                          backend=OFFLINE)  # fmt: skip
         fallback = None
         if self.llm_agent is not None:
             book = CitationBook(self.store)
@@ -98,6 +101,36 @@ class ChatService:
         kind, sentences = self.offline(frame, book)
         return Answer(**base, kind=kind, sentences=sentences, citations=book.citations, backend=OFFLINE,
                       dropped_citations=book.dropped, fallback=fallback)
+
+    def outside_scope(self, frame: QuestionFrame, scope: ChatScope) -> str | None:
+        """What the question names that lies outside the scope picked in the panel, in words; None if nothing.
+        Only what this user may see is looked at (the store is the principal's view), so nothing leaks."""
+        if not (scope.site or scope.program):
+            return None
+        where = self._scope_words(scope)
+        named_sites = [s for s in frame.sites if s != scope.site] if scope.site else []
+        named_programs = [p for p in frame.programs if p != scope.program] if scope.program else []
+        if named_sites or named_programs:
+            names = [self._site_name(s) for s in named_sites] + named_programs
+            return (f"The question names {', '.join(names)}, outside the chosen scope ({where}); choose it in the "
+                    "scope, or all, to ask about it.")  # fmt: skip
+        documents = self.store.list_documents()
+        for label, numbers, field in (("record", frame.records, "document_ids"), ("batch", frame.batches, "batch_ids")):
+            for number in numbers:
+                holders = [d for d in documents if number in getattr(d.metadata, field)]
+                if holders and not any(_in_scope(d, scope) for d in holders):
+                    sites = sorted({self._site_name(s) for d in holders for s in d.metadata.sites[:1]})
+                    return (f"{label.capitalize()} {number} belongs to {', '.join(sites) or 'documents'} outside the "
+                            f"chosen scope ({where}); choose that scope, or all, to ask about it.")  # fmt: skip
+        return None
+
+    def _site_name(self, site_id: str) -> str:
+        site = self.portfolio.site(site_id)
+        return site.name if site else site_id
+
+    def _scope_words(self, scope: ChatScope) -> str:
+        parts = ([self._site_name(scope.site)] if scope.site else []) + ([scope.program] if scope.program else [])
+        return ", ".join(parts)
 
     def offline(self, frame: QuestionFrame, book: CitationBook) -> tuple[AnswerKind, list[AnswerSentence]]:
         if frame.intent in STRUCTURED_INTENTS:
@@ -116,6 +149,11 @@ class ChatService:
 def make_chat_service(corpus: Corpus, portfolio: Portfolio) -> ChatService:
     """The chat service as settings ask for it: with the LLM agent when an endpoint is configured."""
     return ChatService(corpus, portfolio, make_llm_agent(corpus.settings, corpus, portfolio))
+
+
+def _in_scope(document, scope: ChatScope) -> bool:
+    meta = document.metadata
+    return (not scope.site or scope.site in meta.sites) and (not scope.program or scope.program in meta.programs)
 
 
 def _nothing_matches(frame: QuestionFrame) -> str:

@@ -83,6 +83,12 @@ class CitationBook:
         markers = [m for e in supporting if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
 
+    def restated(self, text: str, evidence: list[Evidence]) -> AnswerSentence | None:
+        """A sentence that restates a stored finding (a QTA gap, a count of them): its words are the product's,
+        its basis the passages the finding was read from, each still checked against the page text."""
+        markers = [m for e in evidence if e is not None and (m := self.cite(e)) is not None]
+        return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
+
     def _page(self, document_id: str, page: int) -> str | None:
         key = (document_id, page)
         if key not in self._pages:

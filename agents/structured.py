@@ -118,12 +118,20 @@ class StructuredAnswerer:
             for analysis in self.store.list_analyses(kind=AnalysisKind.QTA_REVIEW, site=site):
                 review = QtaReview.model_validate(analysis.payload)
                 heading = line_with(self.store, review.document_id, review.title.split("\n")[0][:60]) or self._first_line(review)
-                for finding in (f for f in review.findings if f.status in _GAPS):
+                gaps, listed = [f for f in review.findings if f.status in _GAPS], []
+                for finding in gaps:
                     text = f"{review.site or review.title}: {finding.title} is {finding.status.value} ({finding.severity.value}): {finding.reason}"
                     # a missing element has no clause to cite; the agreement it is missing from is cited
                     evidence = finding.evidence[:2] or [heading]
-                    if sentence := book.sentence(text.rstrip(".") + ".", evidence, min_overlap=0.0):
-                        sentences.append(sentence)
+                    if sentence := book.restated(text.rstrip(".") + ".", evidence):
+                        listed.append(sentence)
+                # a list says whether it is whole, and its count cites every item counted
+                whole = "all listed" if len(listed) == len(gaps) else f"showing {len(listed)}: the others' passages could not be cited"
+                count = f"{review.site or review.title}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''} in the agreement; {whole}."
+                if listed:
+                    markers = list(dict.fromkeys(m for s in listed for m in s.citations))
+                    sentences.append(AnswerSentence(text=count, citations=markers))
+                sentences += listed
         return sentences
 
     def _first_line(self, review: QtaReview) -> Evidence | None:

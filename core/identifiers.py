@@ -134,4 +134,5 @@ def identifiers_in(text: str) -> list[str]:
 
 def _bare_batch_like(text: str) -> list[str]:
     # in a query, "24-017" or "F4471" is a batch number even without the word "batch" before it
-    return [t for t in re.findall(r"\b\d{2}-\d{3}\b|\b[A-Z]\d{4}\b", text) if not _NOT_AN_ID.match(t)]
+    # ... but not the tail of a record number ("OOS-24-007" names no batch 24-007)
+    return [t for t in re.findall(r"(?<![\w/-])(?:\d{2}-\d{3}|[A-Z]\d{4})(?![\w/-])", text) if not _NOT_AN_ID.match(t)]

@@ -134,3 +134,25 @@ def test_past_due_is_judged_on_the_apps_day_of_judgement(chat_corpus, monkeypatc
     monkeypatch.setattr(chat_corpus.settings, "as_of", date(2026, 11, 25))
     late = service.ask("Which CAPAs are past due at Northgate?")
     assert late.kind == AnswerKind.STRUCTURED and any("past due" in s.text for s in late.sentences)
+
+
+def test_a_question_about_a_record_outside_the_chosen_scope_says_so(chat):
+    stellaris = ChatScope(site="SFF-MONZA")
+    answer = chat.ask("What was the root cause of DEV-2024-031?", scope=stellaris)  # a Northgate record
+    assert answer.kind == AnswerKind.NO_ANSWER and not answer.citations
+    assert answer.sentences[0].text.startswith("Record DEV-2024-031 belongs to Northgate Biologics Cork")
+    batch = chat.ask("What happened with batch 24-017?", scope=stellaris)
+    assert batch.kind == AnswerKind.NO_ANSWER and "batch 24-017" in batch.sentences[0].text.lower()
+    named = chat.ask("Which deviations were notified late at Northgate?", scope=stellaris)
+    assert named.kind == AnswerKind.NO_ANSWER and "outside the chosen scope" in named.sentences[0].text
+    inside = chat.ask("What was the root cause of DEV-2024-031?", scope=ChatScope(site="NGB-CORK"))
+    assert inside.kind != AnswerKind.NO_ANSWER and inside.citations
+
+
+def test_a_list_of_gaps_is_whole_and_says_so(chat, chat_corpus):
+    answer = chat.ask("What are the QTA gaps at Stellaris?")
+    count, *gaps = answer.sentences
+    assert count.text == "SFF-MONZA: 11 gaps in the agreement; all listed." and len(gaps) == 11
+    assert any("conflicting" in g.text for g in gaps)  # the one that was dropped before: its reason names articles
+    assert set(count.citations) == {m for g in gaps for m in g.citations}  # a count cites every item counted
+    _assert_grounded(answer, chat_corpus.store)
