@@ -22,6 +22,7 @@ class Intent(StrEnum):
     COUNT = "count"  # how many ...
     CAPAS_DUE = "capas_due"  # CAPAs past due
     QTA_GAPS = "qta_gaps"  # what the site's quality agreement lacks
+    QTA_TERMS = "qta_terms"  # what the agreement says on a duty: notification time, audit frequency, who releases
     FREE = "free"  # anything else: answered from passages
 
 
@@ -97,6 +98,8 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
         high_risk=bool(re.search(r"\bhigh[- ]risk\b|\brisk (is )?high\b", lowered)),
     )
     frame.batches = [b for b in identifiers_in(text) if b not in frame.records and not DOCUMENT_ID.fullmatch(b)]
+    if frame.intent == Intent.QTA_TERMS and not (_AGREEMENT.search(lowered) or frame.sites):
+        frame.intent = Intent.FREE  # "must" with no agreement and no party named: not a question about terms
     if frame.intent == Intent.FREE and frame.flags and re.search(_EVENT_NOUN, lowered):
         frame.intent = Intent.EVENTS
     if previous is not None and _is_follow_up(text, frame):
@@ -109,6 +112,13 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
     return frame
 
 
+# a question about what an agreement obliges: it names the agreement, or asks what a party must or may do
+_AGREEMENT = re.compile(r"\b(qta|quality (technical )?agreement|technical agreement|the agreement)\b")
+_MODAL = re.compile(r"\b(must|shall|may|required|allowed|obliged|have to|has to|how (quickly|soon|often|long))\b")
+_DUTY = re.compile(r"\b(notif\w*|inform\w*|audit\w*|inspect\w*|releas\w*|retain\w*|kept|keep|archiv\w*|approv\w*|"
+                   r"escalat\w*|subcontract\w*|review\w*|report\w*)\b")
+
+
 def _intent(lowered: str) -> Intent:
     if re.search(r"\bcapas?\b", lowered) and re.search(r"overdue|past due|past their due|late|due\b", lowered):
         return Intent.CAPAS_DUE
@@ -116,6 +126,9 @@ def _intent(lowered: str) -> Intent:
         r"\bgaps?\b|\bmissing\b|\blacks?\b|\bvague\b|\bconflict\w*|\bweak(nesses)?\b", lowered
     ):
         return Intent.QTA_GAPS
+    asks_for_events = _LIST.search(lowered) and re.search(_EVENT_NOUN, lowered) and not _AGREEMENT.search(lowered)
+    if not asks_for_events and (_AGREEMENT.search(lowered) or (_MODAL.search(lowered) and _DUTY.search(lowered))):
+        return Intent.QTA_TERMS
     if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b", lowered) and re.search(_EVENT_NOUN, lowered):
         return Intent.COUNT
     if _LIST.search(lowered) and re.search(_EVENT_NOUN, lowered) and re.search(r"s\b", lowered):

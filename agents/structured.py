@@ -5,6 +5,7 @@ cited by the passage it was read from: the field's own evidence where extraction
 line of the report that carries the value.
 """
 
+import re
 from collections.abc import Callable
 from datetime import date
 
@@ -18,7 +19,27 @@ from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
 
-STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.QTA_GAPS}
+STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.QTA_GAPS, Intent.QTA_TERMS}
+# The playbook elements a question about an agreement's terms asks about, by the duty it names; the first
+# that matches wins ("notify ... of a critical deviation" is the deviations element, not communication).
+_TERMS = [
+    ("deviations_oos", r"\b(deviations?|oos|out[- ]of[- ]specification|non-?conformances?|incidents?)\b"),
+    ("complaints_recalls", r"\b(complaints?|recalls?)\b"),
+    ("change_control", r"\bchanges?\b"),
+    ("audits_inspections", r"\b(audit\w*|inspect\w*)\b"),
+    ("responsibilities", r"\b(releases?|disposition|responsib\w*|who (does|performs|approves))\b"),
+    ("laboratory_controls", r"\b(samples?|methods?|stability)\b"),
+    ("documentation_records", r"\b(retain\w*|retention|archiv\w*|records? (be )?kept|keep records)\b"),
+    ("batch_records", r"\bbatch records?\b"),
+    ("escalation", r"\bescalat\w*\b"),
+    ("subcontracting", r"\b(sub-?contract\w*|third part(y|ies))\b"),
+    ("dispute_resolution", r"\b(disputes?|disagree\w*)\b"),
+    ("lifecycle", r"\b(terminat\w*|expir\w*|reviewed|renew\w*|term of)\b"),
+    ("communication", r"\b(contacts?|meetings?|governance)\b"),
+    ("materials_management", r"\b(suppliers?|materials?|components?)\b"),
+    ("facilities_equipment", r"\b(equipment|calibrat\w*|premises|facilit\w*)\b"),
+    ("definitions", r"\b(defin\w*|means)\b"),
+]
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
 
 
@@ -39,6 +60,8 @@ class StructuredAnswerer:
     def answer(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
         if frame.intent == Intent.QTA_GAPS:
             return self._qta_gaps(frame, book)
+        if frame.intent == Intent.QTA_TERMS:
+            return self._qta_terms(frame, book)
         events = self.events(frame)
         if frame.intent == Intent.CAPAS_DUE:
             return self._capas_due(events, book)
@@ -132,6 +155,32 @@ class StructuredAnswerer:
                     markers = list(dict.fromkeys(m for s in listed for m in s.citations))
                     sentences.append(AnswerSentence(text=count, citations=markers))
                 sentences += listed
+        return sentences
+
+    def _qta_terms(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        """What the site's current agreement says on the duty the question names: the element's finding, in
+        the agreement's own words (its clauses, quoted), and whether the terms are specific, vague or conflict."""
+        lowered = frame.text.lower()
+        elements = [e for e, pattern in _TERMS if re.search(pattern, lowered)][:1]
+        sentences = []
+        for site in frame.sites or [None]:
+            for analysis in self.store.list_analyses(kind=AnalysisKind.QTA_REVIEW, site=site):
+                review = QtaReview.model_validate(analysis.payload)
+                for finding in (f for f in review.findings if f.element_id in elements):
+                    where = f"{review.site or review.title}, {finding.title.lower()}"
+                    if finding.status == ElementStatus.MISSING:
+                        heading = self._first_line(review)
+                        if sentence := book.restated(f"{where}: the agreement has no clause on it.", [heading]):
+                            sentences.append(sentence)
+                        continue
+                    state = {ElementStatus.PRESENT: "specific", ElementStatus.VAGUE: "vague",
+                             ElementStatus.CONFLICTING: "conflicting"}[finding.status]  # fmt: skip
+                    quoted = "; ".join(f'"{" ".join(e.quote.split())}"' for e in finding.evidence[:2])
+                    text = f"{where} ({state}): {quoted}."
+                    if finding.status != ElementStatus.PRESENT:
+                        text += f" {finding.reason}"
+                    if sentence := book.restated(text, finding.evidence[:2]):
+                        sentences.append(sentence)
         return sentences
 
     def _first_line(self, review: QtaReview) -> Evidence | None:

@@ -156,3 +156,17 @@ def test_a_list_of_gaps_is_whole_and_says_so(chat, chat_corpus):
     assert any("conflicting" in g.text for g in gaps)  # the one that was dropped before: its reason names articles
     assert set(count.citations) == {m for g in gaps for m in g.citations}  # a count cites every item counted
     _assert_grounded(answer, chat_corpus.store)
+
+
+def test_a_question_about_an_agreements_terms_is_answered_from_the_agreement(chat, chat_corpus):
+    stellaris = chat.ask("What is the notification time for critical deviations in the Stellaris quality agreement?")
+    assert stellaris.kind == AnswerKind.STRUCTURED
+    (sentence,) = stellaris.sentences
+    assert sentence.text.startswith("SFF-MONZA, deviations and oos (conflicting)")
+    assert "2 business days" in sentence.text and "5 business days" in sentence.text
+    agreement = next(d for d in chat_corpus.store.list_documents(kind="qta") if d.metadata.sites == ["SFF-MONZA"])
+    assert {c.document_id for c in stellaris.citations} == {agreement.id}
+    northgate = chat.ask("Within how many business days must Northgate notify the sponsor of a critical deviation?")
+    assert "1 business day" in northgate.sentences[0].text
+    _assert_grounded(northgate, chat_corpus.store)
+    assert chat.ask("Which deviations were notified late?").sentences[0].text.startswith("DEV-")  # still events
