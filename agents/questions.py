@@ -21,6 +21,7 @@ class Intent(StrEnum):
     EVENTS = "events"  # which deviations / OOS / changes ...
     COUNT = "count"  # how many ...
     CAPAS_DUE = "capas_due"  # CAPAs past due
+    CAPAS = "capas"  # the CAPAs of the events asked about: what, who, when, and whether past due
     QTA_GAPS = "qta_gaps"  # what the site's quality agreement lacks
     QTA_TERMS = "qta_terms"  # what the agreement says on a duty: notification time, audit frequency, who releases
     FREE = "free"  # anything else: answered from passages
@@ -98,6 +99,8 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
         high_risk=bool(re.search(r"\bhigh[- ]risk\b|\brisk (is )?high\b", lowered)),
     )
     frame.batches = [b for b in identifiers_in(text) if b not in frame.records and not DOCUMENT_ID.fullmatch(b)]
+    if frame.intent == Intent.FREE and (frame.batches or frame.records) and _ABOUT.search(lowered):
+        frame.intent = Intent.EVENTS  # "what happened with batch 24-017?": the events that carry it
     if frame.intent == Intent.QTA_TERMS and not (_AGREEMENT.search(lowered) or frame.sites):
         frame.intent = Intent.FREE  # "must" with no agreement and no party named: not a question about terms
     if frame.intent == Intent.FREE and frame.flags and re.search(_EVENT_NOUN, lowered):
@@ -112,6 +115,7 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
     return frame
 
 
+_ABOUT = re.compile(r"\b(what happened|status|tell me about|summar\w*|what do we know|update on|overview|going on)\b")
 # a question about what an agreement obliges: it names the agreement, or asks what a party must or may do
 _AGREEMENT = re.compile(r"\b(qta|quality (technical )?agreement|technical agreement|the agreement)\b")
 _MODAL = re.compile(r"\b(must|shall|may|required|allowed|obliged|have to|has to|how (quickly|soon|often|long))\b")
@@ -122,6 +126,10 @@ _DUTY = re.compile(r"\b(notif\w*|inform\w*|audit\w*|inspect\w*|releas\w*|retain\
 def _intent(lowered: str) -> Intent:
     if re.search(r"\bcapas?\b", lowered) and re.search(r"overdue|past due|past their due|late|due\b", lowered):
         return Intent.CAPAS_DUE
+    if re.search(r"\bcapas\b|\bcorrective actions\b", lowered) and re.search(
+        r"\b(summar\w*|list|which|what are|show|open)\b", lowered
+    ):
+        return Intent.CAPAS
     if re.search(r"\b(qta|quality (technical )?agreement)\b", lowered) and re.search(
         r"\bgaps?\b|\bmissing\b|\blacks?\b|\bvague\b|\bconflict\w*|\bweak(nesses)?\b", lowered
     ):

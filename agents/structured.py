@@ -14,12 +14,13 @@ from agents.questions import Intent, QuestionFrame
 from core.analysis import AnalysisKind
 from core.chat import AnswerSentence
 from core.evidence import Evidence
-from core.investigations import Capa, InvestigationEvent
+from core.investigations import Capa, FlagCode, InvestigationEvent
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
 
-STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.QTA_GAPS, Intent.QTA_TERMS}
+STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.CAPAS, Intent.QTA_GAPS, Intent.QTA_TERMS}
+_LATENESS = (FlagCode.NOTIFIED_LATE, FlagCode.CLOSED_LATE)
 # The playbook elements a question about an agreement's terms asks about, by the duty it names; the first
 # that matches wins ("notify ... of a critical deviation" is the deviations element, not communication).
 _TERMS = [
@@ -65,6 +66,8 @@ class StructuredAnswerer:
         events = self.events(frame)
         if frame.intent == Intent.CAPAS_DUE:
             return self._capas_due(events, book)
+        if frame.intent == Intent.CAPAS:
+            return self._capas(events, frame, book)
         sentences = [s for e in events if (s := self._event_sentence(e, frame, book))]
         if sentences and frame.intent == Intent.COUNT:
             lead = self._count_sentence(len(sentences), frame, [s.citations[0] for s in sentences])
@@ -115,6 +118,11 @@ class StructuredAnswerer:
             evidence += [f.evidence[0] for f in flags if f.evidence]
         elif event.description and event.description.evidence:
             evidence.append(event.description.evidence)
+        late = [f for f in flags if f.code in _LATENESS and frame.flags]
+        if late:
+            # a derived claim cites its basis: the dates it counts between and the agreement's clause and limit
+            text += " (risk " + event.risk.value + "): " + " ".join(f.reason for f in late)
+            return book.restated(text, evidence + [e for f in late for e in f.evidence])
         return book.sentence(text + f" (risk {event.risk.value}).", evidence, min_overlap=0.0)
 
     def _count_sentence(self, count: int, frame: QuestionFrame, markers: list[int]):
@@ -134,6 +142,28 @@ class StructuredAnswerer:
                 if sentence := book.sentence(text, evidence, min_overlap=0.0):
                     sentences.append(sentence)
         return sentences
+
+    def _capas(self, events: list[InvestigationEvent], frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        """Every CAPA of the events asked about, each with its owner, due date and whether it is past due,
+        led by how many there are and whether all are listed."""
+        listed, total = [], 0
+        for event in events:
+            record = event.record_id or event.title
+            for capa in event.capas:
+                total += 1
+                owner = f", owner {capa.owner}" if capa.owner else ""
+                past = " (past due)" if capa in overdue_capas(event, self.today) else ""
+                due = f", due {_day(capa.due)}{past}" if capa.due else ", no due date stated"
+                text = f"{record} ({event_status(event)}): CAPA \"{_short(capa.action)}\"{owner}{due}."
+                evidence = [capa.evidence, line_with(self.store, event.document_id, record)]
+                if sentence := book.sentence(text, evidence, min_overlap=0.0):
+                    listed.append(sentence)
+        if not listed:
+            return []
+        whole = "all listed" if len(listed) == total else f"showing {len(listed)}: the others' passages could not be cited"
+        qualifier = "open " if frame.open_only else ""
+        lead = f"{total} CAPA{'s' * (total != 1)} in the {qualifier}events of {frame.scope_words()}; {whole}."
+        return [AnswerSentence(text=lead, citations=list(dict.fromkeys(m for s in listed for m in s.citations))), *listed]
 
     def _qta_gaps(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
         sentences = []

@@ -170,3 +170,25 @@ def test_a_question_about_an_agreements_terms_is_answered_from_the_agreement(cha
     assert "1 business day" in northgate.sentences[0].text
     _assert_grounded(northgate, chat_corpus.store)
     assert chat.ask("Which deviations were notified late?").sentences[0].text.startswith("DEV-")  # still events
+
+
+def test_what_happened_with_a_batch_and_the_capas_of_a_program(chat, chat_corpus):
+    batch = chat.ask("What happened with batch 24-017?")
+    assert batch.kind == AnswerKind.STRUCTURED and batch.sentences[0].text.startswith("DEV-2024-031")
+    capas = chat.ask("Summarise the open CAPAs for HB-101")
+    lead, *items = capas.sentences
+    assert lead.text.startswith(f"{len(items)} CAPAs in the open events of HB-101; all listed")
+    assert items and all("CAPA" in s.text and "(open)" in s.text for s in items)
+    for answer in (batch, capas):
+        _assert_grounded(answer, chat_corpus.store)
+
+
+def test_notified_late_cites_both_dates_and_the_clause_with_its_limit(chat, chat_corpus):
+    answer = chat.ask("Which deviations were notified late?")
+    first = answer.sentences[0]
+    assert "business days after detection; the quality agreement allows" in first.text
+    cited = [c for c in answer.citations if c.marker in first.citations]
+    quotes = " ".join(" ".join(c.quote.split()) for c in cited)
+    assert "Sponsor notified 12 November 2024" in quotes and "Date detected 4 November 2024" in quotes
+    agreement = next(d for d in chat_corpus.store.list_documents(kind="qta") if d.metadata.sites == ["NGB-CORK"])
+    assert agreement.id in {c.document_id for c in cited}
