@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from core.chat import ChatScope
-from core.identifiers import DOCUMENT_ID, identifiers_in
+from core.identifiers import DOCUMENT_ID, identifiers_in, record_ids
 from core.investigations import Classification, EventType, FlagCode
 from core.portfolio import Portfolio, SiteRole
 from core.search import SearchFilters
@@ -90,7 +90,7 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
         intent=_intent(lowered),
         sites=_sites(text, portfolio),
         programs=portfolio.program_ids_in(text),
-        records=list(dict.fromkeys(m.group(0) for m in DOCUMENT_ID.finditer(text))),
+        records=record_ids(text),  # any numbering a report gives itself: QE-2025-00519, OOS/MBA/25/014
         event_types=[t for t, p in _TYPES.items() if re.search(p, lowered)],
         open_only=bool(re.search(r"\b(open|ongoing|unresolved|not (yet )?closed|still open)\b", lowered)),
         closed_only=bool(re.search(r"\bclosed\b", lowered) and not re.search(r"closed late|not (yet )?closed", lowered)),
@@ -117,10 +117,12 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
 
 _ABOUT = re.compile(r"\b(what happened|status|tell me about|summar\w*|what do we know|update on|overview|going on)\b")
 # a question about what an agreement obliges: it names the agreement, or asks what a party must or may do
-_AGREEMENT = re.compile(r"\b(qta|quality (technical )?agreement|technical agreement|the agreement)\b")
+_AGREEMENT = re.compile(r"\b(qta|agreements?)\b")
+_MUST = re.compile(r"\b(must|shall|may|required|obliged|have to|has to)\b")
+_WHO_DOES = re.compile(r"\bwho (releases|approves|certifies|is responsible|decides)\b")
 _MODAL = re.compile(r"\b(must|shall|may|required|allowed|obliged|have to|has to|how (quickly|soon|often|long))\b")
 _DUTY = re.compile(r"\b(notif\w*|inform\w*|audit\w*|inspect\w*|releas\w*|retain\w*|kept|keep|archiv\w*|approv\w*|"
-                   r"escalat\w*|subcontract\w*|review\w*|report\w*)\b")
+                   r"escalat\w*|subcontract\w*|review\w*|report\w*|notice|conclude|complete|close|provide|send)\b")
 
 
 def _intent(lowered: str) -> Intent:
@@ -128,14 +130,15 @@ def _intent(lowered: str) -> Intent:
         return Intent.CAPAS_DUE
     if re.search(r"\bcapas\b|\bcorrective actions\b", lowered) and re.search(
         r"\b(summar\w*|list|which|what are|show|open)\b", lowered
-    ):
+    ) or re.search(r"\bwhat (capa|corrective action)s? (was|were)\b", lowered):
         return Intent.CAPAS
     if re.search(r"\b(qta|quality (technical )?agreement)\b", lowered) and re.search(
         r"\bgaps?\b|\bmissing\b|\blacks?\b|\bvague\b|\bconflict\w*|\bweak(nesses)?\b", lowered
     ):
         return Intent.QTA_GAPS
+    duty = _MODAL.search(lowered) and _DUTY.search(lowered)
     asks_for_events = _LIST.search(lowered) and re.search(_EVENT_NOUN, lowered) and not _AGREEMENT.search(lowered)
-    if not asks_for_events and (_AGREEMENT.search(lowered) or (_MODAL.search(lowered) and _DUTY.search(lowered))):
+    if _AGREEMENT.search(lowered) or _WHO_DOES.search(lowered) or (duty and not (asks_for_events and not _MUST.search(lowered))):
         return Intent.QTA_TERMS
     if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b", lowered) and re.search(_EVENT_NOUN, lowered):
         return Intent.COUNT

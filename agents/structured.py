@@ -24,7 +24,7 @@ _LATENESS = (FlagCode.NOTIFIED_LATE, FlagCode.CLOSED_LATE)
 # The playbook elements a question about an agreement's terms asks about, by the duty it names; the first
 # that matches wins ("notify ... of a critical deviation" is the deviations element, not communication).
 _TERMS = [
-    ("deviations_oos", r"\b(deviations?|oos|out[- ]of[- ]specification|non-?conformances?|incidents?)\b"),
+    ("deviations_oos", r"\b(deviations?|oos|out[- ]of[- ]specification|non-?conformances?|incidents?|investigations?)\b"),
     ("complaints_recalls", r"\b(complaints?|recalls?)\b"),
     ("change_control", r"\bchanges?\b"),
     ("audits_inspections", r"\b(audit\w*|inspect\w*)\b"),
@@ -40,6 +40,7 @@ _TERMS = [
     ("materials_management", r"\b(suppliers?|materials?|components?)\b"),
     ("facilities_equipment", r"\b(equipment|calibrat\w*|premises|facilit\w*)\b"),
     ("definitions", r"\b(defin\w*|means)\b"),
+    ("deviations_oos", r"\b(notif\w*|report\w*)\b"),  # a notification with no event named: of deviations
 ]
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from agents.chat import ChatService
-from core.chat import Answer, ChatEventType
+from core.chat import Answer, ChatEventType, ChatScope
 from core.config import Settings
 from core.portfolio import load_portfolio
 from eval.benchmark import percentile_ms
@@ -26,6 +26,10 @@ from extraction.service import Extractor
 from retrieval.corpus import Corpus
 
 GOLD = Path(__file__).parent / "qa_gold.yaml"
+# the second set, written before the chat work on routing, scope and lists was measured on it; over the sample
+# corpus and over the readers' development set (another sponsor's documents, read with its portfolio)
+SECOND_GOLD = Path(__file__).parent / "qa_gold_other.yaml"
+MUST_DECLINE = ("unanswerable", "scope")  # nothing supports an answer; or the question lies outside the scope
 
 
 class Support(BaseModel):
@@ -35,8 +39,10 @@ class Support(BaseModel):
 
 class QaQuestion(BaseModel):
     id: str
-    category: str  # single, cross, structured, unanswerable
+    category: str  # single, cross, structured, unanswerable; in the second set also terms, record, capa, list, scope
     question: str
+    corpus: str = "sample"
+    scope: ChatScope | None = Field(None, description="The scope picked in the panel when asking")
     facts: list[str] = Field(default_factory=list)
     absent: list[str] = Field(default_factory=list)
     support: list[Support] = Field(default_factory=list)
@@ -44,7 +50,7 @@ class QaQuestion(BaseModel):
 
     @property
     def answerable(self) -> bool:
-        return self.category != "unanswerable"
+        return self.category not in MUST_DECLINE
 
 
 class QaMiss(BaseModel):
@@ -65,6 +71,9 @@ class QaScore(BaseModel):
     citation_recall: float
     refusal_accuracy: float
     false_refusals: int
+    wrong_answers: int = Field(0, description="Answers that state something false: a fact the gold says is absent, "
+                               "or an answer where nothing supports one; worse than a refusal")
+    wrong_answer_rate: float = 0.0
     first_sentence_ms_p50: float
     first_sentence_ms_p95: float
     answer_ms_p50: float
@@ -117,13 +126,13 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
     fact_hits = fact_total = 0
     cited = cited_relevant = cited_document = 0
     support_total = support_found = 0
-    refused_right = unanswerable = false_refusals = 0
+    refused_right = unanswerable = false_refusals = wrong_answers = 0
     first_seconds, total_seconds, misses = [], [], []
     for q in gold:
         started = time.perf_counter()
         first = None
         answer = None
-        for event in service.stream(q.question, session_id=sessions.get(q.after) if q.after else None):
+        for event in service.stream(q.question, q.scope, session_id=sessions.get(q.after) if q.after else None):
             if event.type == ChatEventType.SENTENCE and first is None:
                 first = time.perf_counter() - started
             if event.type == ChatEventType.DONE:
@@ -136,6 +145,7 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
         if not q.answerable:
             unanswerable += 1
             refused_right += not answer.answered
+            wrong_answers += answer.answered
             if answer.answered:
                 misses.append(QaMiss(id=q.id, question=q.question, answer=answer.text[:300], why="answered"))
             continue
@@ -144,6 +154,7 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
         fact_hits += len(found)
         fact_total += len(q.facts)
         wrong = [f for f in q.absent if _norm(f) in text]
+        wrong_answers += bool(wrong)
         ok = len(found) == len(q.facts) and not wrong
         correct.setdefault(q.category, []).append(ok)
         gold_spans = [spans.locate(s) for s in q.support]
@@ -169,6 +180,8 @@ def score(service: ChatService, gold: list[QaQuestion], backend: str) -> QaScore
         citation_recall=round(support_found / max(support_total, 1), 3),
         refusal_accuracy=round(refused_right / max(unanswerable, 1), 3),
         false_refusals=false_refusals,
+        wrong_answers=wrong_answers,
+        wrong_answer_rate=round(wrong_answers / max(len(gold), 1), 3),
         first_sentence_ms_p50=percentile_ms(first_seconds, 50),
         first_sentence_ms_p95=percentile_ms(first_seconds, 95),
         answer_ms_p50=percentile_ms(total_seconds, 50),
@@ -191,3 +204,23 @@ def load_corpus(corpus_dir: Path, settings: Settings) -> Corpus:
 
 def run(service: ChatService, backend: str) -> QaScore:
     return score(service, load_gold(), backend)
+
+
+def run_second(sample: ChatService, settings: Settings, work: Path, today) -> list[QaScore]:
+    """The second gold set: its sample-corpus questions on `sample`, the rest on the readers' development set."""
+    from eval.readers import SETS, render_sources
+
+    _, _, sources, portfolio_path = SETS[0]
+    gold = load_gold(SECOND_GOLD)
+    local = settings.model_copy(update={"data_dir": work / "development", "portfolio_path": portfolio_path,
+                                        "database_url": None})  # fmt: skip
+    local.data_dir.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(render_sources(sources, work / "development-files"), local)
+    try:
+        development = ChatService(corpus, load_portfolio(portfolio_path), today=today)
+        return [
+            score(sample, [q for q in gold if q.corpus == "sample"], "offline, gold 2, sample corpus"),
+            score(development, [q for q in gold if q.corpus == "development"], "offline, gold 2, development set"),
+        ]
+    finally:
+        corpus.close()

@@ -58,9 +58,10 @@ def eval_retrieval(
 def eval_qa(
     corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
     llm: Annotated[bool, typer.Option(help="Also score the LLM agent (CDMO_LLM_BASE_URL, CDMO_LLM_MODEL)")] = False,
+    second: Annotated[bool, typer.Option(help="Also the second gold set, on the sample and another sponsor's documents")] = True,
     report: Path = Path("eval/reports/qa.json"),
 ) -> None:
-    """Chat answers on the QA gold set: correctness, citation precision/recall, refusals, latency; per backend."""
+    """Chat answers on the QA gold sets: correctness, wrong answers, citations, refusals, latency; per backend."""
     import tempfile
     from datetime import date
 
@@ -79,18 +80,21 @@ def eval_qa(
         today = date(2026, 11, 25)  # "past due" is judged on a fixed day, so that scores do not drift
         try:
             scores.append(qa.run(ChatService(corpus, portfolio, today=today), OFFLINE))
+            if second:
+                scores += qa.run_second(ChatService(corpus, portfolio, today=today), settings, Path(work), today)
             if llm:
                 agent = make_llm_agent(settings, corpus, portfolio)
                 scores.append(qa.run(ChatService(corpus, portfolio, agent, today=today), agent.label))
         finally:
             corpus.close()
     table = Table("backend", "correct", "by category", "fact recall", "cite P (passage/doc)", "cite R",
-                  "refusals", "false refusals", "first sentence p50/p95 ms", "answer p50/p95 ms")
+                  "refusals", "false refusals", "wrong", "first sentence p50/p95 ms", "answer p50/p95 ms")
     for s in scores:
         table.add_row(
             s.backend, f"{s.answer_correctness:.3f}", " ".join(f"{c} {v:.2f}" for c, v in s.correctness_by_category.items()),
             f"{s.fact_recall:.3f}", f"{s.citation_precision:.3f} / {s.citation_precision_document:.3f}",
             f"{s.citation_recall:.3f}", f"{s.refusal_accuracy:.3f}", str(s.false_refusals),
+            f"{s.wrong_answers} ({s.wrong_answer_rate:.1%})",
             f"{s.first_sentence_ms_p50:.0f} / {s.first_sentence_ms_p95:.0f}", f"{s.answer_ms_p50:.0f} / {s.answer_ms_p95:.0f}",
         )
     console.print(table)
