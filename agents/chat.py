@@ -16,7 +16,17 @@ from agents.llm_agent import make_llm_agent
 from agents.questions import Intent, QuestionFrame, read_question
 from agents.structured import STRUCTURED_INTENTS, StructuredAnswerer
 from agents.tables import TableAnswerer
-from core.chat import OFFLINE, Answer, AnswerKind, AnswerSentence, ChatEvent, ChatEventType, ChatScope, ChatTurn
+from core.chat import (
+    OFFLINE,
+    Answer,
+    AnswerKind,
+    AnswerSentence,
+    ChatEvent,
+    ChatEventType,
+    ChatScope,
+    ChatSessionSummary,
+    ChatTurn,
+)
 from core.errors import NotFoundError
 from core.portfolio import Portfolio
 from core.store import utcnow
@@ -48,6 +58,10 @@ class ChatService:
         if not turns or turns[0].owner != owner:
             raise NotFoundError(f"no chat session {session_id}")
         return turns
+
+    def sessions(self, owner: str | None) -> list[ChatSessionSummary]:
+        return [ChatSessionSummary(session_id=t.session_id, question=t.question, asked_at=t.asked_at)
+                for t in self.store.chat_sessions(owner)]  # fmt: skip
 
     def stream(
         self, question: str, scope: ChatScope | None = None, session_id: str | None = None, owner: str | None = None

@@ -7,6 +7,7 @@ against its source in one click. All document text is escaped: a document cannot
 from enum import StrEnum
 from html import escape
 
+from core.chat import ChatTurn
 from core.evidence import Evidence
 from core.investigations import InvestigationEvent
 from core.qta import ElementStatus, QtaReview
@@ -98,6 +99,23 @@ def event_markdown(event: InvestigationEvent) -> str:
     lines += ["", "## CTD Module 3 sections", ""]
     lines += [f"- {c.section} {c.title}: {c.rule}" for c in event.ctd_sections] or ["- none"]
     return "\n".join(lines) + "\n"
+
+
+def chat_markdown(turns: list[ChatTurn]) -> str:
+    """A chat session (or one of its turns) as Markdown: each answer with its markers, then its sources."""
+    lines = [f"# Chat session {turns[0].session_id}" if turns else "# Chat session", ""]
+    for turn in turns:
+        answer = turn.answer
+        scope = ", ".join(filter(None, [answer.scope.site, answer.scope.program])) or "all sites and programs"
+        lines += [f"## {turn.ordinal}. {turn.question}", "",
+                  f"_{turn.asked_at:%Y-%m-%d %H:%M} UTC · scope: {scope} · {answer.kind.value.replace('_', ' ')} · {answer.backend}_", ""]  # fmt: skip
+        lines += [" ".join(s.text + (" " if s.citations else "") + "".join(f"[{m}]" for m in s.citations)
+                           for s in answer.sentences), ""]  # fmt: skip
+        if answer.citations:
+            lines += ["Sources:", ""]
+            lines += [f'- [{c.marker}] {c.title} (`{c.filename}`), page {c.page}: "{_one_line(c.quote)}"' for c in answer.citations]
+            lines += [""]
+    return "\n".join(lines)
 
 
 def _highlighted_pages(pages: dict[int, str], evidence: list[Evidence], document_id: str) -> str:

@@ -69,6 +69,14 @@ class ChatTurn(BaseModel):
     asked_at: datetime
 
 
+class ChatSessionSummary(BaseModel):
+    """A session in the list the web app shows: its first question, and when it was last asked into."""
+
+    session_id: str
+    question: str
+    asked_at: datetime
+
+
 class ChatEventType(StrEnum):
     START = "start"  # session id, scope, how the question was read
     SENTENCE = "sentence"  # one answer sentence, as soon as it is ready

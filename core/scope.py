@@ -216,6 +216,10 @@ class ScopedStore:
         chunk = _masked_chunk(chunk, withheld)
         return chunk.model_copy(update={"section": self.masked(chunk.section)}) if chunk.section else chunk
 
+    def chat_sessions(self, owner: str | None, limit: int = 50) -> list[ChatTurn]:
+        """The owner's sessions this view may still show (a narrowed scope hides those citing beyond it)."""
+        return [t for t in self._store.chat_sessions(owner, limit) if self.chat_turns(t.session_id)]
+
     def chat_turns(self, session_id: str) -> list[ChatTurn]:
         """A session's turns, unless one of its answers cites what this view does not hold."""
         turns = self._store.chat_turns(session_id)

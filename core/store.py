@@ -681,6 +681,24 @@ class RecordStore:
         with self.engine.connect() as conn:
             return [ChatTurn(**{**r, "asked_at": as_utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
 
+    def chat_sessions(self, owner: str | None, limit: int = 50) -> list[ChatTurn]:
+        """The first turn of each of the owner's sessions, the latest session first."""
+        first = (
+            select(chat_turns.c.session_id, func.max(chat_turns.c.asked_at).label("last"))
+            .where(chat_turns.c.owner == owner if owner is not None else chat_turns.c.owner.is_(None))
+            .group_by(chat_turns.c.session_id)
+            .subquery()
+        )
+        query = (
+            select(chat_turns)
+            .join(first, chat_turns.c.session_id == first.c.session_id)
+            .where(chat_turns.c.ordinal == 1)
+            .order_by(first.c.last.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [ChatTurn(**{**r, "asked_at": as_utc(r["asked_at"])}) for r in conn.execute(query).mappings()]
+
     # --- ingestion jobs -----------------------------------------------------------------------
 
     def add_job(self, job: IngestJob, principal: Principal, data: bytes) -> None:

@@ -6,6 +6,7 @@ The corpus here is this module's own (the sample, ingested once per record store
 
 import csv
 import io
+import json
 import threading
 import time
 
@@ -151,3 +152,17 @@ def test_refused_requests_are_on_the_record_and_the_export_is_inert(site):
     assert "'" + formula in cells and formula not in cells  # a spreadsheet reads it as text, not a formula
     verified = http.get("/audit/verify", headers=_as(keys, "admin")).json()
     assert verified["problems"] == [] and verified["chained"] == len(entries)
+
+
+def test_chat_sessions_are_listed_and_exported_to_their_owner_only(site):
+    http, keys, _ = site
+    with http.stream("POST", "/chat", json={"question": "Which deviations were notified late?"},
+                     headers=_as(keys, "monza")) as response:  # fmt: skip
+        body = "".join(response.iter_text())
+    session_id = json.loads(body.split("data: ", 1)[1].split("\n", 1)[0])["session_id"]
+    mine = http.get("/chat/sessions", headers=_as(keys, "monza")).json()
+    assert [s["session_id"] for s in mine][:1] == [session_id]
+    assert session_id not in {s["session_id"] for s in http.get("/chat/sessions", headers=_as(keys, "hb240")).json()}
+    exported = http.get(f"/chat/sessions/{session_id}/markdown", headers=_as(keys, "monza"))
+    assert exported.status_code == 200 and "Which deviations were notified late?" in exported.text
+    assert http.get(f"/chat/sessions/{session_id}/markdown", headers=_as(keys, "hb240")).status_code == 404

@@ -72,3 +72,32 @@ def test_a_failed_upload_names_the_file_and_the_reason(browser, site, tmp_path):
     assert failure.inner_text().startswith("empty.pdf: failed:")
     assert page.locator("#documents tbody tr").count() == 0
     page.close()
+
+
+def test_a_conversation_survives_a_reload_and_exports_with_its_citations(browser, site, corpus_dir):
+    from tests.conftest import upload
+
+    deviation = corpus_dir / "DEV-2024-038_Chromatography_Skid_Downtime.docx"
+    assert upload(site, [("files", (deviation.name, deviation.read_bytes()))]).status_code in (200, 201)
+    page = browser.new_page()
+    page.goto(str(site.base_url))
+    page.fill("#question", "Which open deviations touch batch 24-021?")
+    page.click("#ask")
+    page.locator(".turn .a .meta").wait_for(timeout=60_000)
+    page.reload()  # the conversation comes back from the server, under the id the browser kept
+    page.locator(".turn .a .meta").wait_for(timeout=30_000)
+    assert page.locator(".turn .q").first.inner_text() == "Which open deviations touch batch 24-021?"
+    assert "DEV-2024-038" in page.locator(".turn .a .sentence").first.inner_text()
+    assert page.locator("#sessions button", has_text="batch 24-021").count() == 1  # and is listed to reopen
+    exported = site.get(page.get_attribute("#export-session", "href"))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/markdown")
+    markdown = exported.text
+    assert "## 1. Which open deviations touch batch 24-021?" in markdown
+    assert "Sources:" in markdown and "(`DEV-2024-038_Chromatography_Skid_Downtime.docx`), page 1" in markdown
+    assert "[1]" in markdown.split("Sources:")[0] and '- [1] Deviation Report DEV-2024-038' in markdown
+    one = site.get(page.get_attribute(".turn .a .meta a.export", "href"))
+    assert one.status_code == 200 and one.text.count("## ") == 1
+    page.click("#new-session")
+    page.reload()
+    assert page.locator(".turn").count() == 0  # a new conversation is not the old one
+    page.close()

@@ -43,9 +43,48 @@ function scope() {
 // --- chat ----------------------------------------------------------------------------------------
 
 $("new-session").addEventListener("click", () => {
-  sessionId = null;
+  useSession(null);
   $("conversation").replaceChildren();
 });
+
+// The conversation in progress survives a reload: its id is kept in the browser, its turns on the server.
+function useSession(id) {
+  sessionId = id;
+  if (id) localStorage.setItem("cdmo.session", id);
+  else localStorage.removeItem("cdmo.session");
+  $("export-session").hidden = !id;
+  if (id) $("export-session").href = `/chat/sessions/${encodeURIComponent(id)}/markdown`;
+}
+
+async function showSession(id) {
+  const response = await fetch(`/chat/sessions/${encodeURIComponent(id)}`);
+  if (!response.ok) { useSession(null); return; }  // gone, or not this user's: start afresh
+  const turns = await response.json();
+  $("conversation").replaceChildren(...turns.map((turn) => {
+    const node = el("div", undefined, "turn");
+    const answer = el("div", undefined, "a");
+    const citations = Object.fromEntries(turn.answer.citations.map((c) => [c.marker, c]));
+    for (const sentence of turn.answer.sentences) answer.append(sentenceNode(sentence, citations), " ");
+    finish(answer, turn.answer, turn.ordinal);
+    node.append(el("div", turn.question, "q"), answer);
+    return node;
+  }));
+  useSession(id);
+}
+
+async function loadSessions() {
+  const response = await fetch("/chat/sessions");
+  if (!response.ok) return;
+  const sessions = await response.json();
+  $("sessions").replaceChildren(...sessions.map((s) => {
+    const item = el("li");
+    const open = el("button", s.question, "link");
+    open.type = "button";
+    open.addEventListener("click", () => showSession(s.session_id));
+    item.append(open, el("span", ` ${s.asked_at.slice(0, 16).replace("T", " ")}`, "meta"));
+    return item;
+  }));
+}
 
 $("ask-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -66,10 +105,10 @@ $("ask-form").addEventListener("submit", async (event) => {
     });
     if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
     await readEvents(response, (type, data) => {
-      if (type === "start") sessionId = data.session_id;
+      if (type === "start") useSession(data.session_id);
       else if (type === "citation") citations[data.marker] = data;
       else if (type === "sentence") answer.append(sentenceNode(data, citations), " ");
-      else if (type === "done") finish(answer, data);
+      else if (type === "done") { finish(answer, data, $("conversation").children.length); loadSessions(); }
       else if (type === "error") answer.append(el("span", `Error: ${data.detail}`, "failed"));
     });
   } catch (error) {
@@ -113,11 +152,15 @@ function sentenceNode(sentence, citations) {
   return span;
 }
 
-function finish(answer, data) {
+function finish(answer, data, ordinal) {
   answer.classList.add(data.kind);
   const sources = [...new Set(data.citations.map((c) => `${c.filename} p.${c.page}`))].join("; ");
-  const meta = `${data.kind.replace("_", " ")} · ${data.backend}` + (sources ? ` · ${sources}` : "");
-  answer.append(el("div", meta, "meta"));
+  const meta = el("div", `${data.kind.replace("_", " ")} · ${data.backend}` + (sources ? ` · ${sources}` : ""), "meta");
+  const markdown = el("a", "Markdown", "export");  // this answer with its citations, to paste or keep
+  markdown.href = `/chat/sessions/${encodeURIComponent(data.session_id)}/markdown?turn=${ordinal}`;
+  markdown.download = "";
+  meta.append(" · ", markdown);
+  answer.append(meta);
 }
 
 async function openSource(citation) {
@@ -342,6 +385,9 @@ async function start() {
   const limits = [me.programs && `programs ${me.programs.join(", ")}`, me.sites && `sites ${me.sites.join(", ")}`].filter(Boolean);
   if (me.kind !== "local") $("who").textContent = `${me.name} (${me.role}${limits.length ? "; " + limits.join("; ") : ""})`;
   loadPortfolio();
+  loadSessions();
+  const kept = localStorage.getItem("cdmo.session");
+  if (kept) showSession(kept);
 }
 
 $("login").addEventListener("submit", async (event) => {
