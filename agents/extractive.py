@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from agents.citations import QUESTION_WORDS, CitationBook, content_terms
 from agents.questions import QuestionFrame
 from core.chat import AnswerSentence
+from core.documents import DocumentKind
 from core.evidence import Evidence
 from core.identifiers import identifiers_in
 from core.portfolio import Portfolio
@@ -26,6 +27,17 @@ _FOCUS = [
     (r"\bwho\b.*\b(own|responsible)|\bowner\b", "owner responsible"),
     (r"\bwhen\b.*\b(notif|report|inform)", "notified"),
 ]
+# the kinds of document a question can name, in its words
+_KIND_WORDS = [
+    (DocumentKind.AUDIT_REPORT, r"\baudits?\b"),
+    (DocumentKind.MEETING_MINUTES, r"\b(minutes|meetings?|(quality|business) reviews?|calls?)\b"),
+    (DocumentKind.QTA, r"\b(agreements?|qta)\b"),
+    (DocumentKind.DEVIATION_REPORT, r"\b(deviation|investigation) reports?\b"),
+    (DocumentKind.CAPA, r"\bcapa (record|plan)s?\b"),
+    (DocumentKind.CHANGE_CONTROL, r"\bchange (notification|request|control)s?\b"),
+    (DocumentKind.BATCH_RECORD, r"\bbatch records?\b"),
+]
+_UNCOVERED, _OTHER_HALF = 0.3, 0.5  # question weight the first document leaves; share of it another must carry
 _SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.DOTALL)
 _ROW = re.compile(r"\||\S {3,}\S")  # a table row, pipes or columns of spaces
 _STARTS_BLOCK = re.compile(r"\s*(?:[-•*]\s|\d+(?:\.\d+)*[.)]?\s+[A-Z])")
@@ -108,6 +120,8 @@ class ExtractiveAnswerer:
             if any(_same(c, o) for o in chosen):
                 continue
             chosen.append(c)
+        chosen += self._other_half(candidates, chosen, weights)
+        chosen += self._each_kind_named(frame.text, candidates, chosen)
         chosen.sort(key=lambda c: (c.hit.rank, c.start))
         sentences = []
         for c in chosen:
@@ -115,6 +129,41 @@ class ExtractiveAnswerer:
             if sentence := book.sentence(" ".join(c.text.split()), [evidence]):
                 sentences.append(sentence)
         return sentences
+
+    def _other_half(self, candidates: list[Candidate], chosen: list[Candidate], weights: dict[str, float]):
+        """A question whose halves live in two documents ("what did the audit and the monthly review say"):
+        when what was chosen leaves much of the question's weight uncovered, the best sentence of another
+        document that carries enough of what is left."""
+        covered = {t for c in chosen for t in content_terms(f"{c.hit.title}\n{c.hit.section}\n{c.text}")}
+        left = {t: w for t, w in weights.items() if t not in covered}
+        total = sum(weights.values())
+        if not left or sum(left.values()) < _UNCOVERED * total:
+            return []
+        documents = {c.hit.document_id for c in chosen}
+        best, best_share = None, 0.0
+        for c in candidates:
+            if c.hit.document_id in documents:
+                continue
+            terms = set(content_terms(f"{c.hit.title}\n{c.hit.section}\n{c.text}"))
+            share = sum(w for t, w in left.items() if t in terms) / sum(left.values())
+            if share > best_share and c.score >= self.min_support * 0.6:
+                best, best_share = c, share
+        return [best] if best is not None and best_share >= _OTHER_HALF else []
+
+    def _each_kind_named(self, question: str, candidates: list[Candidate], chosen: list[Candidate]):
+        """A question that names two kinds of document ("the audit and the monthly quality review") is
+        answered from each: the best sentence of a named kind the answer does not yet draw on."""
+        named = [kind for kind, pattern in _KIND_WORDS if re.search(pattern, question, re.IGNORECASE)]
+        if len(named) < 2:
+            return []
+        extra = []
+        for kind in named:
+            if any(c.hit.kind == kind for c in chosen + extra):
+                continue
+            best = next((c for c in candidates if c.hit.kind == kind and c.score >= self.min_support * 0.6), None)
+            if best is not None:
+                extra.append(best)
+        return extra
 
     def term_weights(self, question: str) -> dict[str, float]:
         """The question's content words, each weighted by its rarity in the corpus; names of sites and programs

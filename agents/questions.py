@@ -115,7 +115,9 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
     return frame
 
 
-_ABOUT = re.compile(r"\b(what happened|status|tell me about|summar\w*|what do we know|update on|overview|going on)\b")
+_ABOUT = re.compile(
+    r"\b(what happened|status|tell me about|summar\w*|what do we know|update on|overview|going on|when (was|were|did))\b"
+)
 # a question about what an agreement obliges: it names the agreement, or asks what a party must or may do
 _AGREEMENT = re.compile(r"\b(qta|agreements?)\b")
 _MUST = re.compile(r"\b(must|shall|may|required|obliged|have to|has to)\b")

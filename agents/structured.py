@@ -110,9 +110,17 @@ class StructuredAnswerer:
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
             evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
         text = " ".join(facts)
+        if re.search(r"\bwhen\b", frame.text, re.IGNORECASE):  # asked when: every date the report gives
+            for role, words in (("occurred", "it occurred"), ("detected", "it was detected")):
+                if value := getattr(event.dates, role):
+                    text += f"; {words} on {_day(value)}"
+                    evidence.append(event.date_evidence.get(role))
         if event.dates.reported:
             text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
             evidence.append(event.date_evidence.get("reported"))
+        if event.dates.closed and re.search(r"\bwhen\b", frame.text, re.IGNORECASE):
+            text += f"; it was closed on {_day(event.dates.closed)}"
+            evidence.append(event.date_evidence.get("closed"))
         flags = [f for f in event.flags if not frame.flags or f.code in frame.flags]
         if flags:
             text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)

@@ -192,3 +192,18 @@ def test_notified_late_cites_both_dates_and_the_clause_with_its_limit(chat, chat
     assert "Sponsor notified 12 November 2024" in quotes and "Date detected 4 November 2024" in quotes
     agreement = next(d for d in chat_corpus.store.list_documents(kind="qta") if d.metadata.sites == ["NGB-CORK"])
     assert agreement.id in {c.document_id for c in cited}
+
+
+def test_a_question_naming_two_kinds_of_document_is_answered_from_both(chat, chat_corpus):
+    answer = chat.ask("What did the audit and the monthly quality review say about glove integrity testing at Stellaris?")
+    kinds = {chat_corpus.store.get(c.document_id).kind.value for c in answer.citations}
+    assert {"audit_report", "meeting_minutes"} <= kinds
+    assert "weekly" in answer.text and "glove tester" in answer.text
+    _assert_grounded(answer, chat_corpus.store)
+
+
+def test_when_questions_about_a_record_give_its_dates_with_their_passages(chat, chat_corpus):
+    answer = chat.ask("When was the OOS-24-007 result obtained and when was Halvorsen informed of it?")
+    assert answer.kind == AnswerKind.STRUCTURED
+    assert "detected on 7 October 2024" in answer.text and "14 October 2024" in answer.text
+    _assert_grounded(answer, chat_corpus.store)

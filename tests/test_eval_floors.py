@@ -100,3 +100,22 @@ def test_readers_hold_their_floors_on_the_sample_and_on_another_sponsors_documen
         assert all(got[k] >= v for k, v in floor.items()), (name, got, s.mismatches)
     # the meaning signal must add, never take away
     assert scores["development"].qta_element_accuracy >= scores["development, no meaning signal"].qta_element_accuracy
+
+
+def test_chat_on_another_sponsors_documents_holds_its_floors(chat_corpus, tmp_path):
+    from datetime import date
+
+    from agents.chat import ChatService
+    from core.config import Settings
+    from core.portfolio import load_portfolio
+    from eval.qa import run_second
+
+    floors = yaml.safe_load((Path(__file__).parents[1] / "eval" / "floors.yaml").read_text())["qa_other"]
+    today = date(2026, 11, 25)
+    sample, development = run_second(ChatService(chat_corpus, load_portfolio(), today=today),
+                                     Settings(data_dir=tmp_path), tmp_path, today)  # fmt: skip
+    assert development.questions == 44 and sample.questions == 16
+    for result in (sample, development):
+        assert result.answer_correctness >= floors["answer_correctness"], result.misses
+        assert result.wrong_answers <= floors["max_wrong_answers"], result.misses
+        assert result.refusal_accuracy >= floors["refusal_accuracy"], result.misses
