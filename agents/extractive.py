@@ -37,6 +37,13 @@ _KIND_WORDS = [
     (DocumentKind.CHANGE_CONTROL, r"\bchange (notification|request|control)s?\b"),
     (DocumentKind.BATCH_RECORD, r"\bbatch records?\b"),
 ]
+_WHO = re.compile(r"^\s*who\b", re.IGNORECASE)
+_SOMEONE = re.compile(
+    r"\b(Mr|Ms|Mrs|Dr)\.? [A-Z]|\b[A-Z]\. [A-Z][a-z]+|\b(head|manager|director|lead|officer|supervisor|analyst|"
+    r"operator|team|unit|department|qualified person|QP|QA|QC|sponsor|client|contract (giver|acceptor))\b"
+    r"|\b[A-Z][a-z]+ (?:[A-Z][a-z]+ )*(?:Partners|Inc|Ltd|LLC|GmbH|Capital|Group|Pharma|Biologics|Laboratories|"
+    r"Therapeutics|Analytical|Services)\b",
+)  # a person, a role or function, or an organisation by its name
 _UNCOVERED, _OTHER_HALF = 0.3, 0.5  # question weight the first document leaves; share of it another must carry
 _SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.DOTALL)
 _ROW = re.compile(r"\||\S {3,}\S")  # a table row, pipes or columns of spaces
@@ -107,6 +114,8 @@ class ExtractiveAnswerer:
             # the question names a record or batch: answer from the passages that carry it
             hits = [h for h in hits if h.matched_identifiers]
         candidates = [c for hit in hits for c in self._sentences(hit, weights)]
+        if _WHO.search(frame.text):  # a "who" question is answered by a sentence that names someone
+            candidates = [c for c in candidates if _SOMEONE.search(c.text)]
         if not candidates:
             return []
         candidates.sort(key=lambda c: (-c.score, c.hit.rank))
