@@ -40,7 +40,8 @@ _KIND_WORDS = [
 _WHO = re.compile(r"^\s*who\b", re.IGNORECASE)
 _SOMEONE = re.compile(
     r"\b(Mr|Ms|Mrs|Dr)\.? [A-Z]|\b[A-Z]\. [A-Z][a-z]+|\b(head|manager|director|lead|officer|supervisor|analyst|"
-    r"operator|team|unit|department|qualified person|QP|QA|QC|sponsor|client|contract (giver|acceptor))\b"
+    r"operator|technician|engineer|staff|personnel|shift|crew|team|unit|department|qualified person|QP|QA|QC|"
+    r"sponsor|client|contract (giver|acceptor)|supplier|vendor|contractor)\b"
     r"|\b[A-Z][a-z]+ (?:[A-Z][a-z]+ )*(?:Partners|Inc|Ltd|LLC|GmbH|Capital|Group|Pharma|Biologics|Laboratories|"
     r"Therapeutics|Analytical|Services)\b",
 )  # a person, a role or function, or an organisation by its name
