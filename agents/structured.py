@@ -110,7 +110,8 @@ class StructuredAnswerer:
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
             evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
         text = " ".join(facts)
-        if re.search(r"\bwhen\b", frame.text, re.IGNORECASE):  # asked when: every date the report gives
+        asked_when = re.search(r"\bwhen\b", frame.text, re.IGNORECASE)  # asked when: every date the report gives
+        if asked_when:
             for role, words in (("occurred", "it occurred"), ("detected", "it was detected")):
                 if value := getattr(event.dates, role):
                     text += f"; {words} on {_day(value)}"
@@ -118,7 +119,7 @@ class StructuredAnswerer:
         if event.dates.reported:
             text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
             evidence.append(event.date_evidence.get("reported"))
-        if event.dates.closed and re.search(r"\bwhen\b", frame.text, re.IGNORECASE):
+        if event.dates.closed and asked_when:
             text += f"; it was closed on {_day(event.dates.closed)}"
             evidence.append(event.date_evidence.get("closed"))
         flags = [f for f in event.flags if not frame.flags or f.code in frame.flags]
@@ -169,9 +170,8 @@ class StructuredAnswerer:
                     listed.append(sentence)
         if not listed:
             return []
-        whole = "all listed" if len(listed) == total else f"showing {len(listed)}: the others' passages could not be cited"
         qualifier = "open " if frame.open_only else ""
-        lead = f"{total} CAPA{'s' * (total != 1)} in the {qualifier}events of {frame.scope_words()}; {whole}."
+        lead = f"{total} CAPA{'s' * (total != 1)} in the {qualifier}events of {frame.scope_words()}; {_whole(listed, total)}."
         return [AnswerSentence(text=lead, citations=list(dict.fromkeys(m for s in listed for m in s.citations))), *listed]
 
     def _qta_gaps(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
@@ -188,8 +188,8 @@ class StructuredAnswerer:
                     if sentence := book.restated(text.rstrip(".") + ".", evidence):
                         listed.append(sentence)
                 # a list says whether it is whole, and its count cites every item counted
-                whole = "all listed" if len(listed) == len(gaps) else f"showing {len(listed)}: the others' passages could not be cited"
-                count = f"{review.site or review.title}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''} in the agreement; {whole}."
+                count = (f"{review.site or review.title}: {len(gaps)} gap{'s' if len(gaps) != 1 else ''} in the agreement; "
+                         f"{_whole(listed, len(gaps))}.")  # fmt: skip
                 if listed:
                     markers = list(dict.fromkeys(m for s in listed for m in s.citations))
                     sentences.append(AnswerSentence(text=count, citations=markers))
@@ -226,6 +226,11 @@ class StructuredAnswerer:
         text = self.store.page_text(review.document_id, 1) or ""
         end = text.find("\n") if "\n" in text else len(text)
         return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
+
+
+def _whole(listed: list, total: int) -> str:
+    """Whether a list shows every item, in words: an item whose passage could not be cited is counted, not hidden."""
+    return "all listed" if len(listed) == total else f"showing {len(listed)}: the others' passages could not be cited"
 
 
 def overdue_capas(event: InvestigationEvent, today: date) -> list[Capa]:
