@@ -128,7 +128,9 @@ class ChatService:
             names = [self._site_name(s) for s in named_sites] + named_programs
             return (f"The question names {', '.join(names)}, outside the chosen scope ({where}); choose it in the "
                     "scope, or all, to ask about it.")  # fmt: skip
-        documents = self.store.list_documents()
+        if not (frame.records or frame.batches):
+            return None
+        documents = self.store.list_documents()  # read only when the question names a record or batch
         for label, numbers, field in (("record", frame.records, "document_ids"), ("batch", frame.batches, "batch_ids")):
             for number in numbers:
                 holders = [d for d in documents if number in getattr(d.metadata, field)]

@@ -3,7 +3,7 @@
 import re
 from datetime import date
 
-from core.dates import DATE, parse_date
+from core.dates import DATE, all_dates, parse_date
 from core.documents import DocumentKind, DocumentMetadata, FileType, ParsedDocument
 from core.identifiers import DOCUMENT_ID, batch_ids, record_ids, title_record_ids, unique
 from core.portfolio import Portfolio
@@ -68,7 +68,7 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
 
 
 def _dates(text: str) -> list[date]:
-    return sorted({d for m in DATE.finditer(text) if (d := _plausible(parse_date(m)))})
+    return sorted(d for d in all_dates(text) if _plausible(d))
 
 
 def _document_date(parsed: ParsedDocument) -> date | None:
