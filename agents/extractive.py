@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from agents.answer_types import AnswerType, answer_type, is_answer, states_value
 from agents.citations import QUESTION_WORDS, CitationBook, content_terms
 from agents.questions import QuestionFrame
 from core.chat import AnswerSentence
@@ -37,14 +38,8 @@ _KIND_WORDS = [
     (DocumentKind.CHANGE_CONTROL, r"\bchange (notification|request|control)s?\b"),
     (DocumentKind.BATCH_RECORD, r"\bbatch records?\b"),
 ]
-_WHO = re.compile(r"^\s*who\b", re.IGNORECASE)
-_SOMEONE = re.compile(
-    r"\b(Mr|Ms|Mrs|Dr)\.? [A-Z]|\b[A-Z]\. [A-Z][a-z]+|\b(head|manager|director|lead|officer|supervisor|analyst|"
-    r"operator|technician|engineer|staff|personnel|shift|crew|team|unit|department|qualified person|QP|QA|QC|"
-    r"sponsor|client|contract (giver|acceptor)|supplier|vendor|contractor)\b"
-    r"|\b[A-Z][a-z]+ (?:[A-Z][a-z]+ )*(?:Partners|Inc|Ltd|LLC|GmbH|Capital|Group|Pharma|Biologics|Laboratories|"
-    r"Therapeutics|Analytical|Services)\b",
-)  # a person, a role or function, or an organisation by its name
+# a field's label: one to three words, the first capitalised, then a colon ("Initial result: 95.8% monomer")
+_LABEL = re.compile(r"(?<![\w(,/-])[A-Z][a-z]+(?: [a-z]+){0,2}:\s")
 _UNCOVERED, _OTHER_HALF = 0.3, 0.5  # question weight the first document leaves; share of it another must carry
 _SENTENCE = re.compile(r".+?(?:[.!?;](?=\s+[A-Z0-9\"(])|$)", re.DOTALL)
 _ROW = re.compile(r"\||\S {3,}\S")  # a table row, pipes or columns of spaces
@@ -58,8 +53,15 @@ def _heading(text: str, block: list[int], line: str) -> bool:
 
 
 def pieces(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences and table rows of a passage. A PDF's line breaks inside a sentence are not
-    ends: lines join until a blank line, a table row, a list item or a numbered heading."""
+    """Spans of the sentences, table rows and labelled fields of a passage."""
+    return [(start, end) for start, end, _ in read_pieces(text)]
+
+
+def read_pieces(text: str) -> list[tuple[int, int, tuple[int, int] | None]]:
+    """Spans of the sentences and table rows of a passage, each with the span of the run of labelled fields it
+    belongs to (None for prose). A PDF's line breaks inside a sentence are not ends: lines join until a blank
+    line, a table row, a list item or a numbered heading. A block of two or more labelled fields ("Test: ...
+    Result: 14 CFU/10 mL. Test date: ...") is cut at its labels, not at its full stops."""
     blocks: list[list[int]] = []
     at = 0
     for line in text.split("\n"):
@@ -74,10 +76,21 @@ def pieces(text: str) -> list[tuple[int, int]]:
         else:
             blocks.append([start, end])
     spans = []
-    for block in filter(None, blocks):
-        for m in _SENTENCE.finditer(text, block[0], block[1]):
-            spans.append((m.start(), m.end()))
+    for begin, end in filter(None, blocks):
+        run = fields(text, begin, end)
+        prose_end = run[0][0] if run else end  # prose before a run of fields is read sentence by sentence
+        spans += [(m.start(), m.end(), None) for m in _SENTENCE.finditer(text, begin, prose_end)]
+        spans += [(a, b, (run[0][0], end)) for a, b in run]
     return spans
+
+
+def fields(text: str, begin: int, end: int) -> list[tuple[int, int]]:
+    """The fields of a run of two or more labelled fields within text[begin:end], each from its label to the
+    next; [] when the span holds no such run."""
+    starts = [m.start() for m in _LABEL.finditer(text, begin, end)]
+    if len(starts) < 2 or _ROW.search(text[begin:end]):
+        return []
+    return list(zip(starts, [*starts[1:], end]))
 
 
 @dataclass
@@ -115,8 +128,13 @@ class ExtractiveAnswerer:
             # the question names a record or batch: answer from the passages that carry it
             hits = [h for h in hits if h.matched_identifiers]
         candidates = [c for hit in hits for c in self._sentences(hit, weights)]
-        if _WHO.search(frame.text):  # a "who" question is answered by a sentence that names someone
-            candidates = [c for c in candidates if _SOMEONE.search(c.text)]
+        kind = answer_type(frame.text)  # "when" is answered by a moment, "how many" by a number, "who" by someone
+        if kind != AnswerType.ANY:
+            asked = self.question_terms(frame.text)
+            candidates = [c for c in candidates if is_answer(kind, c.text, f"{c.hit.title}\n{c.hit.section}", asked)]
+            valued = [c for c in candidates if c.score >= self.min_support and states_value(c.text, asked)]
+            if kind == AnswerType.QUANTITY and valued:  # "Result: 14 CFU/10 mL" answers; a sentence near a number does not
+                candidates = valued
         if not candidates:
             return []
         candidates.sort(key=lambda c: (-c.score, c.hit.rank))
@@ -179,9 +197,7 @@ class ExtractiveAnswerer:
         """The question's content words, each weighted by its rarity in the corpus; names of sites and programs
         (which the filters carry) and words about the question itself weigh nothing."""
         self._refresh_frequencies()
-        # record and batch numbers are found by search (which pins the named record), not weighed here
-        names = self._names | {i.lower() for i in identifiers_in(question)}
-        terms = [t for t in dict.fromkeys(content_terms(question)) if t not in QUESTION_WORDS and t not in names]
+        terms = self.question_terms(question)
         n = max(self._documents, 1)
         weights = {t: math.log(1 + n / (1 + self._df.get(t, 0))) for t in terms}
         for pattern, focus in _FOCUS:
@@ -190,17 +206,26 @@ class ExtractiveAnswerer:
                     weights[term] = 2 * max(weights.values(), default=1.0)
         return weights
 
+    def question_terms(self, question: str) -> list[str]:
+        """The question's content words, less the names of sites and programs and its record and batch numbers
+        (search pins those) and words about the question itself."""
+        names = self._names | {i.lower() for i in identifiers_in(question)}
+        return [t for t in dict.fromkeys(content_terms(question)) if t not in QUESTION_WORDS and t not in names]
+
     def _sentences(self, hit: SearchHit, weights: dict[str, float]):
         total = sum(weights.values())
-        for begin, end in pieces(hit.text):
+        for begin, end, run in read_pieces(hit.text):
             piece = hit.text[begin:end]
             text = piece.strip()
-            if len(text.split()) < 3 or HOSTILE.search(text) or set(text) <= set("|-: "):
+            if len(text.split()) < (2 if run else 3) or HOSTILE.search(text) or set(text) <= set("|-: "):
                 continue
             start = hit.start + begin + (len(piece) - len(piece.lstrip()))
-            # a sentence is read under its document's title and its heading ("Root Cause")
+            # a sentence is read under its document's title and its heading ("Root Cause"); a labelled field
+            # ("Result: 14 CFU/10 mL") also beside the other fields of its run ("Test: bioburden ..."), which
+            # count half: the field that names a word itself is the likelier answer
             terms = set(content_terms(f"{hit.title}\n{hit.section}\n{text}"))
-            score = sum(w for t, w in weights.items() if t in terms) / total
+            beside = set(content_terms(hit.text[run[0] : run[1]])) - terms if run else set()
+            score = sum(w * (1.0 if t in terms else 0.5 if t in beside else 0.0) for t, w in weights.items()) / total
             yield Candidate(hit=hit, start=start, end=start + len(text), text=text, score=score)
 
     def _refresh_frequencies(self) -> None:
