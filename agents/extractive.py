@@ -24,7 +24,9 @@ from retrieval.corpus import Corpus
 
 # what a kind of question asks for, in the words a report answers it with
 _FOCUS = [
-    (r"\bwhy\b|\bcaus(e|ed|es)\b|\breason\b", "cause"),
+    # a cause, or what limits or holds something back, is said with "because", "due to", "caused by"
+    (r"\bwhy\b|\bcaus(e|ed|es)\b|\breason\b|\bwhat (limits|constrains|restricts|prevents|delays|holds)\b",
+     "cause because due"),
     (r"\bwho\b.*\b(own|responsible)|\bowner\b", "owner responsible"),
     (r"\bwhen\b.*\b(notif|report|inform)", "notified"),
 ]
@@ -78,19 +80,22 @@ def read_pieces(text: str) -> list[tuple[int, int, tuple[int, int] | None]]:
     spans = []
     for begin, end in filter(None, blocks):
         run = fields(text, begin, end)
-        prose_end = run[0][0] if run else end  # prose before a run of fields is read sentence by sentence
-        spans += [(m.start(), m.end(), None) for m in _SENTENCE.finditer(text, begin, prose_end)]
-        spans += [(a, b, (run[0][0], end)) for a, b in run]
+        # prose before and after a run of fields is read sentence by sentence
+        spans += [(m.start(), m.end(), None) for m in _SENTENCE.finditer(text, begin, run[0][0] if run else end)]
+        if run:
+            spans += [(a, b, (run[0][0], run[-1][1])) for a, b in run]
+            spans += [(m.start(), m.end(), None) for m in _SENTENCE.finditer(text, run[-1][1], end)]
     return spans
 
 
 def fields(text: str, begin: int, end: int) -> list[tuple[int, int]]:
     """The fields of a run of two or more labelled fields within text[begin:end], each from its label to the
-    next; [] when the span holds no such run."""
+    next; the last one to the end of its sentence. [] when the span holds no such run."""
     starts = [m.start() for m in _LABEL.finditer(text, begin, end)]
     if len(starts) < 2 or _ROW.search(text[begin:end]):
         return []
-    return list(zip(starts, [*starts[1:], end]))
+    last = _SENTENCE.match(text, starts[-1], end)
+    return list(zip(starts, [*starts[1:], last.end() if last else end]))
 
 
 @dataclass
@@ -163,7 +168,7 @@ class ExtractiveAnswerer:
         when what was chosen leaves much of the question's weight uncovered, the best sentence of another
         document that carries enough of what is left."""
         covered = {t for c in chosen for t in content_terms(f"{c.hit.title}\n{c.hit.section}\n{c.text}")}
-        left = {t: w for t, w in weights.items() if t not in covered}
+        left = {t: w for t, w in weights.items() if not _carried(t, covered)}
         total = sum(weights.values())
         if not left or sum(left.values()) < _UNCOVERED * total:
             return []
@@ -173,7 +178,7 @@ class ExtractiveAnswerer:
             if c.hit.document_id in documents:
                 continue
             terms = set(content_terms(f"{c.hit.title}\n{c.hit.section}\n{c.text}"))
-            share = sum(w for t, w in left.items() if t in terms) / sum(left.values())
+            share = sum(w for t, w in left.items() if _carried(t, terms)) / sum(left.values())
             if share > best_share and c.score >= self.min_support * 0.6:
                 best, best_share = c, share
         return [best] if best is not None and best_share >= _OTHER_HALF else []
@@ -195,15 +200,16 @@ class ExtractiveAnswerer:
 
     def term_weights(self, question: str) -> dict[str, float]:
         """The question's content words, each weighted by its rarity in the corpus; names of sites and programs
-        (which the filters carry) and words about the question itself weigh nothing."""
+        (which the filters carry) and words about the question itself weigh nothing. What the question asks
+        for (a cause, an owner) weighs twice its heaviest word, carried by any one of its words ("a|b|c")."""
         self._refresh_frequencies()
         terms = self.question_terms(question)
         n = max(self._documents, 1)
         weights = {t: math.log(1 + n / (1 + self._df.get(t, 0))) for t in terms}
+        heaviest = max(weights.values(), default=1.0)
         for pattern, focus in _FOCUS:
             if re.search(pattern, question, re.IGNORECASE):
-                for term in content_terms(focus):
-                    weights[term] = 2 * max(weights.values(), default=1.0)
+                weights["|".join(content_terms(focus))] = 2 * heaviest
         return weights
 
     def question_terms(self, question: str) -> list[str]:
@@ -225,7 +231,8 @@ class ExtractiveAnswerer:
             # count half: the field that names a word itself is the likelier answer
             terms = set(content_terms(f"{hit.title}\n{hit.section}\n{text}"))
             beside = set(content_terms(hit.text[run[0] : run[1]])) - terms if run else set()
-            score = sum(w * (1.0 if t in terms else 0.5 if t in beside else 0.0) for t, w in weights.items()) / total
+            score = sum(w * (1.0 if _carried(t, terms) else 0.5 if _carried(t, beside) else 0.0)
+                        for t, w in weights.items()) / total  # fmt: skip
             yield Candidate(hit=hit, start=start, end=start + len(text), text=text, score=score)
 
     def _refresh_frequencies(self) -> None:
@@ -239,6 +246,11 @@ class ExtractiveAnswerer:
             for term in set(content_terms(chunk.text)):
                 df[term] = df.get(term, 0) + 1
         self._df, self._documents, self._generation = df, count, generation
+
+
+def _carried(weighed: str, terms: set[str]) -> bool:
+    """A weighed word is carried by the terms; a focus ("caus|becaus|due") by any one of its words."""
+    return any(t in terms for t in weighed.split("|"))
 
 
 def _same(a: Candidate, b: Candidate) -> bool:
