@@ -9,6 +9,7 @@ not said.
 import re
 
 from core.chat import AnswerSentence, Citation
+from core.dates import DATE, all_dates
 from core.evidence import Evidence
 from core.store import RecordStore
 
@@ -49,6 +50,23 @@ def figures(text: str) -> set[str]:
     return {f.lower().rstrip(".") for f in _FIGURE.findall(text) if any(c.isdigit() for c in f)}
 
 
+def facts(text: str) -> set[str]:
+    """The figures of a text as facts to cite: each date whole (2024-11-12, however written); a bare number
+    with the word it counts ("2 business", not the "2." of a heading); every other figure (record and batch
+    numbers, amounts) as a token, never as a part of another."""
+    dated = [(m.start(), m.end()) for m in DATE.finditer(text)]
+    found = {d.isoformat() for d in all_dates(text)}
+    for m in _FIGURE.finditer(text):
+        figure = m.group().lower().rstrip(".")
+        if not any(c.isdigit() for c in figure) or any(a <= m.start() < b for a, b in dated):
+            continue
+        if figure.isdigit():
+            counted = re.match(r"\s+([a-z]+)", text[m.end() :].lower())
+            figure += f" {stem(counted.group(1))}" if counted else ""
+        found.add(figure)
+    return found
+
+
 class CitationBook:
     """The answer's citations, numbered in order of first use; the same passage keeps its number."""
 
@@ -74,19 +92,24 @@ class CitationBook:
         self.citations.append(citation)
         return citation.marker
 
-    def sentence(self, text: str, evidence: list[Evidence], min_overlap: float = 0.5) -> AnswerSentence | None:
-        """A sentence with the citations that support it; None when none does."""
+    def sentence(
+        self, text: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = ()
+    ) -> AnswerSentence | None:
+        """A sentence with the fewest citations that support it (carrying also the `required` words, the
+        claims the question asks about: "critical"); None when none does."""
         supporting = [e for e in evidence if e is not None]
         if not supporting or not supports(text, [e.quote for e in supporting], min_overlap):
             self.dropped += len(supporting)
             return None
-        markers = [m for e in supporting if (m := self.cite(e)) is not None]
+        markers = [m for e in fewest(text, supporting, min_overlap, required) if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
 
-    def restated(self, text: str, evidence: list[Evidence]) -> AnswerSentence | None:
-        """A sentence that restates a stored finding (a QTA gap, a count of them): its words are the product's,
-        its basis the passages the finding was read from, each still checked against the page text."""
-        markers = [m for e in evidence if e is not None and (m := self.cite(e)) is not None]
+    def restated(self, text: str, evidence: list[Evidence], required: tuple[str, ...] = ()) -> AnswerSentence | None:
+        """A sentence that restates a stored finding (a QTA gap, a lateness): its words are the product's, its
+        basis the fewest of the passages the finding was read from that carry its figures, each still checked
+        against the page text."""
+        supporting = [e for e in evidence if e is not None]
+        markers = [m for e in fewest(text, supporting, 0.0, required) if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
 
     def _page(self, document_id: str, page: int) -> str | None:
@@ -113,15 +136,56 @@ def supports(sentence: str, quotes: list[str], min_overlap: float = 0.5) -> bool
     return len(words & set(content_terms(passage))) / len(words) >= min_overlap
 
 
+def fewest(
+    sentence: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = ()
+) -> list[Evidence]:
+    """The fewest of the passages that together carry what they can of the sentence, in their given order:
+    each next one the passage that carries most of its figures and required words, then of its other words,
+    not yet carried. A passage that adds nothing is not cited: a reader opens each citation to check a claim.
+    A figure no passage carries (a count the product made) asks for nothing."""
+    if not evidence:
+        return []
+    everything = " ".join(e.quote for e in evidence)
+    wanted_facts = facts(sentence) & facts(everything)
+    wanted_words = set(content_terms(sentence)) & set(content_terms(everything))
+    must = {t for word in required for t in content_terms(word)} & wanted_words
+    chosen: list[Evidence] = []
+    left = list(evidence)
+    while left:
+        carried = " ".join(e.quote for e in chosen)
+        open_facts = wanted_facts - facts(carried)
+        open_words = wanted_words - set(content_terms(carried))
+        overlap = 1 - len(open_words) / len(wanted_words) if wanted_words else 1.0
+        if chosen and not open_facts and not (must & open_words) and overlap >= min_overlap:
+            break
+
+        def gain(e: Evidence) -> tuple[int, int]:
+            terms = set(content_terms(e.quote))
+            return len(open_facts & facts(e.quote)) + len(must & open_words & terms), len(open_words & terms)
+
+        best = max(left, key=gain)  # the first of equals: the order given is the order of preference
+        if gain(best) == (0, 0):
+            break
+        chosen.append(best)
+        left.remove(best)
+    chosen = chosen or evidence[:1]
+    return [e for e in evidence if e in chosen]
+
+
 def line_with(store: RecordStore, document_id: str, value: str) -> Evidence | None:
     """The line of the document where a value (record or batch number, title) first appears."""
+    return line_matching(store, document_id, re.escape(value))
+
+
+def line_matching(store: RecordStore, document_id: str, pattern: str, flags: int = 0) -> Evidence | None:
+    """The line of the document where a pattern first matches ("Classification: Critical")."""
     for page in store.pages(document_id):
-        at = page.text.find(value)
-        if at >= 0:
+        if m := re.search(pattern, page.text, flags):
+            at, length = m.start(), m.end() - m.start()
             start = page.text.rfind("\n", 0, at) + 1
             end = page.text.find("\n", at)
             end = len(page.text) if end < 0 else end
             if end - start > 300:  # a long paragraph: cite the value's sentence, not the whole of it
-                start, end = max(start, at - 120), min(end, at + len(value) + 120)
+                start, end = max(start, at - 120), min(end, at + length + 120)
             return Evidence(document_id=document_id, page=page.number, start=start, end=end, quote=page.text[start:end])
     return None

@@ -146,7 +146,10 @@ class LlmChatAgent:
                 messages.append(ToolMessage(result, tool_call_id=call["id"]))
         # no final answer yet: ask for it, and only it
         forced = self.chat.with_structured_output(FinalAnswer, method="function_calling")
-        return forced.invoke([*messages, HumanMessage("Now call final_answer.")])
+        final = forced.invoke([*messages, HumanMessage("Now call final_answer.")])
+        if final is None:  # it wrote prose, or arguments that do not parse: no answer to check
+            raise ValueError("the model did not call final_answer with valid arguments")
+        return final
 
     def _tools(self, passages: Passages) -> dict[str, StructuredTool]:
         def search_passages(query: str, site: str | None = None, program: str | None = None) -> str:

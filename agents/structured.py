@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 
-from agents.citations import CitationBook, line_with
+from agents.citations import CitationBook, content_terms, line_matching, line_with
 from agents.questions import Intent, QuestionFrame
 from core.analysis import AnalysisKind
 from core.chat import AnswerSentence
@@ -42,6 +42,7 @@ _TERMS = [
     ("definitions", r"\b(defin\w*|means)\b"),
     ("deviations_oos", r"\b(notif\w*|report\w*)\b"),  # a notification with no event named: of deviations
 ]
+_NOTICE = re.compile(r"\b(notif\w*|report\w* to|inform\w*|told)\b", re.I)
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
 
 
@@ -69,7 +70,12 @@ class StructuredAnswerer:
             return self._capas_due(events, book)
         if frame.intent == Intent.CAPAS:
             return self._capas(events, frame, book)
-        sentences = [s for e in events if (s := self._event_sentence(e, frame, book))]
+        sentences = []
+        for event in events:
+            if sentence := self._event_sentence(event, frame, book):
+                sentences.append(sentence)
+                if (frame.records or frame.batches) and not frame.flags and (told := self._what_happened(event, book)):
+                    sentences.append(told)
         if sentences and frame.intent == Intent.COUNT:
             lead = self._count_sentence(len(sentences), frame, [s.citations[0] for s in sentences])
             return [lead, *sentences]
@@ -99,41 +105,56 @@ class StructuredAnswerer:
         )
 
     def _event_sentence(self, event: InvestigationEvent, frame: QuestionFrame, book: CitationBook):
+        """One event in one sentence, stating what the question asks about it and citing the fewest passages
+        that carry it: the record and its class, batch and site; the dates when asked when or about notice;
+        its weaknesses when asked about them or about this record; a lateness with its basis."""
         record = event.record_id or event.title
         traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, event_status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
-        evidence = [line_with(self.store, event.document_id, record)]
+        # what the question asks about it must be cited, not only said: "critical", and the class a limit rests on
+        asked = tuple(c.value for c in frame.classifications) + ((event.classification,) if event.classification
+                                                                  and frame.flags else ())  # fmt: skip
+        # the field that classifies it ("Classification: Critical") first: it often carries the number too
+        evidence = [line_matching(self.store, event.document_id, rf"\b{event.classification}\b", re.I)
+                    if event.classification else None, line_with(self.store, event.document_id, record)]  # fmt: skip
         if event.site:
             facts.append(f"at {event.site}")
-        if event.batch_ids:
+        if event.batch_ids and (frame.batches or not frame.flags):  # a list of weak or late records: no batches
             # the product as the report names it: a program id comes from the portfolio, not from the text
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
             evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
         text = " ".join(facts)
         asked_when = re.search(r"\bwhen\b", frame.text, re.IGNORECASE)  # asked when: every date the report gives
-        if asked_when:
-            for role, words in (("occurred", "it occurred"), ("detected", "it was detected")):
-                if value := getattr(event.dates, role):
-                    text += f"; {words} on {_day(value)}"
-                    evidence.append(event.date_evidence.get(role))
-        if event.dates.reported:
+        about_this = bool(frame.records or frame.batches)  # "what happened with batch 24-017"
+        asked_notice = asked_when or FlagCode.NOTIFIED_LATE in frame.flags or _NOTICE.search(frame.text)
+        for role, words in (("occurred", "it occurred"), ("detected", "it was detected")):
+            # asked when, every date; asked about notice, the date the notification clock ran from
+            if (value := getattr(event.dates, role)) and (asked_when or (asked_notice and role == "detected")):
+                text += f"; {words} on {_day(value)}"
+                evidence.append(event.date_evidence.get(role))
+        if event.dates.reported and (asked_notice or about_this):
             text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
             evidence.append(event.date_evidence.get("reported"))
         if event.dates.closed and asked_when:
             text += f"; it was closed on {_day(event.dates.closed)}"
             evidence.append(event.date_evidence.get("closed"))
-        flags = [f for f in event.flags if not frame.flags or f.code in frame.flags]
+        flags = [f for f in event.flags if f.code in frame.flags or (about_this and not frame.flags)]
         if flags:
             text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
             evidence += [f.evidence[0] for f in flags if f.evidence]
-        elif event.description and event.description.evidence:
-            evidence.append(event.description.evidence)
         late = [f for f in flags if f.code in _LATENESS and frame.flags]
         if late:
             # a derived claim cites its basis: the dates it counts between and the agreement's clause and limit
             text += " (risk " + event.risk.value + "): " + " ".join(f.reason for f in late)
-            return book.restated(text, evidence + [e for f in late for e in f.evidence])
-        return book.sentence(text + f" (risk {event.risk.value}).", evidence, min_overlap=0.0)
+            return book.restated(text, evidence + [e for f in late for e in f.evidence], asked)
+        return book.sentence(text + f" (risk {event.risk.value}).", evidence, min_overlap=0.0, required=asked)
+
+    def _what_happened(self, event: InvestigationEvent, book: CitationBook) -> AnswerSentence | None:
+        """The report's own account of the event, quoted: what "what happened with ..." asks for."""
+        if not (event.description and event.description.evidence):
+            return None
+        quote = " ".join(event.description.evidence.quote.split())
+        return book.restated(f"{event.record_id or event.title}: \"{_short(quote, 300)}\"", [event.description.evidence])
 
     def _count_sentence(self, count: int, frame: QuestionFrame, markers: list[int]):
         noun = "/".join(t.value.replace("oos", "OOS") for t in frame.event_types) or "event"
@@ -214,11 +235,12 @@ class StructuredAnswerer:
                         continue
                     state = {ElementStatus.PRESENT: "specific", ElementStatus.VAGUE: "vague",
                              ElementStatus.CONFLICTING: "conflicting"}[finding.status]  # fmt: skip
-                    quoted = "; ".join(f'"{" ".join(e.quote.split())}"' for e in finding.evidence[:2])
+                    clauses = _clauses_asked(frame.text, finding.evidence, finding.status == ElementStatus.CONFLICTING)
+                    quoted = "; ".join(f'"{" ".join(e.quote.split())}"' for e in clauses)
                     text = f"{where} ({state}): {quoted}."
                     if finding.status != ElementStatus.PRESENT:
                         text += f" {finding.reason}"
-                    if sentence := book.restated(text, finding.evidence[:2]):
+                    if sentence := book.restated(text, clauses):
                         sentences.append(sentence)
         return sentences
 
@@ -226,6 +248,17 @@ class StructuredAnswerer:
         text = self.store.page_text(review.document_id, 1) or ""
         end = text.find("\n") if "\n" in text else len(text)
         return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
+
+
+def _clauses_asked(question: str, evidence: list[Evidence], conflicting: bool) -> list[Evidence]:
+    """The clauses of a finding that answer the question: those sharing most of its words ("critical",
+    "audit", "reserve samples"), at most two; for a conflict, both sides (each shares nearly as many)."""
+    asked = set(content_terms(question))
+    scored = [(len(asked & set(content_terms(e.quote))), e) for e in evidence]
+    best = max((score for score, _ in scored), default=0)
+    if best == 0:
+        return evidence[:2]
+    return [e for score, e in scored if score >= best - (1 if conflicting else 0) and score > 0][:2]
 
 
 def _whole(listed: list, total: int) -> str:
