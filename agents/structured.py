@@ -42,7 +42,6 @@ _TERMS = [
     ("definitions", r"\b(defin\w*|means)\b"),
     ("deviations_oos", r"\b(notif\w*|report\w*)\b"),  # a notification with no event named: of deviations
 ]
-_NOTICE = re.compile(r"\b(notif\w*|report\w* to|inform\w*|told)\b", re.I)
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
 
 
@@ -74,7 +73,7 @@ class StructuredAnswerer:
         for event in events:
             if sentence := self._event_sentence(event, frame, book):
                 sentences.append(sentence)
-                if (frame.records or frame.batches) and not frame.flags and (told := self._what_happened(event, book)):
+                if _TELL.search(frame.text) and (told := self._what_happened(event, book)):
                     sentences.append(told)
         if sentences and frame.intent == Intent.COUNT:
             lead = self._count_sentence(len(sentences), frame, [s.citations[0] for s in sentences])
@@ -119,26 +118,18 @@ class StructuredAnswerer:
                     if event.classification else None, line_with(self.store, event.document_id, record)]  # fmt: skip
         if event.site:
             facts.append(f"at {event.site}")
-        if event.batch_ids and (frame.batches or not frame.flags):  # a list of weak or late records: no batches
+        # batches unless the question is about a weakness, or asks a named record for a date or its status
+        if event.batch_ids and (frame.batches or not (frame.flags or (frame.records and _dates_asked(frame)))):
             # the product as the report names it: a program id comes from the portfolio, not from the text
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
             evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
         text = " ".join(facts)
-        asked_when = re.search(r"\bwhen\b", frame.text, re.IGNORECASE)  # asked when: every date the report gives
-        about_this = bool(frame.records or frame.batches)  # "what happened with batch 24-017"
-        asked_notice = asked_when or FlagCode.NOTIFIED_LATE in frame.flags or _NOTICE.search(frame.text)
-        for role, words in (("occurred", "it occurred"), ("detected", "it was detected")):
-            # asked when, every date; asked about notice, the date the notification clock ran from
-            if (value := getattr(event.dates, role)) and (asked_when or (asked_notice and role == "detected")):
+        for role, words in (("occurred", "it occurred"), ("detected", "it was detected"),
+                            ("reported", "it was reported to the sponsor"), ("closed", "it was closed")):  # fmt: skip
+            if (value := getattr(event.dates, role)) and role in _dates_asked(frame):
                 text += f"; {words} on {_day(value)}"
                 evidence.append(event.date_evidence.get(role))
-        if event.dates.reported and (asked_notice or about_this):
-            text += f"; it was reported to the sponsor on {_day(event.dates.reported)}"
-            evidence.append(event.date_evidence.get("reported"))
-        if event.dates.closed and asked_when:
-            text += f"; it was closed on {_day(event.dates.closed)}"
-            evidence.append(event.date_evidence.get("closed"))
-        flags = [f for f in event.flags if f.code in frame.flags or (about_this and not frame.flags)]
+        flags = [f for f in event.flags if f.code in frame.flags]
         if flags:
             text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
             evidence += [f.evidence[0] for f in flags if f.evidence]
@@ -248,6 +239,30 @@ class StructuredAnswerer:
         text = self.store.page_text(review.document_id, 1) or ""
         end = text.find("\n") if "\n" in text else len(text)
         return Evidence(document_id=review.document_id, page=1, start=0, end=end, quote=text[:end]) if end else None
+
+
+# "what happened with batch 24-017": the report's own account of the event is the answer
+_TELL = re.compile(r"\b(what happened|tell me about|summar\w*|what do we know|update on|overview|going on)\b", re.I)
+_DATE_ROLES = {
+    "occurred": r"\b(occur\w*|happen\w*|took place|start\w*)\b",
+    "detected": r"\b(detect\w*|discover\w*|found|identif\w*|observ\w*|obtain\w*|measur\w*)\b",  # a result obtained
+    "reported": r"\b(notif\w*|report\w* to|inform\w*|told)\b",
+    "closed": r"\b(clos\w*|complet\w*|status)\b",
+}
+
+
+def _dates_asked(frame: QuestionFrame) -> set[str]:
+    """The dates of an event a question asks for: those whose role it names ("when was Corvane notified",
+    "what is the status"), every one for a bare "when", the two a notification clock runs between when asked
+    about lateness; none otherwise."""
+    named = {role for role, pattern in _DATE_ROLES.items() if re.search(pattern, frame.text, re.I)}
+    if FlagCode.NOTIFIED_LATE in frame.flags:
+        return {"detected", "reported"}
+    if FlagCode.CLOSED_LATE in frame.flags:
+        return {"detected", "closed"}
+    if re.search(r"\bwhen\b", frame.text, re.I):
+        return named or set(_DATE_ROLES)
+    return named & {"reported", "closed"}  # "which deviations were reported to ...", "what is the status"
 
 
 def _clauses_asked(question: str, evidence: list[Evidence], conflicting: bool) -> list[Evidence]:
