@@ -93,15 +93,18 @@ class CitationBook:
         return citation.marker
 
     def sentence(
-        self, text: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = ()
+        self, text: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = (),
+        basis: list[Evidence] = (),
     ) -> AnswerSentence | None:
-        """A sentence with the fewest citations that support it (carrying also the `required` words, the
-        claims the question asks about: "critical"); None when none does."""
-        supporting = [e for e in evidence if e is not None]
+        """A sentence with the fewest citations that support it, carrying also the `required` words and citing
+        every `basis` passage: the claims the question asks about ("critical", the quote a flag rests on).
+        None when nothing supports it."""
+        supporting = [e for e in [*basis, *evidence] if e is not None]
         if not supporting or not supports(text, [e.quote for e in supporting], min_overlap):
             self.dropped += len(supporting)
             return None
-        markers = [m for e in fewest(text, supporting, min_overlap, required) if (m := self.cite(e)) is not None]
+        chosen = fewest(text, supporting, min_overlap, required, basis=[e for e in basis if e is not None])
+        markers = [m for e in chosen if (m := self.cite(e)) is not None]
         return AnswerSentence(text=text, citations=list(dict.fromkeys(markers))) if markers else None
 
     def restated(self, text: str, evidence: list[Evidence], required: tuple[str, ...] = ()) -> AnswerSentence | None:
@@ -137,20 +140,21 @@ def supports(sentence: str, quotes: list[str], min_overlap: float = 0.5) -> bool
 
 
 def fewest(
-    sentence: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = ()
+    sentence: str, evidence: list[Evidence], min_overlap: float = 0.5, required: tuple[str, ...] = (),
+    basis: list[Evidence] = (),
 ) -> list[Evidence]:
     """The fewest of the passages that together carry what they can of the sentence, in their given order:
     each next one the passage that carries most of its figures and required words, then of its other words,
     not yet carried. A passage that adds nothing is not cited: a reader opens each citation to check a claim.
-    A figure no passage carries (a count the product made) asks for nothing."""
+    A figure no passage carries (a count the product made) asks for nothing. The `basis` is always cited."""
     if not evidence:
         return []
     everything = " ".join(e.quote for e in evidence)
     wanted_facts = facts(sentence) & facts(everything)
     wanted_words = set(content_terms(sentence)) & set(content_terms(everything))
     must = {t for word in required for t in content_terms(word)} & wanted_words
-    chosen: list[Evidence] = []
-    left = list(evidence)
+    chosen: list[Evidence] = list(basis)
+    left = [e for e in evidence if e not in chosen]
     while left:
         carried = " ".join(e.quote for e in chosen)
         open_facts = wanted_facts - facts(carried)

@@ -111,8 +111,9 @@ class StructuredAnswerer:
         traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, event_status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
         # what the question asks about it must be cited, not only said: "critical", and the class a limit rests on
+        lateness = set(frame.flags) & set(_LATENESS)
         asked = tuple(c.value for c in frame.classifications) + ((event.classification,) if event.classification
-                                                                  and frame.flags else ())  # fmt: skip
+                                                                  and lateness else ())  # fmt: skip
         # the field that classifies it ("Classification: Critical") first: it often carries the number too
         evidence = [line_matching(self.store, event.document_id, rf"\b{event.classification}\b", re.I)
                     if event.classification else None, line_with(self.store, event.document_id, record)]  # fmt: skip
@@ -130,15 +131,15 @@ class StructuredAnswerer:
                 text += f"; {words} on {_day(value)}"
                 evidence.append(event.date_evidence.get(role))
         flags = [f for f in event.flags if f.code in frame.flags]
+        basis = [f.evidence[0] for f in flags if f.evidence]  # the quote each weakness asked about rests on
         if flags:
             text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
-            evidence += [f.evidence[0] for f in flags if f.evidence]
         late = [f for f in flags if f.code in _LATENESS and frame.flags]
         if late:
             # a derived claim cites its basis: the dates it counts between and the agreement's clause and limit
             text += " (risk " + event.risk.value + "): " + " ".join(f.reason for f in late)
             return book.restated(text, evidence + [e for f in late for e in f.evidence], asked)
-        return book.sentence(text + f" (risk {event.risk.value}).", evidence, min_overlap=0.0, required=asked)
+        return book.sentence(text + f" (risk {event.risk.value}).", evidence, 0.0, asked, basis=basis)
 
     def _what_happened(self, event: InvestigationEvent, book: CitationBook) -> AnswerSentence | None:
         """The report's own account of the event, quoted: what "what happened with ..." asks for."""
