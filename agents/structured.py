@@ -119,8 +119,9 @@ class StructuredAnswerer:
                     if event.classification else None, line_with(self.store, event.document_id, record)]  # fmt: skip
         if event.site:
             facts.append(f"at {event.site}")
-        # batches unless the question is about a weakness, or asks a named record for a date or its status
-        if event.batch_ids and (frame.batches or not (frame.flags or (frame.records and _dates_asked(frame)))):
+        # batches when the question names one or asks what happened: a list of records by class, weakness or
+        # date says which records, and each record's page says its batches
+        if event.batch_ids and (frame.batches or _TELL.search(frame.text)):
             # the product as the report names it: a program id comes from the portfolio, not from the text
             facts.append(" ".join(filter(None, ["concerns", event.product, "batch", ", ".join(event.batch_ids)])))
             evidence += [line_with(self.store, event.document_id, b) for b in event.batch_ids]
