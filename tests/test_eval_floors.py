@@ -57,9 +57,11 @@ def test_offline_chat_holds_its_floors(chat_corpus):
     assert result.answer_correctness >= floors["answer_correctness"], result.misses
     assert result.correctness_by_category["structured"] >= floors["structured_correctness"], result.misses
     assert result.citation_precision_document >= floors["citation_precision_document"], result
+    assert result.citation_precision_complete >= floors["citation_precision_complete"], result
     assert result.citation_recall >= floors["citation_recall"], result
     assert result.refusal_accuracy >= floors["refusal_accuracy"], result.misses
     assert result.false_refusals <= floors["max_false_refusals"], result.misses
+    assert result.wrong_answers <= floors["max_wrong_answers"], result.misses
 
 
 def test_oversight_meets_its_gold_expectations(corpus_dir, tmp_path):
@@ -119,3 +121,4 @@ def test_chat_on_another_sponsors_documents_holds_its_floors(chat_corpus, tmp_pa
         assert result.answer_correctness >= floors["answer_correctness"], result.misses
         assert result.wrong_answers <= floors["max_wrong_answers"], result.misses
         assert result.refusal_accuracy >= floors["refusal_accuracy"], result.misses
+        assert result.citation_precision_complete >= floors["citation_precision_complete"], result

@@ -87,12 +87,13 @@ def eval_qa(
                 scores.append(qa.run(ChatService(corpus, portfolio, agent, today=today), agent.label))
         finally:
             corpus.close()
-    table = Table("backend", "correct", "by category", "fact recall", "cite P (passage/doc)", "cite R",
+    table = Table("backend", "correct", "by category", "fact recall", "cite P (passage/complete/doc)", "cite R",
                   "refusals", "false refusals", "wrong", "first sentence p50/p95 ms", "answer p50/p95 ms")
     for s in scores:
         table.add_row(
             s.backend, f"{s.answer_correctness:.3f}", " ".join(f"{c} {v:.2f}" for c, v in s.correctness_by_category.items()),
-            f"{s.fact_recall:.3f}", f"{s.citation_precision:.3f} / {s.citation_precision_document:.3f}",
+            f"{s.fact_recall:.3f}",
+            f"{s.citation_precision:.3f} / {s.citation_precision_complete:.3f} / {s.citation_precision_document:.3f}",
             f"{s.citation_recall:.3f}", f"{s.refusal_accuracy:.3f}", str(s.false_refusals),
             f"{s.wrong_answers} ({s.wrong_answer_rate:.1%})",
             f"{s.first_sentence_ms_p50:.0f} / {s.first_sentence_ms_p95:.0f}", f"{s.answer_ms_p50:.0f} / {s.answer_ms_p95:.0f}",
