@@ -16,7 +16,7 @@ from agents.questions import QuestionFrame
 from core.chat import AnswerSentence
 from core.documents import DocumentKind
 from core.evidence import Evidence
-from core.identifiers import identifiers_in
+from core.identifiers import identifiers_in, record_ids
 from core.portfolio import Portfolio
 from core.search import SearchHit
 from extraction.hostile import HOSTILE
@@ -120,6 +120,7 @@ class ExtractiveAnswerer:
             for term in content_terms(" ".join([entity.id, entity.name, *entity.aliases]))
         }
         self._df: dict[str, int] = {}
+        self._titles: dict[str, str] = {}  # record number -> the title of the document that is that record
         self._documents = 0
         self._generation = -1
 
@@ -228,9 +229,11 @@ class ExtractiveAnswerer:
             start = hit.start + begin + (len(piece) - len(piece.lstrip()))
             # a sentence is read under its document's title and its heading ("Root Cause"); a labelled field
             # ("Result: 14 CFU/10 mL") also beside the other fields of its run ("Test: bioburden ..."), which
-            # count half: the field that names a word itself is the likelier answer
+            # count half: the sentence that says a word itself is the likelier answer
             terms = set(content_terms(f"{hit.title}\n{hit.section}\n{text}"))
-            beside = set(content_terms(hit.text[run[0] : run[1]])) - terms if run else set()
+            # a record the sentence names brings what its document is ("CHG-25-0412": a change request)
+            named = " ".join(self._titles.get(r, "") for r in record_ids(text) if r not in hit.title)
+            beside = set(content_terms(f"{hit.text[run[0] : run[1]] if run else ''}\n{named}")) - terms
             score = sum(w * (1.0 if _carried(t, terms) else 0.5 if _carried(t, beside) else 0.0)
                         for t, w in weights.items()) / total  # fmt: skip
             yield Candidate(hit=hit, start=start, end=start + len(text), text=text, score=score)
@@ -245,6 +248,7 @@ class ExtractiveAnswerer:
             count += 1
             for term in set(content_terms(chunk.text)):
                 df[term] = df.get(term, 0) + 1
+        self._titles = {r: d.title for d in self.corpus.store.list_documents() for r in record_ids(d.title)}
         self._df, self._documents, self._generation = df, count, generation
 
 
