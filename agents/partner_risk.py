@@ -1,7 +1,8 @@
 """Partner risk per CDMO site on four dimensions, each score explained by the signals that produced it.
 
 Signals come from what is stored: triaged events (technical: a batch or result at stake), their
-weak-investigation flags and CAPAs past due (quality system), QTA gaps (quality system), and sentences
+weak-investigation flags and CAPAs past due (quality system), QTA gaps (quality system), the observations of
+regulators' 483s, inspection reports and letters about the site (quality system), and sentences
 in the site's minutes, audit reports and letters that match the cues of prompts/partner_risk.yaml
 (capacity and supply, business, and more of the others). A sentence that names a site other than its
 document's own counts for that site ("Northgate flagged that the result from Quantix is delayed", said on
@@ -17,6 +18,7 @@ from core.analysis import AnalysisKind
 from core.documents import Document, DocumentKind
 from core.evidence import Evidence
 from core.investigations import InvestigationEvent
+from core.observations import RegulatoryFindings
 from core.oversight import Dimension, DimensionScore, PartnerRisk, Signal, TrendPoint
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
@@ -73,6 +75,9 @@ class RiskScorer:
                 if analysis.kind == AnalysisKind.EVENT:
                     event = InvestigationEvent.model_validate(analysis.payload)
                     found.setdefault(analysis.site, []).extend(self._event_signals(event, doc))
+                elif analysis.kind == AnalysisKind.OBSERVATIONS:
+                    findings = RegulatoryFindings.model_validate(analysis.payload)
+                    found.setdefault(analysis.site, []).extend(self._observation_signals(findings, doc))
                 else:
                     review = QtaReview.model_validate(analysis.payload)
                     found.setdefault(analysis.site, []).extend(self._gap_signals(review, doc))
@@ -129,6 +134,22 @@ class RiskScorer:
                     capa.evidence,
                 )
             )
+        return out
+
+    def _observation_signals(self, findings: RegulatoryFindings, doc: Document) -> list[Signal]:
+        """What a regulator found at the site (a 483, an inspection report, a warning letter), one signal per
+        observation with its categories and statement. A sponsor's own audit counts through its sentences."""
+        points = self.config["observation_points"].get(findings.kind)
+        if points is None:
+            return []
+        who = {"regulatory_letter": "regulator's letter", "inspection_observations": "inspection"}[findings.kind]
+        out = []
+        for o in findings.observations:
+            what = ", ".join(c.name.lower() for c in o.categories) or "observation"
+            label = f"{findings.issuer or 'regulator'} {who}, observation {o.number}: {what}" + (" (repeat)" * o.repeat)
+            out.append(self._signal(Dimension.QUALITY_SYSTEM, "observation", label,
+                                    points + self.config["repeat_points"] * o.repeat, findings.date, doc,
+                                    findings.reference, o.evidence))  # fmt: skip
         return out
 
     def _gap_signals(self, review: QtaReview, doc: Document) -> list[Signal]:

@@ -11,6 +11,7 @@ from core.auth import Principal
 from core.documents import FileType, IngestResult, IngestStatus
 from core.errors import IngestError, unexpected
 from core.investigations import InvestigationEvent
+from core.observations import RegulatoryFindings
 from core.portfolio import Portfolio
 from core.qta import ElementStatus
 from core.store import utcnow
@@ -124,6 +125,9 @@ def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str, principal: P
 
 
 def summary(found) -> str:
+    if isinstance(found, RegulatoryFindings):
+        where = found.site or found.site_reason
+        return f"{len(found.observations)} observation{'s' * (len(found.observations) != 1)} ({where})"
     if isinstance(found, InvestigationEvent):
         count = len(found.flags)
         return f"{found.type.value} event, risk {found.risk.value}, {count} weakness flag{'s' * (count != 1)}"

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 class AnalysisKind(StrEnum):
     QTA_REVIEW = "qta_review"
     EVENT = "event"
+    OBSERVATIONS = "observations"  # a regulator's or auditor's findings (core.observations.RegulatoryFindings)
 
 
 class Analysis(BaseModel):
@@ -19,13 +20,14 @@ class Analysis(BaseModel):
     batch_ids: list[str] = Field(default_factory=list)
     risk: str | None = None
     backend: str
-    payload: dict = Field(description="The QtaReview or InvestigationEvent, as JSON")
+    payload: dict = Field(description="The QtaReview, InvestigationEvent or RegulatoryFindings, as JSON")
     analysed_at: datetime
 
 
 class FindingSource(StrEnum):
     EVENT = "event"
     QTA_REVIEW = "qta_review"
+    OBSERVATION = "observation"
     NEW_VERSION = "new_version"  # a new version lowered what its record said: for a person to confirm
 
 

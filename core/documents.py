@@ -16,6 +16,8 @@ class DocumentKind(StrEnum):
     CAPA = "capa"
     CHANGE_CONTROL = "change_control"
     AUDIT_REPORT = "audit_report"
+    INSPECTION_OBSERVATIONS = "inspection_observations"  # Form FDA 483, an EU or MHRA inspection report
+    REGULATORY_LETTER = "regulatory_letter"  # warning or untitled letter, statement of non-compliance
     MEETING_MINUTES = "meeting_minutes"
     OTHER = "other"
 

@@ -19,7 +19,7 @@ class Signal(BaseModel):
     """One thing that moved a score: an event, a flag, a gap, an overdue CAPA, a sentence in minutes."""
 
     dimension: Dimension
-    source: str = Field(description="event, flag, overdue_capa, qta_gap, or text (a sentence that matched a cue)")
+    source: str = Field(description="event, flag, overdue_capa, qta_gap, observation (a regulator's finding), or text (a sentence that matched a cue)")
     label: str
     points: float = Field(description="After ageing: half for a signal older than the half-life")
     dated: date | None = Field(None, description="When it happened (the event, else the document's date)")

@@ -26,6 +26,7 @@ class Site(BaseModel):
     aliases: list[str] = Field(default_factory=list, description="Other names the site goes by in documents")
     record_prefixes: list[str] = Field(default_factory=list, description="Its own record-number prefixes (EQ-HFF)")
     batch_patterns: list[str] = Field(default_factory=list, description="Regular expressions of its batch numbers")
+    fei: list[str] = Field(default_factory=list, description="Its FDA Establishment Identifiers")
 
 
 class Program(BaseModel):

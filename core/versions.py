@@ -93,6 +93,12 @@ def downgrades(previous: Analysis, current: Analysis) -> list[str]:
         was, now = before.get("classification"), after.get("classification")
         if was in _CLASS_ORDER and (now not in _CLASS_ORDER or _CLASS_ORDER.index(now) < _CLASS_ORDER.index(was)):
             lowered.append(f"classification {was} -> {now or 'none'}")
+    elif previous.kind == AnalysisKind.OBSERVATIONS:
+        # a regulator's or auditor's finding is not withdrawn by a later copy: fewer observations read is a change
+        # for a person to look at
+        before, after = len(previous.payload["observations"]), len(current.payload["observations"])
+        if after < before:
+            lowered.append(f"observations {before} -> {after}")
     else:
         status = {f["element_id"]: f["status"] for f in current.payload["findings"]}
         closed = sorted(

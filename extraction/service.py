@@ -9,17 +9,23 @@ from core.config import Settings
 from core.documents import DocumentDetail, DocumentKind, PreparedDocument
 from core.investigations import InvestigationEvent
 from core.meaning import meaning
+from core.observations import RegulatoryFindings
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore, utcnow
 from extraction.backends import Backend, make_backend
+from extraction.observations import OBSERVATION_KINDS, ObservationReader
 from extraction.playbook import Playbook, load_playbook
 from extraction.source import SourceText
 from extraction.triage import assemble
 
 log = logging.getLogger(__name__)
 TRIAGED_KINDS = (DocumentKind.DEVIATION_REPORT, DocumentKind.OOS_INVESTIGATION, DocumentKind.CHANGE_CONTROL)
-ANALYSED_KINDS = (DocumentKind.QTA, *TRIAGED_KINDS)
+ANALYSED_KINDS = (DocumentKind.QTA, *TRIAGED_KINDS, *OBSERVATION_KINDS)
+Result = QtaReview | InvestigationEvent | RegulatoryFindings
+# how much an observation weighs, by who made it: an FDA warning letter is the gravest finding a partner can have
+_OBSERVATION_SEVERITY = {DocumentKind.REGULATORY_LETTER: "high", DocumentKind.INSPECTION_OBSERVATIONS: "medium",
+                         DocumentKind.AUDIT_REPORT: "medium"}  # fmt: skip
 
 
 def source_of(document: PreparedDocument | DocumentDetail) -> SourceText:
@@ -68,6 +74,11 @@ class Extractor:
         agreement = agreement or self.agreement_for(reading.site)
         return assemble(source, reading, agreement, self.portfolio, self.backend.label("triage"), grounding)
 
+    def observations(self, source: SourceText) -> RegulatoryFindings:
+        """A 483, inspection report, regulator's letter or audit report read as its numbered observations."""
+        signal = meaning(self.settings) if self.settings.reading_meaning else None
+        return ObservationReader(self.portfolio, meaning=signal).read(source)
+
     def agreement_for(self, site: str | None) -> SourceText | None:
         """The site's current quality agreement in the corpus (the latest ingested, if several)."""
         if not site:
@@ -75,7 +86,7 @@ class Extractor:
         agreements = [d for d in self.store.list_documents(kind=DocumentKind.QTA) if d.metadata.sites[:1] == [site]]
         return source_of(self.store.detail(agreements[-1].id)) if agreements else None
 
-    def analyse_stored(self, document_id: str, actor: Principal | None = None) -> QtaReview | InvestigationEvent | None:
+    def analyse_stored(self, document_id: str, actor: Principal | None = None) -> Result | None:
         """Review or triage a stored document by its kind, and store the result (replacing any earlier one);
         with `actor`, audited in the same transaction."""
         detail = self.store.detail(document_id)
@@ -90,6 +101,8 @@ class Extractor:
             return result
         elif detail.kind in TRIAGED_KINDS:
             result = self.triage(source_of(detail))
+        elif detail.kind in OBSERVATION_KINDS:
+            result = self.observations(source_of(detail))
         else:
             return None
         self.save(result, detail, actor)
@@ -97,7 +110,7 @@ class Extractor:
 
     def save(
         self,
-        result: QtaReview | InvestigationEvent,
+        result: Result,
         detail: DocumentDetail,
         actor: Principal | None = None,
         action: str = "analyse",
@@ -111,6 +124,17 @@ class Extractor:
                            severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}")
                 for f in result.findings
                 if f.status != ElementStatus.PRESENT
+            ]  # fmt: skip
+        elif isinstance(result, RegulatoryFindings):
+            # linked to the site the document concerns by its FEI or name and place, not by any name it mentions
+            kind, risk, batches, product, site = AnalysisKind.OBSERVATIONS, None, [], None, result.site
+            severity = _OBSERVATION_SEVERITY.get(detail.kind, "medium")
+            rows = [
+                FindingRow(document_id=detail.id, source=FindingSource.OBSERVATION, code=f"observation:{c}",
+                           severity=severity, site=site, programs=meta.programs,
+                           summary=f"Observation {o.number}: {o.evidence.quote[:200]}")
+                for o in result.observations
+                for c in o.category_ids
             ]  # fmt: skip
         else:
             kind, risk, batches, product = AnalysisKind.EVENT, result.risk.value, result.batch_ids, result.product
