@@ -14,6 +14,7 @@ from agents.readiness import ReadinessAssessor
 from core.analysis import AnalysisKind
 from core.documents import Document
 from core.investigations import FlagCode, InvestigationEvent, RiskLevel
+from core.observations import RegulatoryFindings
 from core.oversight import (
     Digest,
     DigestItem,
@@ -66,6 +67,11 @@ class DigestBuilder:
                 event = InvestigationEvent.model_validate(analysis.payload)
                 item, found = self._event_item(event), events
                 needs += self._urgent(event, item)
+            elif analysis.kind == AnalysisKind.OBSERVATIONS:
+                findings = RegulatoryFindings.model_validate(analysis.payload)
+                if item := self._observations_item(findings, doc):
+                    needs.append(item)  # a regulator's finding about a partner: a person reads it today
+                continue
             else:
                 item, found = self._gap_item(QtaReview.model_validate(analysis.payload), doc), gaps
             if item:
@@ -183,6 +189,23 @@ class DigestBuilder:
             filename=e.filename,
             page=page,
         )
+
+    def _observations_item(self, findings: RegulatoryFindings, doc) -> DigestItem | None:
+        """A new 483, inspection report or regulator's letter about a partner site; an audit report or a letter
+        about a site outside the portfolio is listed with the new documents only."""
+        if findings.site is None or findings.kind not in ("regulatory_letter", "inspection_observations"):
+            return None
+        site = self.portfolio.site(findings.site)
+        kinds = sorted({c.name.lower() for o in findings.observations for c in o.categories})
+        repeats = sum(o.repeat for o in findings.observations)
+        what = {"regulatory_letter": "letter", "inspection_observations": "inspection findings"}[findings.kind]
+        text = (f"{findings.issuer or 'A regulator'} {what} {findings.reference or ''} about {site.name if site else findings.site}"
+                f" ({findings.date or 'undated'}): {len(findings.observations)} observation"
+                f"{'s' * (len(findings.observations) != 1)}" + (f", {repeats} repeat" if repeats else "")
+                + (f" - {', '.join(kinds)}" if kinds else ""))  # fmt: skip
+        page = findings.observations[0].evidence.page if findings.observations else None
+        return DigestItem(text=" ".join(text.split()), site=findings.site, document_id=doc.id, filename=doc.filename,
+                          page=page)  # fmt: skip
 
     def _gap_item(self, review: QtaReview, doc: Document) -> DigestItem | None:
         counts = {s: len(review.by_status(s)) for s in _GAPS}

@@ -21,6 +21,7 @@ from core.chat import ChatEvent, ChatEventType, ChatScope
 from core.consistency import ConsistencyReport
 from core.documents import Document, IngestResult, IngestStatus
 from core.investigations import InvestigationEvent
+from core.observations import RegulatoryFindings
 from core.jobs import IngestJob
 from core.oversight import NightlyOutcome, PartnerRisk, ProgramReadiness
 from core.ownership import StoreOwner
@@ -107,6 +108,11 @@ class ServerClient:
         files = [("file", (path.name, data))]
         response = self._call("POST", "/investigations/triage", params={"format": fmt.value}, files=files)
         return _report(InvestigationEvent, response, fmt)
+
+    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+        files = [("file", (path.name, data))]
+        response = self._call("POST", "/observations/read", params={"format": fmt.value}, files=files)
+        return _report(RegulatoryFindings, response, fmt)
 
     # --- oversight -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from html import escape
 from core.chat import ChatTurn
 from core.evidence import Evidence
 from core.investigations import InvestigationEvent
+from core.observations import RegulatoryFindings
 from core.qta import ElementStatus, QtaReview
 
 _STATUS_MARK = {
@@ -221,16 +222,66 @@ def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
     return _page(f"Triage - {event.title}", body)
 
 
+def observations_markdown(findings: RegulatoryFindings) -> str:
+    where = findings.site or findings.site_reason
+    lines = [
+        f"# Observations: {findings.title}",
+        "",
+        f"File `{findings.filename}` (document {findings.document_id}); {findings.kind.replace('_', ' ')} by "
+        f"{findings.issuer or 'unknown'}, reference {findings.reference or '-'}, dated {findings.date or '-'}.",
+        f"Firm: {findings.firm or '-'}; FEI {', '.join(findings.fei) or '-'}; site: {where}"
+        + (f" (by {findings.site_reason})" if findings.site else "") + ".",
+        "",
+    ]
+    for o in findings.observations:
+        lines += [f"## Observation {o.number}{' (repeat)' if o.repeat else ''}", "",
+                  f"> {_one_line(o.evidence.quote)} ({_cite(o.evidence)})", ""]  # fmt: skip
+        cited = ", ".join(o.regulations) or "none cited"
+        named = "; ".join(f"{n.reference} ({n.short_description}; {n.source})" for n in o.named_regulations)
+        lines.append(f"- Regulations: {cited}" + (f"; named from FDA's 483 citations: {named}" if named else ""))
+        for c in o.categories:
+            lines.append(f"- **{c.name}** ({c.signal}): \"{_one_line(c.evidence.quote)[:240]}\" ({_cite(c.evidence)})")
+        if o.repeat_evidence:
+            lines.append(f"- Cited before: \"{_one_line(o.repeat_evidence.quote)[:240]}\" ({_cite(o.repeat_evidence)})")
+        lines.append("")
+    if findings.reading_notes:
+        lines += ["## Not read, or read with doubt", "", *[f"- {n}" for n in findings.reading_notes], ""]
+    return "\n".join(lines)
+
+
+def observations_html(findings: RegulatoryFindings, pages: dict[int, str]) -> str:
+    items = "".join(
+        f"<li><b>Observation {escape(o.number)}</b>{' (repeat)' if o.repeat else ''}: "
+        f"{_quote_html(o.evidence)}<p>Regulations: {escape(', '.join(o.regulations) or 'none cited')}</p><ul>"
+        + "".join(f"<li>{escape(c.name)} <i>({escape(c.signal)})</i>{_quote_html(c.evidence)}</li>" for c in o.categories)
+        + "</ul></li>"
+        for o in findings.observations
+    )
+    evidence = [o.evidence for o in findings.observations] + [c.evidence for o in findings.observations for c in o.categories]
+    body = (
+        f"<h1>Observations: {escape(findings.title)}</h1><p>{escape(findings.filename)} · "
+        f"{escape(findings.issuer or 'unknown')} · site {escape(findings.site or findings.site_reason)}</p>"
+        f"<ol>{items or '<li>no numbered observations found</li>'}</ol>"
+        + "<h2>Cited pages</h2>" + _highlighted_pages(pages, evidence, findings.document_id)
+    )  # fmt: skip
+    return _page(f"Observations - {findings.title}", body)
+
+
 class ReportFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
 
 
-def render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat) -> str:
-    """A review or triage as JSON, Markdown or an HTML page (which shows `pages` with the quotes marked)."""
+def render(
+    result: QtaReview | InvestigationEvent | RegulatoryFindings, pages: dict[int, str], fmt: ReportFormat
+) -> str:
+    """A review, triage or reading of observations as JSON, Markdown or an HTML page (which shows `pages` with
+    the quotes marked)."""
     if fmt == ReportFormat.JSON:
         return result.model_dump_json(indent=2)
+    if isinstance(result, RegulatoryFindings):
+        return observations_markdown(result) if fmt == ReportFormat.MARKDOWN else observations_html(result, pages)
     if isinstance(result, QtaReview):
         return qta_markdown(result) if fmt == ReportFormat.MARKDOWN else qta_html(result, pages)
     return event_markdown(result) if fmt == ReportFormat.MARKDOWN else event_html(result, pages)

@@ -66,6 +66,10 @@ class RegulatoryScores(BaseModel):
     with_meaning: bool = True
 
 
+class RegulatoryReport(BaseModel):
+    scores: list[RegulatoryScores]
+
+
 def _norm(text: str) -> str:
     return " ".join(text.replace("\u2019", "'").split()).lower()
 

@@ -35,6 +35,17 @@ def triage(
     _report(lambda store, data: store.triage(file, data, format), file, out)
 
 
+@app.command()
+def observations(
+    file: Path,
+    format: Annotated[ReportFormat, typer.Option(help="json, markdown or html")] = ReportFormat.MARKDOWN,
+    out: Annotated[Path | None, typer.Option(help="Write the report here instead of printing it")] = None,
+) -> None:
+    """Read a 483, inspection report, regulator's letter or audit report as its numbered observations:
+    regulations cited, categories with quotes, repeats, and the portfolio site it concerns (or why none)."""
+    _report(lambda store, data: store.observations(file, data, format), file, out)
+
+
 def _report(analyse, file: Path, out: Path | None) -> None:
     from ingestion.guards import read_file
 

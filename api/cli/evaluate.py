@@ -339,3 +339,29 @@ def eval_readers(
         for miss in s.mismatches:
             console.print(f"[dim]{s.gold_set}: {miss}[/dim]", highlight=False)
     _write_report(report, result)
+
+
+@eval_app.command("observations")
+def eval_observations(report: Path = Path("eval/reports/observations.json")) -> None:
+    """Regulators' letters and inspection findings read as observations (eval/regulatory_gold.yaml: real FDA
+    warning letters): kind, segmentation, regulations cited, categories, repeats and site attribution."""
+    from eval import regulatory
+
+    result = regulatory.RegulatoryReport(scores=regulatory.run(get_settings()))
+    table = Table("measure", *[f"{'with' if s.with_meaning else 'without'} the meaning signal" for s in result.scores])
+
+    def pr(values: dict) -> str:
+        return f"P {values['precision']:.3f} R {values['recall']:.3f}"
+
+    table.add_row("kind accuracy", *[f"{s.kind_accuracy:.3f}" for s in result.scores])
+    table.add_row("observations found", *[pr(s.segmentation) for s in result.scores])
+    table.add_row("regulations cited", *[pr(s.regulations) for s in result.scores])
+    table.add_row("categories", *[pr(s.categories) for s in result.scores])
+    for category in result.scores[0].by_category:
+        table.add_row(f"  {category}", *[pr(s.by_category.get(category, {"precision": 1, "recall": 1})) for s in result.scores])
+    table.add_row("repeat accuracy", *[f"{s.repeat_accuracy:.3f}" for s in result.scores])
+    table.add_row("site attribution accuracy", *[f"{s.site_accuracy:.3f}" for s in result.scores])
+    console.print(table)
+    for miss in result.scores[0].mismatches:
+        console.print(f"[dim]{miss}[/dim]", highlight=False)
+    _write_report(report, result)

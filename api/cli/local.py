@@ -102,6 +102,9 @@ class LocalStore:
     def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
         return self._analysed(path, data, "triage", lambda extractor, source: extractor.triage(source), fmt)
 
+    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+        return self._analysed(path, data, "read_observations", lambda extractor, source: extractor.observations(source), fmt)
+
     def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str:
         from api.reports import render
         from extraction.service import Extractor, source_of

@@ -17,6 +17,7 @@ from core.analysis import AnalysisKind, FindingRow
 from core.auth import Principal, Role
 from core.errors import IngestError
 from core.investigations import InvestigationEvent, RiskLevel
+from core.observations import RegulatoryFindings
 from core.qta import QtaReview
 from extraction.playbook import PlaybookError, parse_playbook
 from extraction.service import Extractor, source_of
@@ -42,7 +43,7 @@ def _prepared(upload: UploadFile, state: RequestState):
     return prepared
 
 
-def _render(result: QtaReview | InvestigationEvent, pages: dict[int, str], fmt: ReportFormat):
+def _render(result: QtaReview | InvestigationEvent | RegulatoryFindings, pages: dict[int, str], fmt: ReportFormat):
     if fmt == ReportFormat.JSON:
         return result  # FastAPI serializes it against the response model
     text = render(result, pages, fmt)
@@ -92,6 +93,56 @@ def triage(
            detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash,
                    "risk": event.risk.value})  # fmt: skip
     return _render(event, {p.number: p.text for p in prepared.pages}, format)
+
+
+@router.post("/observations/read", response_model=RegulatoryFindings)
+def read_observations(
+    file: UploadFile,
+    state: Annotated[RequestState, Depends(get_state)],
+    _: Annotated[Principal, require(Role.REVIEWER)],
+    format: ReportFormat = ReportFormat.JSON,
+):
+    """A 483, inspection report, regulator's letter or audit report read as numbered observations: regulations
+    cited, categories with their quotes, repeats, and the portfolio site it concerns (or why none)."""
+    prepared = _prepared(file, state)
+    findings = Extractor(state.settings, state.corpus.store, state.portfolio).observations(source_of(prepared))
+    record(state.app.corpus.store, state.principal, "read_observations", backend=findings.backend,
+           detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash,
+                   "observations": len(findings.observations)})  # fmt: skip
+    return _render(findings, {p.number: p.text for p in prepared.pages}, format)
+
+
+@router.get("/observations", response_model=list[RegulatoryFindings])
+def list_observations(
+    state: Annotated[RequestState, Depends(get_state)],
+    site: str | None = None,
+    category: str | None = None,
+    regulation: str | None = None,
+):
+    """Stored regulators' and auditors' documents with their observations, narrowed to the observations of a
+    category ("data_integrity") or citing a regulation ("211.192"); `site` may be "none" for documents about
+    sites not in the portfolio."""
+    store = state.corpus.store
+    analyses = store.list_analyses(kind=AnalysisKind.OBSERVATIONS, site=None if site == "none" else site)
+    out = []
+    for analysis in analyses:
+        findings = RegulatoryFindings.model_validate(analysis.payload)
+        if site == "none" and findings.site is not None:
+            continue
+        kept = [o for o in findings.observations
+                if (category is None or category in o.category_ids)
+                and (regulation is None or any(regulation in r for r in [*o.regulations, *(n.reference for n in o.named_regulations)]))]  # fmt: skip
+        if kept or (category is None and regulation is None):
+            out.append(findings.model_copy(update={"observations": kept}))
+    return out
+
+
+@router.get("/observations/{document_id}", response_model=RegulatoryFindings)
+def stored_observations(
+    document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
+):
+    payload, pages = _stored(state, document_id, AnalysisKind.OBSERVATIONS)
+    return _render(RegulatoryFindings.model_validate(payload), pages, format)
 
 
 def _stored(state: RequestState, document_id: str, kind: AnalysisKind):
