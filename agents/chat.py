@@ -174,7 +174,7 @@ def _in_scope(document, scope: ChatScope) -> bool:
 
 def _nothing_matches(frame: QuestionFrame) -> str:
     what = {Intent.CAPAS_DUE: "CAPA past its due date", Intent.QTA_GAPS: "quality-agreement gap",
-            Intent.QTA_TERMS: "quality-agreement clause"}.get(  # fmt: skip
+            Intent.QTA_TERMS: "quality-agreement clause", Intent.OBSERVATIONS: "inspection or audit observation"}.get(  # fmt: skip
         frame.intent, "event"
     )
     return f"No stored {what} matches this question in {frame.scope_words()}, so there is nothing to cite."

@@ -24,6 +24,7 @@ class Intent(StrEnum):
     CAPAS = "capas"  # the CAPAs of the events asked about: what, who, when, and whether past due
     QTA_GAPS = "qta_gaps"  # what the site's quality agreement lacks
     QTA_TERMS = "qta_terms"  # what the agreement says on a duty: notification time, audit frequency, who releases
+    OBSERVATIONS = "observations"  # what inspectors, regulators or auditors found (483s, letters, audit reports)
     FREE = "free"  # anything else: answered from passages
 
 
@@ -39,6 +40,7 @@ class QuestionFrame(BaseModel):
     closed_only: bool = False
     classifications: list[Classification] = Field(default_factory=list)
     flags: list[FlagCode] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list, description="Observation categories the question names")
     high_risk: bool = False
     follow_up: bool = False
 
@@ -96,6 +98,7 @@ def read_question(text: str, portfolio: Portfolio, scope: ChatScope, previous: Q
         closed_only=bool(re.search(r"\bclosed\b", lowered) and not re.search(r"closed late|not (yet )?closed", lowered)),
         classifications=[c for c in Classification if re.search(rf"\b{c.value}\b", lowered)],
         flags=[f for f, p in _FLAGS.items() if re.search(p, lowered)],
+        categories=[c for c, p in _CATEGORIES.items() if re.search(p, lowered)],
         high_risk=bool(re.search(r"\bhigh[- ]risk\b|\brisk (is )?high\b", lowered)),
     )
     frame.batches = [b for b in identifiers_in(text) if b not in frame.records and not DOCUMENT_ID.fullmatch(b)]
@@ -127,6 +130,27 @@ _DUTY = re.compile(r"\b(notif\w*|inform\w*|audit\w*|inspect\w*|releas\w*|retain\
                    r"escalat\w*|subcontract\w*|review\w*|report\w*|notice|conclude|complete|close|provide|send)\b")
 
 
+# what a question about inspection findings names, by category of prompts/observation_categories.yaml
+_CATEGORIES = {
+    "data_integrity": r"\bdata[- ]integrity\b|\baudit trails?\b",
+    "quality_unit_oversight": r"\bquality (control )?unit\b|\bqu oversight\b",
+    "aseptic_practice": r"\baseptic\b|\bsteril(e|ity)\b",
+    "laboratory_controls": r"\blab(oratory)? controls?\b|\btest methods?\b|\bstability program\b",
+    "investigation_root_cause": r"\broot[- ]causes?\b|\binvestigations?\b",
+    "oos_invalidation": r"\binvalidat\w+\b",
+    "capa_inadequate": r"\bcapas?\b|\bcorrective actions?\b",
+    "change_control": r"\bchange control\b",
+    "equipment_facilities": r"\bequipment\b|\bfacilit(y|ies)\b|\bcleaning\b",
+    "contractor_oversight": r"\b(contractor|supplier|contract lab\w*)\b",
+    "process_controls": r"\bprocess validation\b",
+    "training": r"\btraining\b",
+}
+# who finds: a regulator or an auditor; and what they did: found, observed, cited
+_FINDER = re.compile(r"\b(fda|mhra|ema|regulators?|inspectors?|inspections?|auditors?|483s?|warning letters?|"
+                     r"untitled letters?|agency|authorit(y|ies))\b")
+_FOUND = re.compile(r"\b(find|found|findings?|observ\w*|cite[ds]?|citations?|483s?|warning letters?)\b")
+
+
 def _intent(lowered: str) -> Intent:
     if re.search(r"\bcapas?\b", lowered) and re.search(r"overdue|past due|past their due|late|due\b", lowered):
         return Intent.CAPAS_DUE
@@ -134,6 +158,8 @@ def _intent(lowered: str) -> Intent:
         r"\b(summar\w*|list|which|what are|show|open)\b", lowered
     ) or re.search(r"\bwhat (capa|corrective action)s? (was|were)\b", lowered):
         return Intent.CAPAS
+    if _FOUND.search(lowered) and (_FINDER.search(lowered) or re.search(r"\bwhich (partners|sites|cdmos)\b.*\bfindings?\b", lowered)):
+        return Intent.OBSERVATIONS  # "what did FDA find at Northgate?", "which partners had data-integrity findings?"
     if re.search(r"\b(qta|quality (technical )?agreement)\b", lowered) and re.search(
         r"\bgaps?\b|\bmissing\b|\blacks?\b|\bvague\b|\bconflict\w*|\bweak(nesses)?\b", lowered
     ):

@@ -15,11 +15,13 @@ from core.analysis import AnalysisKind
 from core.chat import AnswerSentence
 from core.evidence import Evidence
 from core.investigations import Capa, FlagCode, InvestigationEvent
+from core.observations import RegulatoryFindings
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
 
-STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.CAPAS, Intent.QTA_GAPS, Intent.QTA_TERMS}
+STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.CAPAS, Intent.QTA_GAPS, Intent.QTA_TERMS,
+                      Intent.OBSERVATIONS}  # fmt: skip
 _LATENESS = (FlagCode.NOTIFIED_LATE, FlagCode.CLOSED_LATE)
 # The playbook elements a question about an agreement's terms asks about, by the duty it names; the first
 # that matches wins ("notify ... of a critical deviation" is the deviations element, not communication).
@@ -42,6 +44,8 @@ _TERMS = [
     ("definitions", r"\b(defin\w*|means)\b"),
     ("deviations_oos", r"\b(notif\w*|report\w*)\b"),  # a notification with no event named: of deviations
 ]
+_KIND_WORDS = {"regulatory_letter": "letter", "inspection_observations": "inspection observations",
+               "audit_report": "audit report"}  # fmt: skip
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
 
 
@@ -64,6 +68,8 @@ class StructuredAnswerer:
             return self._qta_gaps(frame, book)
         if frame.intent == Intent.QTA_TERMS:
             return self._qta_terms(frame, book)
+        if frame.intent == Intent.OBSERVATIONS:
+            return self._observations(frame, book)
         events = self.events(frame)
         if frame.intent == Intent.CAPAS_DUE:
             return self._capas_due(events, book)
@@ -236,6 +242,38 @@ class StructuredAnswerer:
                     if sentence := book.restated(text, clauses):
                         sentences.append(sentence)
         return sentences
+
+    def _observations(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
+        """What regulators and auditors found at the sites asked about (every partner site when none is named):
+        each observation with its document, categories and its own statement quoted, led by how many there are.
+        Asked about a category ("data-integrity findings"), only its observations, each citing the passage the
+        category rests on."""
+        listed, total = [], 0
+        for analysis in self.store.list_analyses(kind=AnalysisKind.OBSERVATIONS):
+            found = RegulatoryFindings.model_validate(analysis.payload)
+            if found.site is None or (frame.sites and found.site not in frame.sites):
+                continue  # a document about a site outside the portfolio is no partner's finding
+            site = self.portfolio.site(found.site)
+            source = " ".join(filter(None, [found.issuer, _KIND_WORDS.get(found.kind, found.kind), found.reference]))
+            when = f" of {_day(found.date)}" if found.date else ""
+            for o in found.observations:
+                hits = [c for c in o.categories if not frame.categories or c.category in frame.categories]
+                if frame.categories and not hits:
+                    continue
+                total += 1
+                what = ", ".join(c.name.lower() for c in hits) or "observation"
+                # asked about a category, the passage it rests on; else the observation's own statement
+                said = hits[0].evidence if frame.categories else o.evidence
+                text = (f"{site.name if site else found.site}: {source}{when}, observation {o.number}"
+                        f"{' (repeat)' if o.repeat else ''} - {what}: \"{_short(' '.join(said.quote.split()), 220)}\"")  # fmt: skip
+                if sentence := book.restated(text, [said]):
+                    listed.append(sentence)
+        if not listed:
+            return []
+        asked = " on " + ", ".join(c.replace("_", " ") for c in frame.categories) if frame.categories else ""
+        lead = (f"{total} observation{'s' * (total != 1)}{asked} by regulators and auditors in {frame.scope_words()}; "
+                f"{_whole(listed, total)}.")  # fmt: skip
+        return [AnswerSentence(text=lead, citations=list(dict.fromkeys(m for s in listed for m in s.citations))), *listed]
 
     def _first_line(self, review: QtaReview) -> Evidence | None:
         text = self.store.page_text(review.document_id, 1) or ""

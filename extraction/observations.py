@@ -244,10 +244,18 @@ class ObservationReader:
             under = {cid: max((len(u) for u in c.cited_under if _same_section(reference, u)), default=0)
                      for cid, c in self.categories.categories.items()}  # fmt: skip
             deepest = max(under.values(), default=0)
+            # the passage that cites it: the statement, or the sentence of the body that names the section
+            section = reference.split(" ", 2)[-1]
+            at = next((i for i, c in enumerate(body) if section in c.text.replace(" ", "")), None)
+            # "... were conducted. (21 CFR 211.188)": a citation that opens a clause closes the sentence before it
+            if at and body[at].text.lstrip().startswith("(") and section in body[at].text[:30].replace(" ", ""):
+                at -= 1
+            citing = body[at] if at is not None else None
+            evidence = statement if citing is None or statement.quote.find(section) >= 0 else source.clause_evidence(citing)
             for cid, length in under.items():
                 if length and length == deepest and cid not in hits:
                     category = self.categories.categories[cid]
-                    hits[cid] = CategoryHit(category=cid, name=category.name, evidence=statement,
+                    hits[cid] = CategoryHit(category=cid, name=category.name, evidence=evidence,
                                             signal=f"regulation ({reference})")  # fmt: skip
         for clause in failures:
             for cid, category in self.categories.categories.items():

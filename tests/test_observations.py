@@ -1,6 +1,7 @@
 """Regulators' and auditors' findings: real FDA warning letters (eval/regulatory/sources, public domain) read as
 observations, linked to the portfolio site they concern, over HTTP, in partner risk and in the digest."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,12 @@ def letters(tmp_path_factory):
     read = {d.filename: (store.detail(d.id), reader.read(source_of(store.detail(d.id)))) for d in store.list_documents()}
     yield read
     store.engine.dispose()
+
+
+def _ask(http, question: str) -> dict:
+    response = http.post("/chat", json={"question": question})
+    blocks = [b for b in response.text.strip().split("\n\n") if b.startswith("event: done")]
+    return json.loads(blocks[0].split("\n")[1].removeprefix("data: "))
 
 
 def _letter(letters, fragment):
@@ -135,6 +142,14 @@ def test_over_http_a_letter_about_a_partner_moves_its_risk_and_reaches_the_diges
         assert html.count("<mark") >= 2 and "Observation 1" in html
         read = http.post("/observations/read", files={"file": ("letter.pdf", (files / medline["filename"]).read_bytes())})
         assert read.status_code == 200 and len(read.json()["observations"]) == 2
+        # chat: what the regulator found, each observation quoted from its letter
+        answer = _ask(http, "What did FDA find at Hangzhou Yiqi?")
+        assert answer["kind"] == "structured" and answer["sentences"][0]["text"].startswith("4 observations")
+        assert all("letter 320-26-66" in s["text"] for s in answer["sentences"][1:])
+        for c in answer["citations"]:
+            assert http.get(f"/documents/{c['document_id']}/pages/{c['page']}").json()["text"][c["start"]:c["end"]] == c["quote"]
+        water = _ask(http, "Which partners had equipment findings?")
+        assert [s["text"].split(":")[0] for s in water["sentences"][1:]] == ["Hangzhou Yiqi API"]  # Medline: not a partner
     from retrieval.corpus import Corpus
 
     corpus = Corpus(settings, embedder=embedder)
