@@ -79,6 +79,7 @@ eval: corpus
 	$(BIN)/cdmo eval ocr
 	$(BIN)/cdmo eval oversight
 	$(BIN)/cdmo eval scope
+	$(BIN)/cdmo eval observations
 
 bench: corpus
 	$(BIN)/cdmo bench

@@ -208,6 +208,9 @@ const VIEWS = {
   deviation_report: (id) => [["Triage", `/events/${id}?format=html`]],
   oos_investigation: (id) => [["Triage", `/events/${id}?format=html`]],
   change_control: (id) => [["Triage", `/events/${id}?format=html`]],
+  regulatory_letter: (id) => [["Observations", `/observations/${id}?format=html`]],
+  inspection_observations: (id) => [["Observations", `/observations/${id}?format=html`]],
+  audit_report: (id) => [["Observations", `/observations/${id}?format=html`]],
 };
 
 let documentsRequest = 0;  // a slower, older listing must not overwrite a newer one
