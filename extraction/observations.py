@@ -40,7 +40,7 @@ _START = re.compile(
     r"(?:\s*\((?:critical|major|minor|other)\))?\s*(?:[.:)\-\u2013]\s*|$|\s+(?=[A-Z]))",
     re.IGNORECASE,
 )
-_TRAILING_NUMBER = re.compile(r"(?:^|[\s:])(\d{1,2}\.)$")
+_TRAILING_NUMBER = re.compile(r"(?:^|[\s:])((?:(?:observation|deficiency|finding)\s+)?\d{1,2}\.?)$", re.IGNORECASE)
 # a statement of a failure: what makes a numbered paragraph an observation, and a sentence a finding
 _FAILURE = re.compile(
     r"\b(fail\w*|not|no|lack\w*|inadequate\w*|insufficient\w*|deficien\w*|without|unable|improper\w*|poor|"
@@ -56,7 +56,7 @@ _CLOSING_SECTION = re.compile(
 )
 _CLOSING_LINE = re.compile(
     r"^\s*(sincerely|send your (electronic|written) (reply|response)|identify your (electronic |written )?response|"
-    r"fda placed|this letter notifies|if you have (questions|information)|cc:)",
+    r"fda placed|this letter notifies|if you have (questions|information)|cc:|employee\(?s?\)? signature|date issued)",
     re.IGNORECASE,
 )
 _CFR = re.compile(
@@ -72,7 +72,7 @@ _REFERENCE = re.compile(
 )
 _REPEAT = re.compile(
     r"\b(repeat(ed)? (observations?|violations?|deviations?|findings?|failures?)|cited (on|in|during) (the|your|a) "
-    r"previous|previously (cited|observed|reported|identified)|similar (cgmp )?(violations?|observations?|"
+    r"(previous|prior|form fda[- ]?483|483|fda[- ]?483|last inspection)|previously (cited|observed|reported|identified)|similar (cgmp )?(violations?|observations?|"
     r"deviations?|findings?)\b|same (violations?|observations?|deficienc\w+) (was|were) (cited|observed))\b",
     re.IGNORECASE,
 )
@@ -192,16 +192,20 @@ class ObservationReader:
         starts: list[tuple[int, str, Clause]] = []  # (clause index, number, statement clause)
         expected = 1
         for i, clause in enumerate(clauses):
-            m = _START.match(clause.text)
-            if not m and (tail := _TRAILING_NUMBER.search(clause.text)) and i + 1 < len(clauses):
-                m = _START.match(tail.group(1))  # "... the following: 1." - a heading's line ran into the number
-            if not m or int(m.group("n")) != expected:
-                continue
-            rest = clause.text[m.end():].strip() if m.string is clause.text else ""
-            statement = clause if rest else (clauses[i + 1] if i + 1 < len(clauses) else None)
+            heading = clause.section if i == 0 or clauses[i - 1].section != clause.section else ""
+            if (m := _START.fullmatch(heading.strip())) and int(m.group("n")) == expected:
+                statement = clause  # "OBSERVATION 1" read as the heading of what follows
+            else:
+                m = _START.match(clause.text)
+                if not m and (tail := _TRAILING_NUMBER.search(clause.text)) and i + 1 < len(clauses):
+                    m = _START.match(tail.group(1))  # "... the following: 1." - a heading's line ran into the number
+                if not m or int(m.group("n")) != expected:
+                    continue
+                rest = clause.text[m.end():].strip() if m.string is clause.text else ""
+                statement = clause if rest else (clauses[i + 1] if i + 1 < len(clauses) else None)
             if statement is None:
                 continue
-            said = rest or statement.text
+            said = statement.text
             # the first number must open a finding; later ones follow the run it began
             if expected == 1 and not (m.group("label") or _FAILURE.search(said)):
                 continue
@@ -301,7 +305,7 @@ class ObservationReader:
         """An observation of a finished-drug or biologics inspection that cites no section gets the standard 483
         citation its statement matches best, when it matches well; an API letter rests on ICH Q7, not 21 CFR 211."""
         text = "\n".join(source.pages.values())
-        finished = bool(re.search(r"\b21 CFR parts? 210 and 211\b|\bForm FDA[- ]483\b|\b21 CFR (600|606|610)\b", text))
+        finished = bool(re.search(r"\b21 CFR parts? 210 and 211\b|\bForm FDA[- ]483\b|\b21 CFR (600|606|610)\b", text, re.I))
         api = bool(re.search(r"\bactive pharmaceutical ingredients?\b|\bAPIs?\b", text)) and not re.search(
             r"\bfinished pharmaceuticals\b", text)  # fmt: skip
         uncited = [o for o in observations if not o.regulations]

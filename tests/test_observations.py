@@ -161,3 +161,18 @@ def test_over_http_a_letter_about_a_partner_moves_its_risk_and_reaches_the_diges
         assert not any("Medline" in t for t in needs)  # a letter about a site outside the portfolio
     finally:
         corpus.close()
+
+
+def test_a_483_in_the_sample_corpus_is_read_by_its_headings_and_named_from_fdas_citations(records, portfolio):
+    """The sample's 483 about Stellaris: OBSERVATION headings, no section cited, so FDA's standard citation its
+    words match is named, with where it comes from; the site by its FEI."""
+    from extraction.service import Extractor
+
+    doc = next(d for d in records.list_documents() if d.filename.startswith("FDA_483_"))
+    found = Extractor(Settings(), records, portfolio).observations(source_of(records.detail(doc.id)))
+    assert doc.kind == DocumentKind.INSPECTION_OBSERVATIONS and found.site == "SFF-MONZA"
+    assert [o.number for o in found.observations] == ["1", "2"] and not any(o.regulations for o in found.observations)
+    named = [o.named_regulations[0] for o in found.observations]
+    assert [n.reference for n in named] == ["21 CFR 211.113(b)", "21 CFR 211.192"]
+    assert all("FDA inspection observations FY2019" in n.source and "Cite Id" in n.source for n in named)
+    assert "investigation_scope" in found.observations[1].category_ids
