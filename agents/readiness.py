@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from agents.structured import event_status, overdue_capas
 from core.analysis import AnalysisKind
 from core.investigations import InvestigationEvent, RiskLevel
+from core.observations import RegulatoryFindings
 from core.oversight import ProgramReadiness, PropagationChain, ReadinessItem
 from core.portfolio import Portfolio
 from core.programs import Milestone, ProgramChain, Programs, Stage
@@ -23,6 +24,9 @@ _EVENT_POINTS = {RiskLevel.HIGH: 10.0, RiskLevel.MEDIUM: 5.0, RiskLevel.LOW: 2.0
 _FLAG_POINTS = 1.0
 _OVERDUE_CAPA_POINTS = 4.0
 _GAP_POINTS = {ElementStatus.MISSING: 2.0, ElementStatus.CONFLICTING: 2.0, ElementStatus.VAGUE: 0.5}
+# a regulator's observation at a site that makes the program: what an inspector of the program's filing will ask about
+_OBSERVATION_POINTS = {"regulatory_letter": 3.0, "inspection_observations": 2.0}
+_INSPECTION_MEMORY = timedelta(days=730)  # observations older than two years no longer weigh on readiness
 _HALF = 50.0  # weighted points at which readiness is 50
 _RECENT = timedelta(days=90)  # a closed high-risk event this recent still propagates (its batch may be held)
 # What each stage's failure puts at risk downstream, in order
@@ -57,7 +61,8 @@ class ReadinessAssessor:
             InvestigationEvent.model_validate(a.payload)
             for a in self.store.list_analyses(kind=AnalysisKind.EVENT, program=program_id)
         ]
-        items = self._event_items(events, factor) + self._gap_items(chain, program_id, factor)
+        items = (self._event_items(events, factor) + self._gap_items(chain, program_id, factor)
+                 + self._observation_items(chain, factor))  # fmt: skip
         chains = {e.document_id: c for e in events if (c := self._propagation(e, chain))}
         # the dossier sections of open events, and of high-risk events whose effects still run downstream
         touching = [e for e in events if event_status(e) == "open" or e.document_id in chains]
@@ -139,6 +144,27 @@ class ReadinessAssessor:
                                 evidence=f.evidence[0] if f.evidence else None,
                             )
                         )
+        return items
+
+    def _observation_items(self, chain: ProgramChain, factor: float) -> list[ReadinessItem]:
+        """Inspection readiness: what regulators found at the sites that make the program, in the last two years,
+        one item per observation with its statement."""
+        items = []
+        for site in chain.sites:
+            for analysis in self.store.list_analyses(kind=AnalysisKind.OBSERVATIONS, site=site):
+                found = RegulatoryFindings.model_validate(analysis.payload)
+                points = _OBSERVATION_POINTS.get(found.kind)
+                if points is None or (found.date and self.today - found.date > _INSPECTION_MEMORY) or \
+                        (found.date and found.date > self.today):  # fmt: skip
+                    continue
+                for o in found.observations:
+                    items.append(ReadinessItem(
+                        kind="inspection_finding",
+                        title=f"{found.issuer or 'Regulator'} {found.reference or found.title}, observation {o.number}"
+                              f"{' (repeat)' if o.repeat else ''}: {', '.join(c.name.lower() for c in o.categories)}",
+                        severity="repeat" if o.repeat else "observation", weight=points * (1.5 if o.repeat else 1) * factor,
+                        site=site, document_id=found.document_id, filename=found.filename, evidence=o.evidence,
+                    ))  # fmt: skip
         return items
 
     def _propagation(self, event: InvestigationEvent, chain: ProgramChain) -> PropagationChain | None:

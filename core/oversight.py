@@ -57,7 +57,7 @@ class PartnerRisk(BaseModel):
 
 
 class ReadinessItem(BaseModel):
-    kind: str = Field(description="event, flag, qta_gap, overdue_capa")
+    kind: str = Field(description="event, flag, qta_gap, overdue_capa, inspection_finding")
     title: str
     severity: str
     weight: float = Field(description="Severity points times nearness to the program's next date")

@@ -176,3 +176,29 @@ def test_a_483_in_the_sample_corpus_is_read_by_its_headings_and_named_from_fdas_
     assert [n.reference for n in named] == ["21 CFR 211.113(b)", "21 CFR 211.192"]
     assert all("FDA inspection observations FY2019" in n.source and "Cite Id" in n.source for n in named)
     assert "investigation_scope" in found.observations[1].category_ids
+
+
+def test_on_the_sample_the_letter_moves_stellaris_risk_readiness_and_chat(chat_corpus):
+    """The sample's 483 and warning letter about Stellaris: quoted risk signals, inspection findings in the
+    readiness of the program it fills, and chat's answer to what FDA found there."""
+    from datetime import date
+
+    from agents.chat import ChatService
+    from agents.partner_risk import RiskScorer
+    from agents.readiness import ReadinessAssessor
+    from core.programs import load_programs
+
+    day = date(2024, 11, 25)
+    risk = RiskScorer(chat_corpus.store, load_portfolio(), day).site_risk("SFF-MONZA")
+    quality = next(d for d in risk.dimensions if d.dimension == "quality_system")
+    observed = [s for s in quality.signals if s.source == "observation"]
+    assert len(observed) == 5 and any("(repeat)" in s.label for s in observed)  # the 483's two, the letter's three
+    assert sorted(s.points for s in observed) == [6, 6, 10, 10, 14]  # a letter weighs more, a repeat more still
+    for s in observed:
+        e = s.evidence
+        assert chat_corpus.store.page_text(e.document_id, e.page)[e.start : e.end] == e.quote
+    readiness = ReadinessAssessor(chat_corpus.store, load_portfolio(), load_programs(), day).readiness("HB-101")
+    findings = [i for i in readiness.items if i.kind == "inspection_finding"]
+    assert len(findings) == 5 and {i.site for i in findings} == {"SFF-MONZA"}  # 483: 2, letter: 3
+    answer = ChatService(chat_corpus, load_portfolio(), today=day).ask("What did FDA find at Stellaris?")
+    assert answer.sentences[0].text.startswith("5 observations") and "320-25-07" in answer.text
