@@ -249,10 +249,13 @@ class StructuredAnswerer:
         Asked about a category ("data-integrity findings"), only its observations, each citing the passage the
         category rests on."""
         listed, total = [], 0
+        issuer = next((name for name in ("FDA", "MHRA", "EMA") if re.search(rf"\b{name}\b", frame.text, re.I)), None)
         for analysis in self.store.list_analyses(kind=AnalysisKind.OBSERVATIONS):
             found = RegulatoryFindings.model_validate(analysis.payload)
             if found.site is None or (frame.sites and found.site not in frame.sites):
                 continue  # a document about a site outside the portfolio is no partner's finding
+            if issuer and found.issuer != issuer:
+                continue  # "what did FDA find": not what the sponsor's auditors found
             site = self.portfolio.site(found.site)
             source = " ".join(filter(None, [found.issuer, _KIND_WORDS.get(found.kind, found.kind), found.reference]))
             when = f" of {_day(found.date)}" if found.date else ""

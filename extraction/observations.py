@@ -40,6 +40,7 @@ _START = re.compile(
     r"(?:\s*\((?:critical|major|minor|other)\))?\s*(?:[.:)\-\u2013]\s*|$|\s+(?=[A-Z]))",
     re.IGNORECASE,
 )
+_TABLE_OF_FINDINGS = re.compile(r"\b(observations?|findings?|deficienc\w+)\b", re.IGNORECASE)
 _TRAILING_NUMBER = re.compile(r"(?:^|[\s:])((?:(?:observation|deficiency|finding)\s+)?\d{1,2}\.?)$", re.IGNORECASE)
 # a statement of a failure: what makes a numbered paragraph an observation, and a sentence a finding
 _FAILURE = re.compile(
@@ -76,7 +77,7 @@ _REPEAT = re.compile(
     r"deviations?|findings?)\b|same (violations?|observations?|deficienc\w+) (was|were) (cited|observed))\b",
     re.IGNORECASE,
 )
-_FACILITY = re.compile(r"\b(inspect\w*|facility|site|establishment|records? (request|review))\b", re.IGNORECASE)
+_FACILITY = re.compile(r"\b(inspect\w*|facility|establishment|auditee|records? (request|review))\b", re.IGNORECASE)
 _FIRM = re.compile(
     r"\bfacility,\s+(?P<firm>[^,]+(?:,\s*(?:Inc|Ltd|LLC|LLP|LP|S\.A|GmbH|AG|Co|Limited|Corp)\.?[^,]*)?)"
     r"(?:,\s+formerly\b[^,]*(?:,\s*(?:Inc|Ltd|GmbH)\.?)?)?\s*,\s+(?:FDA Establishment Identifier|FEI|at|located)\b",
@@ -164,8 +165,8 @@ class ObservationReader:
         site, reason, site_evidence = self._site(source, facility, fei[:1])
         first_page = source.pages.get(1, "")
         issuer = next((name for name, p in _ISSUERS if re.search(p, first_page)), None)
-        if document.kind == DocumentKind.AUDIT_REPORT and issuer is None:
-            issuer = "auditor"
+        if document.kind == DocumentKind.AUDIT_REPORT:
+            issuer = "auditor"  # an audit report may well mention the FDA; its findings are its auditors'
         self._mark_repeats(source, clauses, observations)
         self._name_regulations(source, observations, notes)
         if not observations:
@@ -195,6 +196,9 @@ class ObservationReader:
             heading = clause.section if i == 0 or clauses[i - 1].section != clause.section else ""
             if (m := _START.fullmatch(heading.strip())) and int(m.group("n")) == expected:
                 statement = clause  # "OBSERVATION 1" read as the heading of what follows
+            elif clause.cells and (m := _START.fullmatch(clause.cells[0].strip())) and int(m.group("n")) == expected \
+                    and any(_TABLE_OF_FINDINGS.search(h) for h in clause.table_header):  # fmt: skip
+                statement = clause  # a row of a table of observations: "| 1 | Major | Glove integrity testing ..."
             else:
                 m = _START.match(clause.text)
                 if not m and (tail := _TRAILING_NUMBER.search(clause.text)) and i + 1 < len(clauses):
@@ -207,7 +211,7 @@ class ObservationReader:
                 continue
             said = statement.text
             # the first number must open a finding; later ones follow the run it began
-            if expected == 1 and not (m.group("label") or _FAILURE.search(said)):
+            if expected == 1 and not (m.group("label") or statement.cells or _FAILURE.search(said)):
                 continue
             starts.append((i, m.group("n"), statement))
             expected += 1
@@ -340,6 +344,10 @@ class ObservationReader:
     def _site(self, source: SourceText, facility: Clause | None, own_fei: list[str]):
         """The portfolio site the document concerns, what it was found by, and the passage; or None with why."""
         if facility is None:
+            # no facility sentence (an audit report names its auditee in a field): the site the document names
+            sites = source.document.metadata.sites
+            if sites and not own_fei:
+                return sites[0], "the site the document names", None
             return None, f"{NOT_IN_PORTFOLIO}: no inspected site named", None
         evidence = source.clause_evidence(facility)
         if own_fei:
