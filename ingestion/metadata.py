@@ -61,8 +61,10 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
         return f"{kind.value}:{own[0]}"
     title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", parsed.title, flags=re.I)
     title = re.sub(r"\W+", " ", title).strip().lower()
-    # minutes, and documents of no analysed kind (letters titled "WARNING LETTER"), share titles across dates
-    dated = kind in (DocumentKind.MEETING_MINUTES, DocumentKind.OTHER) and metadata.document_date
+    # minutes, regulators' letters and 483s ("WARNING LETTER", "Form FDA 483") and documents of no analysed kind
+    # share titles across dates
+    dated = kind in (DocumentKind.MEETING_MINUTES, DocumentKind.OTHER, DocumentKind.REGULATORY_LETTER,
+                     DocumentKind.INSPECTION_OBSERVATIONS) and metadata.document_date  # fmt: skip
     suffix = f"@{metadata.document_date}" if dated else ""
     return f"{kind.value}:{title[:200]}{suffix}"  # bounded: the column holds 255 characters
 
