@@ -162,7 +162,7 @@ class ReadinessAssessor:
                         kind="inspection_finding",
                         title=f"{found.issuer or 'Regulator'} {found.reference or found.title}, observation {o.number}"
                               f"{' (repeat)' if o.repeat else ''}: {', '.join(c.name.lower() for c in o.categories)}",
-                        severity="repeat" if o.repeat else "observation", weight=points * (1.5 if o.repeat else 1) * factor,
+                        severity="repeat" if o.repeat else "observation", weight=(points + o.repeat) * factor,
                         site=site, document_id=found.document_id, filename=found.filename, evidence=o.evidence,
                     ))  # fmt: skip
         return items
