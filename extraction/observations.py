@@ -19,7 +19,6 @@ Redactions such as "(b)(4)" are kept as written: every quote is the stored page 
 import csv
 import re
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -106,16 +105,9 @@ class Categories(BaseModel):
     categories: dict[str, Category]
 
 
-@lru_cache(maxsize=4)
-def load_categories(path: Path | None = None) -> Categories:
-    data = load_data("observation_categories") if path is None else _yaml(path)
-    return Categories.model_validate(data)
-
-
-def _yaml(path: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+@lru_cache(maxsize=1)
+def load_categories() -> Categories:
+    return Categories.model_validate(load_data("observation_categories"))
 
 
 @lru_cache(maxsize=64)
