@@ -149,23 +149,23 @@ def fewest(
     A figure no passage carries (a count the product made) asks for nothing. The `basis` is always cited."""
     if not evidence:
         return []
-    everything = " ".join(e.quote for e in evidence)
-    wanted_facts = facts(sentence) & facts(everything)
-    wanted_words = set(content_terms(sentence)) & set(content_terms(everything))
+    # each passage read once: what it carries of facts and words
+    read = {id(e): (facts(e.quote), set(content_terms(e.quote))) for e in [*basis, *evidence]}
+    wanted_facts = facts(sentence) & set().union(*(read[id(e)][0] for e in evidence))
+    wanted_words = set(content_terms(sentence)) & set().union(*(read[id(e)][1] for e in evidence))
     must = {t for word in required for t in content_terms(word)} & wanted_words
     chosen: list[Evidence] = list(basis)
     left = [e for e in evidence if e not in chosen]
     while left:
-        carried = " ".join(e.quote for e in chosen)
-        open_facts = wanted_facts - facts(carried)
-        open_words = wanted_words - set(content_terms(carried))
+        open_facts = wanted_facts - set().union(*(read[id(e)][0] for e in chosen))
+        open_words = wanted_words - set().union(*(read[id(e)][1] for e in chosen))
         overlap = 1 - len(open_words) / len(wanted_words) if wanted_words else 1.0
         if chosen and not open_facts and not (must & open_words) and overlap >= min_overlap:
             break
 
         def gain(e: Evidence) -> tuple[int, int]:
-            terms = set(content_terms(e.quote))
-            return len(open_facts & facts(e.quote)) + len(must & open_words & terms), len(open_words & terms)
+            its_facts, its_words = read[id(e)]
+            return len(open_facts & its_facts) + len(must & open_words & its_words), len(open_words & its_words)
 
         best = max(left, key=gain)  # the first of equals: the order given is the order of preference
         if gain(best) == (0, 0):
