@@ -112,7 +112,7 @@ class StructuredAnswerer:
     def _event_sentence(self, event: InvestigationEvent, frame: QuestionFrame, book: CitationBook):
         """One event in one sentence, stating what the question asks about it and citing the fewest passages
         that carry it: the record and its class, batch and site; the dates when asked when or about notice;
-        its weaknesses when asked about them or about this record; a lateness with its basis."""
+        its weaknesses when asked about them; a lateness with its basis."""
         record = event.record_id or event.title
         traits = [t for t in (event.type.value.replace("oos", "OOS"), event.classification, event_status(event)) if t]
         facts = [f"{record} ({', '.join(traits)})"]
@@ -141,7 +141,7 @@ class StructuredAnswerer:
         basis = [f.evidence[0] for f in flags if f.evidence]  # the quote each weakness asked about rests on
         if flags:
             text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
-        late = [f for f in flags if f.code in _LATENESS and frame.flags]
+        late = [f for f in flags if f.code in _LATENESS]  # flags holds only those asked about
         if late:
             # a derived claim cites its basis: the dates it counts between and the agreement's clause and limit
             text += " (risk " + event.risk.value + "): " + " ".join(f.reason for f in late)
