@@ -149,6 +149,10 @@ class Settings(BaseSettings):
         return self.data_dir / f"vectors-{self.vector_engine.value}"
 
     @property
+    def keywords_path(self) -> Path:
+        return self.data_dir / "keywords-edge"
+
+    @property
     def logs_path(self) -> Path:
         return self.data_dir / "logs"
 

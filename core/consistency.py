@@ -14,6 +14,9 @@ class ConsistencyReport(BaseModel):
     damaged_vectors: list[str] = Field(
         default_factory=list, description="Points whose vector is not the chunk's (embedded again and compared)"
     )
+    keyword_drift: list[str] = Field(
+        default_factory=list, description="Passages whose keyword point is missing, stale or without a chunk"
+    )
     vectors_checked: int = Field(0, description="Vectors compared with their chunk embedded again")
     unreadable: str | None = Field(None, description="Why the vector index could not be opened or read")
     rebuilt_from: str | None = Field(None, description="Where the damaged index was moved before it was rebuilt")
@@ -22,5 +25,10 @@ class ConsistencyReport(BaseModel):
     @property
     def consistent(self) -> bool:
         return not (
-            self.missing_vectors or self.orphan_points or self.wrong_status or self.damaged_vectors or self.unreadable
+            self.missing_vectors
+            or self.orphan_points
+            or self.wrong_status
+            or self.damaged_vectors
+            or self.keyword_drift
+            or self.unreadable
         )

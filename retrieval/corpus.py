@@ -1,7 +1,8 @@
-"""The searchable corpus: records in the store, vectors in Qdrant, BM25 in memory, kept in step.
+"""The searchable corpus: records in the store, vectors in Qdrant, BM25 in a Qdrant Edge shard, kept in step.
 
-`add` writes a document's rows and vectors in one transaction: if the vector write fails the rows
-roll back, and if the commit fails the vectors are removed, so no half document is ever left.
+`add` writes a document's rows, vectors and keyword points in one transaction: if an index write fails the
+rows roll back, and if the commit fails the points are removed, so no half document is ever left. Both
+indexes are updated per document: a search never waits for a rebuild.
 """
 
 import logging
@@ -35,20 +36,42 @@ class Corpus:
         self.settings = settings
         # the data folder's lock first: another process's engine files are never opened (StoreBusyError)
         self.ownership = claim_store(settings)
+        self._lock = threading.RLock()
         try:
             self.store = RecordStore(settings.sqlalchemy_url)
             self.embedder = embedder or shared_embedder(settings)
             self.vectors = vectors or _opened(settings, self.embedder.dimension)
+            self.keywords = KeywordIndex.opened(settings.keywords_path)
+            if self.keywords.count() != self.store.counts()["chunks"]:
+                self.sync_keywords()
         except BaseException:
             self.ownership.release()
             raise
-        self._keyword: KeywordIndex | None = None
-        self._keyword_generation = -1
-        self._lock = threading.RLock()
+
+    def keyword_drift(self) -> list[str]:
+        """Passages whose keyword point is missing, stale (status) or has no chunk."""
+        points = self.keywords.points()
+        statuses = {c.id: d.status.value for c, d in self.store.iter_all_chunks()}
+        return sorted({i for i in statuses if points.get(i, (None, None))[1] != statuses[i]} | (set(points) - set(statuses)))
+
+    def sync_keywords(self) -> int:
+        """Make the keyword index what the records say (a new data folder's first open, an upgrade, a crash
+        between the two writes); returns the passages written or removed."""
+        with self._lock:
+            drift = set(self.keyword_drift())
+            if not drift:
+                return 0
+            rows = [(c, d) for c, d in self.store.iter_all_chunks() if c.id in drift]
+            self.keywords.delete_points(sorted(drift - {c.id for c, _ in rows}))
+            self.keywords.add(rows, [_payload(d) for _, d in rows])
+            self.keywords.flush()
+            log.info("keyword index brought in step with the records: %d passages", len(drift))
+            return len(drift)
 
     def close(self) -> None:
         try:
             self.vectors.close()
+            self.keywords.close()
             self.store.engine.dispose()
         finally:
             self.ownership.release()
@@ -86,17 +109,19 @@ class Corpus:
                     detail["supersession_refused"] = {"record": placement.refused.id, "why": "outside the writer's scope"}
                 entry = audit_entry(principal, "upload", documents=[doc], outcome=status.value, detail=detail)
 
-            def write_vectors() -> None:
+            def write_indexes() -> None:
                 self.vectors.upsert([c.id for c in prepared.chunks], vectors, [payload] * len(prepared.chunks))
+                self.keywords.add([(c, doc) for c in prepared.chunks], [payload] * len(prepared.chunks))
                 if previous is not None:
-                    self.vectors.set_status(previous.id, DocumentStatus.SUPERSEDED)
+                    self._set_status(previous.id, DocumentStatus.SUPERSEDED)
 
             try:
-                self.store.add(prepared, in_transaction=write_vectors, audit=entry)
+                self.store.add(prepared, in_transaction=write_indexes, audit=entry)
             except BaseException:
                 self.vectors.delete_document(doc.id)
+                self.keywords.delete_document(doc.id)
                 if previous is not None:
-                    self.vectors.set_status(previous.id, DocumentStatus.CURRENT)
+                    self._set_status(previous.id, DocumentStatus.CURRENT)
                 raise
             return _result(doc, status).model_copy(update={"version_note": placement.note})
 
@@ -106,26 +131,22 @@ class Corpus:
 
         def index() -> None:
             if review.status == VersionReviewStatus.REJECTED:
-                self.vectors.set_status(review.document_id, DocumentStatus.WITHDRAWN)
-                self.vectors.set_status(review.previous_id, DocumentStatus.CURRENT)
+                self._set_status(review.document_id, DocumentStatus.WITHDRAWN)
+                self._set_status(review.previous_id, DocumentStatus.CURRENT)
 
         with self._lock:
             try:
                 self.store.decide_downgrade(review, in_transaction=index, audit=audit)
             except BaseException:
-                self.vectors.set_status(review.document_id, DocumentStatus.CURRENT)
-                self.vectors.set_status(review.previous_id, DocumentStatus.SUPERSEDED)
+                self._set_status(review.document_id, DocumentStatus.CURRENT)
+                self._set_status(review.previous_id, DocumentStatus.SUPERSEDED)
                 raise
 
-    # --- searching ----------------------------------------------------------------------------
+    def _set_status(self, document_id: str, status: DocumentStatus) -> None:
+        self.vectors.set_status(document_id, status)
+        self.keywords.set_status(document_id, status)
 
-    def keyword_index(self) -> KeywordIndex:
-        with self._lock:
-            generation = self.store.generation()
-            if self._keyword is None or generation != self._keyword_generation:
-                self._keyword = KeywordIndex.build(list(self.store.iter_all_chunks()))
-                self._keyword_generation = generation
-            return self._keyword
+    # --- searching ----------------------------------------------------------------------------
 
     def search(
         self,
@@ -136,17 +157,16 @@ class Corpus:
     ) -> list[SearchHit]:
         filters = filters or SearchFilters()
         candidates = self.settings.search_candidates
-        keyword = self.keyword_index()
         dense, sparse = [], []
         if mode in (SearchMode.HYBRID, SearchMode.DENSE):
             dense = self.vectors.search(self.embedder.embed([query])[0], candidates, filters)
         if mode in (SearchMode.HYBRID, SearchMode.BM25):
-            sparse = keyword.search(query, candidates, filters)
+            sparse = self.keywords.search(query, candidates, filters)
         weight = {SearchMode.HYBRID: self.settings.dense_weight, SearchMode.DENSE: 1.0, SearchMode.BM25: 0.0}[mode]
         scores = relative_score_fusion([(weight, dense), (1.0 - weight, sparse)])
         matches = None
         if mode == SearchMode.HYBRID and (identifiers := identifiers_in(query)):
-            matches = IdentifierMatches(identifiers, keyword, filters, list(scores))
+            matches = IdentifierMatches(identifiers, self.keywords, filters, list(scores))
             scores = matches.add_bonus(scores, self.settings.identifier_bonus)
         top = sorted(scores, key=lambda cid: -scores[cid])[:limit]
         if matches:

@@ -37,16 +37,16 @@ class IdentifierMatches:
     of lookups, and a passage neither retriever found is no answer however often it names it.
     """
 
-    def __init__(self, identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, candidates):
+    def __init__(self, identifiers: list[str], keyword: KeywordIndex, filters: SearchFilters, candidates: list[str]):
         self.carried: dict[str, list[str]] = {}  # chunk id -> the identifiers that point at it
         self.own: set[str] = set()  # passages of the named records themselves
         self.mentions: set[str] = set()  # candidate passages that carry a named number
         for ident in identifiers:
-            for row in keyword.record_rows(ident, filters):
-                self._add(self.own, keyword.chunk_ids[row], ident)
-            for chunk_id in candidates:
-                if keyword.names(chunk_id, ident):
-                    self._add(self.mentions, chunk_id, ident)
+            for chunk_id in keyword.record_passages(ident, filters):
+                self._add(self.own, chunk_id, ident)
+        for chunk_id, named in keyword.carriers(candidates, identifiers).items():
+            for ident in named:
+                self._add(self.mentions, chunk_id, ident)
 
     def _add(self, group: set[str], chunk_id: str, ident: str) -> None:
         group.add(chunk_id)

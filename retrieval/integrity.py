@@ -1,4 +1,4 @@
-"""Is the vector index what the records say it should be — and, with repair, make it so.
+"""Are the vector and keyword indexes what the records say they should be — and, with repair, make them so.
 
 The records win: they are written in one transaction, the index is derived from them. Three kinds of
 damage are looked for: drift (a chunk without a point, a point without a chunk, a stale current/superseded
@@ -45,6 +45,7 @@ def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE
         checked = random.Random(len(present)).sample(present, min(sample, len(present)))
         report.damaged_vectors = _damaged(corpus, by_chunk, checked)
         report.vectors_checked = len(checked)
+        report.keyword_drift = corpus.keyword_drift()
         if repair and report.damaged_vectors and len(checked) < len(present):
             report.damaged_vectors = _damaged(corpus, by_chunk, present)  # damage seen: look at every vector
             report.vectors_checked = len(present)
@@ -55,6 +56,7 @@ def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE
                 batch = [by_chunk[i] for i in redo[start : start + _BATCH]]
                 vectors = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
                 corpus.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
+            corpus.sync_keywords()
             report.repaired = True
         return report
 

@@ -26,7 +26,8 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
     console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
                   f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
                   f"without a chunk, {len(report.wrong_status)} with a stale status, "
-                  f"{len(report.damaged_vectors)} of {report.vectors_checked} vectors checked damaged")  # fmt: skip
+                  f"{len(report.damaged_vectors)} of {report.vectors_checked} vectors checked damaged, "
+                  f"{len(report.keyword_drift)} passages out of step in the keyword index")  # fmt: skip
     if report.repaired:
         console.print("[green]repaired: the index now matches the records[/green]")
     elif not report.consistent:

@@ -51,16 +51,16 @@ class QdrantEdgeStore:
         self.shard.optimize()
 
     def delete_document(self, document_id: str) -> None:
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc(document_id)))
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(by_document(document_id)))
         self.shard.flush()
 
     def set_status(self, document_id: str, status: DocumentStatus) -> None:
-        self.shard.update(qe.UpdateOperation.set_payload_by_filter(_doc(document_id), {"status": status.value}))
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(by_document(document_id), {"status": status.value}))
         self.shard.flush()
 
     def search(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[tuple[str, float]]:
         points = self.shard.query(
-            qe.QueryRequest(query=qe.Query.Nearest(vector.tolist()), limit=limit, filter=_filter(filters))
+            qe.QueryRequest(query=qe.Query.Nearest(vector.tolist()), limit=limit, filter=engine_filter(filters))
         )
         return [(str(p.id), p.score) for p in points]
 
@@ -68,13 +68,7 @@ class QdrantEdgeStore:
         return self.shard.count(qe.CountRequest(exact=True))
 
     def points(self) -> dict[str, tuple[str, str]]:
-        out, offset = {}, None
-        while True:
-            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, with_payload=True))
-            for r in records:
-                out[str(r.id)] = (r.payload.get("document_id"), r.payload.get("status"))
-            if offset is None:
-                return out
+        return point_ids(self.shard)
 
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         records = self.shard.retrieve(ids, False, True) if ids else []
@@ -95,12 +89,24 @@ def _match(key: str, value: str) -> qe.FieldCondition:
     return qe.FieldCondition(key=key, match=qe.MatchValue(value))
 
 
-def _doc(document_id: str) -> qe.Filter:
+def by_document(document_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("document_id", document_id)])
 
 
-def _filter(f: SearchFilters) -> qe.Filter | None:
-    must = []
+def point_ids(shard: qe.EdgeShard) -> dict[str, tuple[str, str]]:
+    """Every point of a shard: id -> (document_id, status)."""
+    out, offset = {}, None
+    while True:
+        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, with_payload=True))
+        for r in records:
+            out[str(r.id)] = (r.payload.get("document_id"), r.payload.get("status"))
+        if offset is None:
+            return out
+
+
+def engine_filter(f: SearchFilters, *extra: qe.FieldCondition) -> qe.Filter | None:
+    """The search filters as the engine's conditions, with any `extra` ones."""
+    must = list(extra)
     if not f.include_superseded:
         must.append(_match("status", DocumentStatus.CURRENT.value))
     if f.site:
