@@ -64,6 +64,10 @@ class OnnxEmbedder:
         onnx_path = _exported(model_path, cache_dir, int8)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # idle workers sleep instead of spinning for more work: on a shared machine (the server's other
+        # requests, OCR, a local LLM) spinning burnt about 30 % of the CPU for nothing
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))

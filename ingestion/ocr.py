@@ -33,8 +33,9 @@ from core.documents import PageScan, UnreadablePage, WordBox
 from core.work import FileWork
 
 # Tesseract's OpenMP threads contend on a small machine: one page took 8.5 s with them and 3.5 s without
-# on 2 cores. Pages are read in parallel instead (ocr_workers); the Tesseract processes inherit this.
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# on 2 cores. Pages are read in parallel instead (ocr_workers). The limit goes into the Tesseract processes'
+# environment only: set on this process it also held torch and onnxruntime to one thread.
+TESSERACT_ENV = {"OMP_THREAD_LIMIT": "1"}
 
 _MIN_LETTERS = 40  # fewer letters than this in a page's text layer: the page is an image (or blank)
 _IMAGE_DPI = 150  # the stored page image: enough to read, a tenth of the size at 300 dpi
@@ -117,6 +118,7 @@ def read_images(images: Iterable[tuple[int, Image.Image | str]], settings: Setti
     if reason := unavailable(settings):
         return [OcrPage(n, "", None, reason) for n, _ in images]
     pytesseract.pytesseract.tesseract_cmd = settings.tesseract_cmd
+    pytesseract.pytesseract.environ = os.environ | TESSERACT_ENV  # what pytesseract hands its subprocess
     workers = max(1, settings.ocr_workers)
     out: list[OcrPage] = []
     with ThreadPoolExecutor(workers) as pool:

@@ -1,4 +1,8 @@
-"""Qdrant Edge: Qdrant's engine in-process (HNSW, payload indexes), persisted in a folder."""
+"""Qdrant Edge: Qdrant's engine in-process (HNSW, payload indexes), persisted in a folder.
+
+Every update goes to the shard's write-ahead log before it returns, and the log is replayed when the shard
+is loaded, so an update survives the process being killed without a flush; segments are flushed when the
+store closes (a flush per file was 4 % of ingestion time)."""
 
 from pathlib import Path
 
@@ -41,7 +45,6 @@ class QdrantEdgeStore:
                 for i, v, p in zip(ids[start : start + 1024], vectors[start : start + 1024], payloads[start : start + 1024])
             ]
             self.shard.update(qe.UpdateOperation.upsert_points(points))
-        self.shard.flush()
         info = self.shard.info()
         if info.points_count - info.indexed_vectors_count > UNINDEXED_LIMIT:
             self.optimize()
@@ -52,11 +55,9 @@ class QdrantEdgeStore:
 
     def delete_document(self, document_id: str) -> None:
         self.shard.update(qe.UpdateOperation.delete_points_by_filter(by_document(document_id)))
-        self.shard.flush()
 
     def set_status(self, document_id: str, status: DocumentStatus) -> None:
         self.shard.update(qe.UpdateOperation.set_payload_by_filter(by_document(document_id), {"status": status.value}))
-        self.shard.flush()
 
     def search(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[tuple[str, float]]:
         points = self.shard.query(
@@ -77,7 +78,6 @@ class QdrantEdgeStore:
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.shard.update(qe.UpdateOperation.delete_points(ids))
-            self.shard.flush()
 
     def close(self) -> None:
         self.shard.flush()
