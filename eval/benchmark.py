@@ -1,14 +1,24 @@
-"""Speed: ingestion pages/s, embedding chunks/s per engine, search latency at 10k and 100k chunks.
+"""Speed, measured as a user would meet it, beside a plain LangChain pipeline run on the same machine.
 
-Large corpora are synthesized from the sample corpus: chunk texts are recombined sentences of real
-chunks, and vectors are real chunk embeddings with small noise added (embedding 100k chunks here
-would take over an hour, and search latency does not depend on where a vector came from). Queries
-are the retrieval gold questions, embedded for real on every call.
+- Ingestion: the sample PDFs repeated to 60 files, ingested end to end as `cdmo ingest` does (parse,
+  classify, chunk, embed, store, index, analyse), one process with the model loaded once, as the server's
+  job queue runs it; the peer (eval/peer.py) ingests the same files; pages/s of each and their ratio.
+- Quality beside it: recall@5 and MRR on the retrieval gold's questions about PDFs, the product's hybrid
+  search against the peer's dense search over the same twelve PDFs.
+- Embedding: chunks per second and per CPU-second of each backend, tokens counted without padding.
+- Search: synthetic corpora of 10k and 100k chunks (chunk texts are recombined sentences of real chunks,
+  vectors real chunk embeddings with small noise: embedding 100k chunks here would take an hour, and
+  search latency does not depend on where a vector came from); the time to build them; search p50/p95 over
+  the retrieval gold's questions, embedded for real on every call; and the first search after an upload.
+- The machine: CPU model and the instruction sets that decide inference speed, cores, and the load average
+  while the run lasted (a shared machine's figures are comparable only at a like load).
 """
 
+import os
 import random
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -17,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from core.config import Settings, VectorEngine
+from api.ingest import ingest_bytes
+from core.config import EmbeddingBackend, Settings, VectorEngine
 from core.documents import (
     Chunk,
     Document,
@@ -27,32 +38,59 @@ from core.documents import (
     Page,
     PreparedDocument,
 )
-from core.embeddings import (
-    Embedder,
-    OnnxEmbedder,
-    TorchEmbedder,
-    default_model_path,
-)
+from core.embeddings import Embedder, OnnxEmbedder, TorchEmbedder, default_model_path
+from core.search import SearchMode
 from core.portfolio import load_portfolio
 from core.store import RecordStore
-from eval.retrieval import load_gold
+from eval.peer import PeerPipeline, pdf_copies
+from eval.retrieval import GoldPassage, load_gold, normalized, score
 from ingestion.pipeline import prepare
-from retrieval.corpus import Corpus, embedding_text
-from retrieval.vector_stores import ChunkPayload, date_key, open_vector_store
+from retrieval.corpus import Corpus, _payload, embedding_text
+from retrieval.keyword import KeywordIndex
+from retrieval.vector_stores import open_vector_store
+
+# the instruction sets that decide how fast the embedding model runs on a CPU
+_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+
+
+class Machine(BaseModel):
+    cpu: str
+    cores: int
+    features: list[str]
+    load_average_start: float
+    load_average_mean: float = 0.0
+    load_average_max: float = 0.0
 
 
 class IngestSpeed(BaseModel):
+    files: int
     pdf_pages: int
     parse_pages_per_second: float  # parse, classify, chunk (no embedding)
-    end_to_end_pages_per_second: float  # everything, embedding and indexing included
-    files: int
+    end_to_end_pages_per_second: float  # everything: embedding, records, indexes, analysis
+    peer_pages_per_second: float
+    ratio_to_peer: float
+    # the first pass over the originals alone: no passage was seen before (no vector to reuse)
+    originals: int
+    distinct_pages_per_second: float
+    peer_distinct_pages_per_second: float
+
+
+class Quality(BaseModel):
+    questions: int  # the gold's questions whose answers are in the PDFs
+    recall_at_5: float
+    mrr: float
+    peer_recall_at_5: float
+    peer_mrr: float
 
 
 class EmbedSpeed(BaseModel):
     engine: str
     chunks: int
-    mean_tokens: float
+    mean_tokens: float  # real tokens, padding not counted
     chunks_per_second: float
+    chunks_per_cpu_second: float
+    hybrid_recall_at_5: float | None = None
+    hybrid_mrr: float | None = None
 
 
 class SearchLatency(BaseModel):
@@ -62,10 +100,13 @@ class SearchLatency(BaseModel):
     p50_ms: float
     p95_ms: float
     queries: int
+    first_search_after_upload_ms: float
 
 
 class BenchmarkReport(BaseModel):
+    machine: Machine
     ingestion: IngestSpeed
+    quality: Quality
     embedding: list[EmbedSpeed]
     search: list[SearchLatency]
 
@@ -75,29 +116,86 @@ def percentile_ms(seconds: list[float], q: float) -> float:
     return round(float(np.percentile(seconds, q)) * 1000, 2)
 
 
-def bench_ingestion(corpus_dir: Path, work: Path, rounds: int = 5) -> IngestSpeed:
-    settings = Settings(data_dir=work / "ingest")
-    portfolio = load_portfolio()
-    pdfs = sorted(corpus_dir.glob("*.pdf"))
-    datas = [(p.name, p.read_bytes()) for p in pdfs]
-    prepare(*datas[0], settings, portfolio)  # warm imports
+def machine() -> Machine:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    flags = {k.strip(): v.strip() for k, v in fields.items()}.get("flags", "").split()
+    model = {k.strip(): v.strip() for k, v in fields.items()}.get("model name", "unknown")
+    return Machine(cpu=model, cores=os.cpu_count() or 1, features=[f for f in _FEATURES if f in flags],
+                   load_average_start=os.getloadavg()[0])  # fmt: skip
+
+
+class LoadSampler:
+    """The one-minute load average every few seconds while the benchmark runs."""
+
+    def __init__(self, every_s: float = 5.0):
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_ingestion(corpus_dir: Path, work: Path, peer_embedder: TorchEmbedder, files: int = 60) -> tuple[IngestSpeed, Corpus]:
+    """The product and the peer over the same files; returns the product's corpus for the quality check."""
+    settings, portfolio = Settings(data_dir=work / "ingest"), load_portfolio()
+    copies = pdf_copies(corpus_dir, files)
+    originals = len(list(corpus_dir.glob("*.pdf")))
+    prepare(*copies[0], settings, portfolio)  # warm imports
     pages, started = 0, time.perf_counter()
-    for _ in range(rounds):
-        for name, data in datas:
-            pages += prepare(name, data, settings, portfolio).document.page_count
+    for name, data in copies:
+        pages += prepare(name, data, settings, portfolio).document.page_count
     parse_rate = pages / (time.perf_counter() - started)
     corpus = Corpus(settings)
-    try:
-        started, e2e_pages = time.perf_counter(), 0
-        for name, data in datas:
-            e2e_pages += corpus.add(prepare(name, data, settings, portfolio)).pages
-        e2e_rate = e2e_pages / (time.perf_counter() - started)
-    finally:
-        corpus.close()
-    return IngestSpeed(
-        pdf_pages=pages, parse_pages_per_second=round(parse_rate, 1),
-        end_to_end_pages_per_second=round(e2e_rate, 1), files=len(datas) * rounds,
-    )
+    corpus.embedder.embed(["warm"])
+    rates = []
+    for part in (copies[:originals], copies[originals:]):
+        started, part_pages = time.perf_counter(), 0
+        for name, data in part:
+            part_pages += ingest_bytes(corpus, portfolio, name, data).pages or 0
+        rates.append((part_pages, time.perf_counter() - started))
+    peer = PeerPipeline(peer_embedder)
+    first, rest = peer.ingest(copies[:originals]), peer.ingest(copies[originals:])
+    ours = sum(p for p, _ in rates) / sum(t for _, t in rates)
+    theirs = (first.pages + rest.pages) / (first.seconds + rest.seconds)
+    speed = IngestSpeed(files=len(copies), pdf_pages=pages, parse_pages_per_second=round(parse_rate, 1),
+                        end_to_end_pages_per_second=round(ours, 2), peer_pages_per_second=round(theirs, 2),
+                        ratio_to_peer=round(ours / theirs, 2), originals=originals,
+                        distinct_pages_per_second=round(rates[0][0] / rates[0][1], 2),
+                        peer_distinct_pages_per_second=first.pages_per_second)  # fmt: skip
+    return speed, corpus
+
+
+def bench_quality(corpus: Corpus, corpus_dir: Path, peer_embedder: TorchEmbedder) -> Quality:
+    """Recall@5 and MRR on the gold's questions about PDFs: the product (the last copy of each file is its
+    current version) against the peer over the original PDFs."""
+    pdfs = {p.name for p in corpus_dir.glob("*.pdf")}
+    gold = [q for q in load_gold() if all(a.file in pdfs for a in q.answers)]
+    ours = score(corpus, gold, SearchMode.HYBRID)
+    peer = PeerPipeline(peer_embedder)
+    peer.ingest(pdf_copies(corpus_dir, len(pdfs)))
+    recalls, ranks = [], []
+    for q in gold:
+        hits = peer.search(q.q, 5)
+        recalls.append(sum(any(_peer_answers(h, a) for h in hits) for a in q.answers) / len(q.answers))
+        first = next((i + 1 for i, h in enumerate(hits) if any(_peer_answers(h, a) for a in q.answers)), None)
+        ranks.append(1 / first if first else 0.0)
+    return Quality(questions=len(gold), recall_at_5=round(ours.recall_at_k, 3), mrr=round(ours.mrr, 3),
+                   peer_recall_at_5=round(statistics.mean(recalls), 3), peer_mrr=round(statistics.mean(ranks), 3))  # fmt: skip
+
+
+def _peer_answers(hit: tuple[str, str], passage: GoldPassage) -> bool:
+    return hit[0] == passage.file and normalized(passage.quote) in normalized(hit[1])
 
 
 def sample_chunks(corpus_dir: Path, work: Path) -> list[tuple[Document, Chunk]]:
@@ -107,31 +205,6 @@ def sample_chunks(corpus_dir: Path, work: Path) -> list[tuple[Document, Chunk]]:
         p = prepare(path.name, path.read_bytes(), settings, portfolio)
         out += [(p.document, c) for c in p.chunks]
     return out
-
-
-def bench_embedding(embedders: list[Embedder], texts: list[str]) -> list[EmbedSpeed]:
-    results = []
-    for embedder in embedders:
-        embedder.embed(texts[:16])
-        started = time.perf_counter()
-        embedder.embed(texts)
-        elapsed = time.perf_counter() - started
-        tokens = [len(e.ids) for e in _tokenizer().encode_batch(texts)]
-        results.append(
-            EmbedSpeed(
-                engine=embedder.name, chunks=len(texts), mean_tokens=round(statistics.mean(tokens), 1),
-                chunks_per_second=round(len(texts) / elapsed, 1),
-            )
-        )
-    return results
-
-
-def _tokenizer():
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(default_model_path() / "tokenizer.json"))
-    tokenizer.enable_truncation(256)
-    return tokenizer
 
 
 def synthetic_corpus(base: list[tuple[Document, Chunk]], vectors: np.ndarray, n: int, seed: int = 7):
@@ -164,24 +237,63 @@ def synthetic_corpus(base: list[tuple[Document, Chunk]], vectors: np.ndarray, n:
         yield PreparedDocument(document=document, pages=[Page(number=1, text=page)], chunks=chunks), vecs
 
 
+def bench_embedding(embedders: list[Embedder], texts: list[str]) -> list[EmbedSpeed]:
+    tokenizer = _tokenizer()
+    tokens = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    results = []
+    for embedder in embedders:
+        embedder.embed(texts[:16])
+        wall, cpu = time.perf_counter(), time.process_time()
+        embedder.embed(texts)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        results.append(
+            EmbedSpeed(engine=embedder.name, chunks=len(texts), mean_tokens=round(statistics.mean(tokens), 1),
+                       chunks_per_second=round(len(texts) / wall, 1), chunks_per_cpu_second=round(len(texts) / cpu, 1))  # fmt: skip
+        )
+    return results
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(default_model_path() / "tokenizer.json"))
+    tokenizer.enable_truncation(256)
+    tokenizer.no_padding()  # the file pads to the longest text of a batch: padding is not text
+    return tokenizer
+
+
+def bench_backend_quality(corpus_dir: Path, work: Path, results: list[EmbedSpeed]) -> None:
+    """Hybrid recall@5 and MRR of each backend on the whole retrieval gold (as `cdmo eval retrieval`)."""
+    from eval.retrieval import run as retrieval_run
+
+    backends = {"torch": EmbeddingBackend.TORCH, "onnx": EmbeddingBackend.ONNX, "onnx-int8": EmbeddingBackend.ONNX_INT8}
+    report = retrieval_run(corpus_dir, work / "quality", list(backends.values()))
+    hybrid = {s.embedding.split(":")[0]: s for s in report.scores if s.mode == SearchMode.HYBRID}
+    for result in results:
+        if (s := hybrid.get(result.engine.split(":")[0])) is not None:
+            result.hybrid_recall_at_5, result.hybrid_mrr = round(s.recall_at_k, 3), round(s.mrr, 3)
+
+
 def bench_search(
     engine: VectorEngine, n: int, base, base_vectors: np.ndarray, embedder: Embedder, work: Path
 ) -> SearchLatency:
+    """Build a synthetic corpus of n chunks the way documents are stored (records, vectors, keyword points),
+    then time searches, and the first search after each of three uploads."""
     settings = Settings(data_dir=work / f"search-{engine.value}-{n}", vector_engine=engine)
     started = time.perf_counter()
     store = RecordStore(settings.sqlalchemy_url)
     vectors = open_vector_store(settings, embedder.dimension)
+    keywords = KeywordIndex(settings.keywords_path)
     for prepared, vecs in synthetic_corpus(base, base_vectors, n):
-        doc = prepared.document
-        payload = ChunkPayload(document_id=doc.id, sites=doc.metadata.sites, programs=doc.metadata.programs,
-                               kind=doc.kind.value, date=date_key(doc.metadata.document_date), status="current")
+        payloads = [_payload(prepared.document)] * len(prepared.chunks)
+        vectors.upsert([c.id for c in prepared.chunks], vecs, payloads)
+        keywords.add([(c, prepared.document) for c in prepared.chunks], payloads)
         store.add(prepared)
-        vectors.upsert([c.id for c in prepared.chunks], vecs, [payload] * len(prepared.chunks))
     if hasattr(vectors, "optimize"):
         vectors.optimize()
     store.engine.dispose()
+    keywords.close()
     corpus = Corpus(settings, embedder=embedder, vectors=vectors)
-    corpus.keyword_index()  # built once per corpus change; not part of a query
     load_seconds = time.perf_counter() - started
     questions = [q.q for q in load_gold()]
     for q in questions[:5]:
@@ -194,23 +306,38 @@ def bench_search(
         t = time.perf_counter()
         corpus.search(q, limit=10)
         times.append(time.perf_counter() - t)
+    after_upload = []
+    for i, (prepared, _) in enumerate(synthetic_corpus(base, base_vectors, 300, seed=n + 1)):
+        corpus.add(prepared)
+        t = time.perf_counter()
+        corpus.search(questions[i], limit=10)
+        after_upload.append(time.perf_counter() - t)
     corpus.close()
     return SearchLatency(engine=engine, chunks=n, load_seconds=round(load_seconds, 1), p50_ms=percentile_ms(times, 50),
-                         p95_ms=percentile_ms(times, 95), queries=len(times))
+                         p95_ms=percentile_ms(times, 95), queries=len(times),
+                         first_search_after_upload_ms=percentile_ms(after_upload, 50))  # fmt: skip
 
 
-def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads: int = 2) -> BenchmarkReport:
-    with tempfile.TemporaryDirectory(prefix="cdmo-bench-") as tmp:
+def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads: int = 2, files: int = 60) -> BenchmarkReport:
+    host = machine()
+    with tempfile.TemporaryDirectory(prefix="cdmo-bench-") as tmp, LoadSampler() as load:
         work = Path(tmp)
-        ingestion = bench_ingestion(corpus_dir, work)
+        model, cache = default_model_path(), work / "models"
+        torch_embedder = TorchEmbedder(model, 32, threads)
+        ingestion, corpus = bench_ingestion(corpus_dir, work, torch_embedder, files)
+        try:
+            quality = bench_quality(corpus, corpus_dir, torch_embedder)
+        finally:
+            corpus.close()
         base = sample_chunks(corpus_dir, work)
         texts = [embedding_text(d, c.section, c.text) for d, c in base]
         texts = (texts * (512 // len(texts) + 1))[:512]
-        model, cache = default_model_path(), work / "models"
         onnx = OnnxEmbedder(model, cache, int8=False, batch_size=8, threads=threads)
-        embedders = [TorchEmbedder(model, 32, threads), onnx, OnnxEmbedder(model, cache, True, 8, threads)]
-        embedding = bench_embedding(embedders, texts)
+        embedding = bench_embedding([torch_embedder, onnx, OnnxEmbedder(model, cache, True, 8, threads)], texts)
+        bench_backend_quality(corpus_dir, work, embedding)
         base_vectors = onnx.embed([embedding_text(d, c.section, c.text) for d, c in base])
         search = [bench_search(e, n, base, base_vectors, onnx, work) for n in sizes for e in engines]
-    return BenchmarkReport(ingestion=ingestion, embedding=embedding, search=search)
-
+    if load.samples:
+        host.load_average_mean = round(statistics.mean(load.samples), 2)
+        host.load_average_max = round(max(load.samples), 2)
+    return BenchmarkReport(machine=host, ingestion=ingestion, quality=quality, embedding=embedding, search=search)

@@ -52,23 +52,23 @@ def load_gold(path: Path = GOLD) -> list[GoldQuestion]:
     return [GoldQuestion(**q) for q in yaml.safe_load(path.read_text())["questions"]]
 
 
-def _norm(text: str) -> str:
+def normalized(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
 def answers(hit: SearchHit, passage: GoldPassage) -> bool:
-    return hit.filename == passage.file and _norm(passage.quote) in _norm(hit.text)
+    return hit.filename == passage.file and normalized(passage.quote) in normalized(hit.text)
 
 
 def check_gold(corpus: Corpus, gold: list[GoldQuestion]) -> None:
     """Every gold quote must exist in its document, so that a stale gold set fails loudly."""
     texts = {
-        d.filename: _norm(" ".join(p.text for p in corpus.store.pages(d.id)))
+        d.filename: normalized(" ".join(p.text for p in corpus.store.pages(d.id)))
         for d in corpus.store.list_documents()
     }
     for q in gold:
         for a in q.answers:
-            if a.file not in texts or _norm(a.quote) not in texts[a.file]:
+            if a.file not in texts or normalized(a.quote) not in texts[a.file]:
                 raise ValueError(f"gold passage not in the corpus: {a.file}: {a.quote!r}")
 
 
