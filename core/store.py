@@ -783,13 +783,12 @@ class RecordStore:
 
     def detail(self, document_id: str) -> DocumentDetail:
         doc = self.get(document_id)
+        return DocumentDetail(**doc.model_dump(), pages=self.pages(document_id), chunks=self.chunks_of(document_id))
+
+    def chunks_of(self, document_id: str) -> list[Chunk]:
+        query = select(chunks).where(chunks.c.document_id == document_id).order_by(chunks.c.ordinal)
         with self.engine.connect() as conn:
-            chunk_rows = conn.execute(
-                select(chunks).where(chunks.c.document_id == document_id).order_by(chunks.c.ordinal)
-            ).mappings()
-            return DocumentDetail(
-                **doc.model_dump(), pages=self.pages(document_id), chunks=[Chunk(**r) for r in chunk_rows]
-            )
+            return [Chunk(**r) for r in conn.execute(query).mappings()]
 
     def pages(self, document_id: str) -> list[Page]:
         """A document's page texts, in order: what citations point into, without its chunks."""

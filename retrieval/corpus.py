@@ -8,11 +8,13 @@ indexes are updated per document: a search never waits for a rebuild.
 import logging
 import threading
 
+import numpy as np
+
 from core.analysis import VersionReview, VersionReviewStatus
 from core.audit import audit_entry
 from core.auth import AuditEntry, Principal
 from core.config import Settings
-from core.documents import Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
+from core.documents import Chunk, Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
 from core.embeddings import Embedder, shared_embedder
 from core.errors import IndexUnreadable, StoreBusyError
 from core.identifiers import identifiers_in
@@ -92,8 +94,8 @@ class Corpus:
         doc = prepared.document
         if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
             return _result(existing, IngestStatus.UNCHANGED)
-        # embedding is the slow part: done before taking the lock, so searches are not held up
-        vectors = self.embedder.embed([embedding_text(doc, c.section, c.text) for c in prepared.chunks])
+        # embedding is the slow part: done before taking the lock, so other writes are not held up
+        vectors = self._embedded(doc, prepared.chunks)
         with self._lock:
             if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
                 return _result(existing, IngestStatus.UNCHANGED)  # the same file arrived twice at once
@@ -124,6 +126,24 @@ class Corpus:
                     self._set_status(previous.id, DocumentStatus.CURRENT)
                 raise
             return _result(doc, status).model_copy(update={"version_note": placement.note})
+
+    def _embedded(self, doc: Document, chunks: list[Chunk]) -> np.ndarray:
+        """The passages' vectors. A new version re-embeds only what changed: a passage whose text (with its
+        title and heading) the current version of the same record has takes that one's stored vector."""
+        texts = [embedding_text(doc, c.section, c.text) for c in chunks]
+        known: dict[str, np.ndarray] = {}
+        if (current := self.store.current_with_key(doc.document_key)) is not None:
+            before = self.store.chunks_of(current.id)
+            stored = self.vectors.vectors([c.id for c in before])
+            known = {embedding_text(current, c.section, c.text): stored[c.id] for c in before if _sound(stored.get(c.id))}
+        new = [i for i, text in enumerate(texts) if text not in known]
+        vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        if new:
+            vectors[new] = self.embedder.embed([texts[i] for i in new])
+        for i, text in enumerate(texts):
+            if text in known:
+                vectors[i] = known[text]
+        return vectors
 
     def decide_downgrade(self, review: VersionReview, audit: AuditEntry | None = None) -> None:
         """Record a person's decision on a new version that lowered its record; a rejection withdraws the new
@@ -209,6 +229,11 @@ def _opened(settings: Settings, dimension: int) -> VectorStore:
     except Exception as exc:  # the engine's files are damaged: said in words, with the way to a repair
         log.error("the vector index in %s cannot be opened", settings.vectors_path, exc_info=True)
         raise IndexUnreadable(str(settings.vectors_path)) from exc
+
+
+def _sound(vector: np.ndarray | None) -> bool:
+    """A stored vector fit to be copied: there, finite, unit length (a damaged one is embedded afresh)."""
+    return vector is not None and bool(np.isfinite(vector).all()) and abs(float(np.linalg.norm(vector)) - 1) < 1e-3
 
 
 def _result(doc: Document, status: IngestStatus) -> IngestResult:

@@ -8,6 +8,7 @@ from api.ingest import ingest_bytes
 from core.documents import DocumentStatus, IngestStatus
 from core.search import SearchFilters
 from fixtures.render import load_source, render_pdf
+from retrieval.corpus import Corpus, embedding_text
 
 pytestmark = pytest.mark.every_store
 SOURCE = Path(__file__).parents[1] / "fixtures" / "sources" / "qta_northgate.md"
@@ -58,3 +59,37 @@ def test_a_second_process_gets_a_clear_busy_error(empty_corpus):
 
     with pytest.raises(StoreBusyError, match="in use by another process"):
         open_vector_store(empty_corpus.settings, 384)
+
+
+class CountingEmbedder:
+    """The session's embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, []
+
+    def embed(self, texts):
+        self.texts += texts
+        return self.inner.embed(texts)
+
+
+def test_a_new_version_embeds_only_the_passages_that_changed(make_settings, embedder, portfolio, corpus_dir, tmp_path):
+    counting = CountingEmbedder(embedder)
+    corpus = Corpus(make_settings(), embedder=counting)
+    try:
+        v1 = corpus_dir / "QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf"
+        ingest_bytes(corpus, portfolio, v1.name, v1.read_bytes())
+        counting.texts.clear()
+        revised = _qta_revision(tmp_path, "at least 90 calendar days", "at least 120 calendar days")
+        second = ingest_bytes(corpus, portfolio, "QA-NGB-HB-002_Rev4.pdf", revised)
+        assert second.status == IngestStatus.NEW_VERSION
+
+        doc, passages = corpus.store.get(second.document_id), corpus.store.chunks_of(second.document_id)
+        texts = [embedding_text(doc, c.section, c.text) for c in passages]
+        embedded = [t for t in texts if t in counting.texts]
+        assert embedded and all("120 calendar days" in t for t in embedded) and len(embedded) < len(texts) / 4
+        # every passage's stored vector, copied or new, is the one embedding it afresh gives
+        stored = corpus.vectors.vectors([c.id for c in passages])
+        fresh = embedder.embed(texts)
+        assert all(float(stored[c.id] @ v) > 0.999 for c, v in zip(passages, fresh))
+    finally:
+        corpus.close()
