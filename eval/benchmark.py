@@ -332,11 +332,11 @@ def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads
         base = sample_chunks(corpus_dir, work)
         texts = [embedding_text(d, c.section, c.text) for d, c in base]
         texts = (texts * (512 // len(texts) + 1))[:512]
-        onnx = OnnxEmbedder(model, cache, int8=False, batch_size=8, threads=threads)
-        embedding = bench_embedding([torch_embedder, onnx, OnnxEmbedder(model, cache, True, 8, threads)], texts)
+        int8 = OnnxEmbedder(model, cache, int8=True, batch_size=8, threads=threads)  # the default backend
+        embedding = bench_embedding([torch_embedder, OnnxEmbedder(model, cache, False, 8, threads), int8], texts)
         bench_backend_quality(corpus_dir, work, embedding)
-        base_vectors = onnx.embed([embedding_text(d, c.section, c.text) for d, c in base])
-        search = [bench_search(e, n, base, base_vectors, onnx, work) for n in sizes for e in engines]
+        base_vectors = int8.embed([embedding_text(d, c.section, c.text) for d, c in base])
+        search = [bench_search(e, n, base, base_vectors, int8, work) for n in sizes for e in engines]
     if load.samples:
         host.load_average_mean = round(statistics.mean(load.samples), 2)
         host.load_average_max = round(max(load.samples), 2)

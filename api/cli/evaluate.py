@@ -36,7 +36,7 @@ def eval_retrieval(
 
     from eval import retrieval
 
-    backends = backend or [EmbeddingBackend.ONNX, EmbeddingBackend.ONNX_INT8, EmbeddingBackend.TORCH]
+    backends = backend or [EmbeddingBackend.ONNX_INT8, EmbeddingBackend.ONNX, EmbeddingBackend.TORCH]
     with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
         result = retrieval.run(corpus_dir, Path(work), backends, k)
     categories = sorted({c for s in result.scores for c in s.recall_by_category})
