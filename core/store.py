@@ -88,6 +88,15 @@ record_numbers = Table(
     Column("document_id", String(64), ForeignKey("documents.id"), nullable=False),
 )
 
+# Every token of a document's passages that a record number could be, so that a number learnt later finds the
+# documents naming it by an index lookup instead of a scan of every passage (75 ms a number at 100k passages)
+number_mentions = Table(
+    "number_mentions",
+    metadata,
+    Column("token", String(120), nullable=False, index=True),
+    Column("document_id", String(64), ForeignKey("documents.id"), nullable=False),
+)
+
 pages = Table(
     "pages",
     metadata,
@@ -348,8 +357,11 @@ class RecordStore:
         with self.engine.begin() as conn:
             if dialect == "postgresql":
                 conn.execute(text(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})"))
+            mentions_were_kept = inspect(conn).has_table(number_mentions.name)
             metadata.create_all(conn)
             _add_missing_columns(conn)
+            if not mentions_were_kept:  # a store from before the table: its passages are read once, here
+                _note_all_mentions(conn)
             for statement in _APPEND_ONLY.get(dialect, []):
                 conn.execute(text(statement))
             if conn.execute(select(corpus_state.c.id)).first() is None:
@@ -392,6 +404,7 @@ class RecordStore:
                         for i, t in enumerate(prepared.tables)
                     ],
                 )
+            _note_mentions(conn, doc.id, [c.text for c in prepared.chunks])
             _learn_numbers(conn, doc)
             if prepared.scans:
                 conn.execute(
@@ -936,7 +949,7 @@ def _recognise_known_numbers(conn, prepared: PreparedDocument) -> None:
 
 def _learn_numbers(conn, doc: Document) -> None:
     """Remember the document's record numbers; those new to the corpus are added to the stored documents
-    that name them (their text is searched once, when the number is first learnt)."""
+    that name them."""
     numbers = list(dict.fromkeys(doc.metadata.document_ids))
     if not numbers:
         return
@@ -946,18 +959,51 @@ def _learn_numbers(conn, doc: Document) -> None:
         return
     conn.execute(record_numbers.insert(), [{"number": n, "document_id": doc.id} for n in new])
     for number in new:
-        exact = re.compile(rf"(?<![\w/-]){re.escape(number)}(?![\w/-])")
-        rows = conn.execute(
-            select(chunks.c.document_id, chunks.c.text).where(
-                chunks.c.text.like(f"%{number}%"), chunks.c.document_id != doc.id
-            )
-        )
-        for document_id in dict.fromkeys(r.document_id for r in rows if exact.search(r.text)):
+        for document_id in _documents_naming(conn, number, doc.id):
             row = conn.execute(select(documents.c.metadata).where(documents.c.id == document_id)).first()
             meta = dict(row.metadata)
             if number not in meta.get("document_ids", []):
                 meta["document_ids"] = [*meta.get("document_ids", []), number]
                 conn.execute(update(documents).where(documents.c.id == document_id).values(metadata=meta))
+
+
+# A record number stands alone: no letter, digit, underscore, slash or hyphen on either side. So a number made
+# of those characters only is named exactly where it is a whole run of them, and a spaced one ("KQ 5531",
+# "CBER 26-728681": a short capitalised prefix, a space, the rest) where it is two whole runs with one space
+# between; those with a digit are what is noted per document.
+_RUN = re.compile(r"[\w/-]+")
+_SPACED = re.compile(r"[A-Z]{2,6} [\w/-]+")
+_SPACED_AT = re.compile(r"(?<![\w/-])(?=([A-Z]{2,6} [\w/-]+))")  # overlapping: "AB CD 12" holds "CD 12"
+
+
+def _mention_tokens(texts: list[str]) -> set[str]:
+    tokens = {t for text in texts for t in [*_RUN.findall(text), *_SPACED_AT.findall(text)]}
+    return {t for t in tokens if len(t) <= 120 and any(ch.isdigit() for ch in t)}
+
+
+def _note_mentions(conn, document_id: str, texts: list[str]) -> None:
+    if tokens := _mention_tokens(texts):
+        conn.execute(number_mentions.insert(), [{"token": t, "document_id": document_id} for t in sorted(tokens)])
+
+
+def _note_all_mentions(conn) -> None:
+    document_ids = [r.id for r in conn.execute(select(documents.c.id))]
+    for document_id in document_ids:
+        texts = [r.text for r in conn.execute(select(chunks.c.text).where(chunks.c.document_id == document_id))]
+        _note_mentions(conn, document_id, texts)
+
+
+def _documents_naming(conn, number: str, besides: str) -> list[str]:
+    """The other documents whose passages name the number as a whole."""
+    if (_RUN.fullmatch(number) or _SPACED.fullmatch(number)) and any(ch.isdigit() for ch in number):
+        query = select(number_mentions.c.document_id).where(number_mentions.c.token == number)
+        return list(dict.fromkeys(r.document_id for r in conn.execute(query) if r.document_id != besides))
+    # a number of another shape ("26.728681", "Lot  44"): looked for in the text itself
+    exact = re.compile(rf"(?<![\w/-]){re.escape(number)}(?![\w/-])")
+    rows = conn.execute(
+        select(chunks.c.document_id, chunks.c.text).where(chunks.c.text.like(f"%{number}%"), chunks.c.document_id != besides)
+    )
+    return list(dict.fromkeys(r.document_id for r in rows if exact.search(r.text)))
 
 
 def _document_row(doc: Document) -> dict:

@@ -273,3 +273,33 @@ def test_a_record_number_learnt_from_one_document_is_recognised_in_the_others(ma
         assert store.detail(later).metadata.document_ids == ["KQ 5531"]
     finally:
         store.engine.dispose()
+
+
+@pytest.mark.every_store
+def test_a_store_from_before_the_mentions_table_still_learns_numbers_in_its_old_documents(make_settings):
+    """The documents naming a number are found by an index of their tokens; a store made before that index
+    existed has it filled from its passages when it is opened."""
+    from sqlalchemy import text
+
+    from core.store import RecordStore
+    from ingestion.pipeline import prepare
+
+    settings, portfolio = make_settings(), load_portfolio(None)
+    store = RecordStore(settings.sqlalchemy_url)
+
+    def add(name: str, title: str, body: str):
+        placement = store.next_version(prepare(name, _html(title, body), settings, portfolio))
+        store.add(placement.prepared)
+        return placement.prepared.document.id
+
+    earlier = add("notes.html", "Weekly notes", "1. KQ 5531 and PX-77-0412 are still open.")
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE number_mentions"))  # as a store from before the table was
+    store.engine.dispose()
+    store = RecordStore(settings.sqlalchemy_url)
+    try:
+        add("kq.html", "Deviation KQ 5531 - Pump seal leak", "The seal of pump P-3 leaked.")
+        add("px.html", "Deviation PX-77-0412 - Torn glove", "A glove tore during the fill.")
+        assert {"KQ 5531", "PX-77-0412"} <= set(store.detail(earlier).metadata.document_ids)
+    finally:
+        store.engine.dispose()
