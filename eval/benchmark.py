@@ -105,8 +105,8 @@ class SearchLatency(BaseModel):
 
 class BenchmarkReport(BaseModel):
     machine: Machine
-    ingestion: IngestSpeed
-    quality: Quality
+    ingestion: IngestSpeed | None  # None with search_only
+    quality: Quality | None
     embedding: list[EmbedSpeed]
     search: list[SearchLatency]
 
@@ -318,23 +318,27 @@ def bench_search(
                          first_search_after_upload_ms=percentile_ms(after_upload, 50))  # fmt: skip
 
 
-def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads: int = 2, files: int = 60) -> BenchmarkReport:
+def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads: int = 2, files: int = 60,
+        search_only: bool = False) -> BenchmarkReport:
     host = machine()
     with tempfile.TemporaryDirectory(prefix="cdmo-bench-") as tmp, LoadSampler() as load:
         work = Path(tmp)
         model, cache = default_model_path(), work / "models"
-        torch_embedder = TorchEmbedder(model, 32, threads)
-        ingestion, corpus = bench_ingestion(corpus_dir, work, torch_embedder, files)
-        try:
-            quality = bench_quality(corpus, corpus_dir, torch_embedder)
-        finally:
-            corpus.close()
-        base = sample_chunks(corpus_dir, work)
-        texts = [embedding_text(d, c.section, c.text) for d, c in base]
-        texts = (texts * (512 // len(texts) + 1))[:512]
         int8 = OnnxEmbedder(model, cache, int8=True, batch_size=8, threads=threads)  # the default backend
-        embedding = bench_embedding([torch_embedder, OnnxEmbedder(model, cache, False, 8, threads), int8], texts)
-        bench_backend_quality(corpus_dir, work, embedding)
+        ingestion, quality, embedding = None, None, []
+        if not search_only:
+            torch_embedder = TorchEmbedder(model, 32, threads)
+            ingestion, corpus = bench_ingestion(corpus_dir, work, torch_embedder, files)
+            try:
+                quality = bench_quality(corpus, corpus_dir, torch_embedder)
+            finally:
+                corpus.close()
+        base = sample_chunks(corpus_dir, work)
+        if not search_only:
+            texts = [embedding_text(d, c.section, c.text) for d, c in base]
+            texts = (texts * (512 // len(texts) + 1))[:512]
+            embedding = bench_embedding([torch_embedder, OnnxEmbedder(model, cache, False, 8, threads), int8], texts)
+            bench_backend_quality(corpus_dir, work, embedding)
         base_vectors = int8.embed([embedding_text(d, c.section, c.text) for d, c in base])
         search = [bench_search(e, n, base, base_vectors, int8, work) for n in sizes for e in engines]
     if load.samples:

@@ -87,9 +87,10 @@ def test_a_new_version_embeds_only_the_passages_that_changed(make_settings, embe
         texts = [embedding_text(doc, c.section, c.text) for c in passages]
         embedded = [t for t in texts if t in counting.texts]
         assert embedded and all("120 calendar days" in t for t in embedded) and len(embedded) < len(texts) / 4
-        # every passage's stored vector, copied or new, is the one embedding it afresh gives
+        # every passage's stored vector, copied or new, is the one embedding it afresh gives (int8 activations are
+        # scaled per batch, so the same text embedded in another batch agrees to about 0.99, not exactly)
         stored = corpus.vectors.vectors([c.id for c in passages])
         fresh = embedder.embed(texts)
-        assert all(float(stored[c.id] @ v) > 0.999 for c, v in zip(passages, fresh))
+        assert min(float(stored[c.id] @ v) for c, v in zip(passages, fresh)) > 0.98
     finally:
         corpus.close()

@@ -247,6 +247,7 @@ def bench(
     sizes: Annotated[str, typer.Option(help="Corpus sizes in chunks, comma-separated")] = "10000,100000",
     engines: Annotated[str, typer.Option(help="Vector engines, comma-separated (edge, local)")] = "edge",
     files: Annotated[int, typer.Option(help="PDF files ingested (the sample's, repeated)")] = 60,
+    search_only: Annotated[bool, typer.Option(help="Only the search latencies (e.g. --sizes 1000000)")] = False,
     report: Path = Path("eval/reports/benchmark.json"),
 ) -> None:
     """Ingestion pages/s beside a plain LangChain pipeline, recall beside it, embedding speed per backend,
@@ -259,10 +260,23 @@ def bench(
         [VectorEngine(e) for e in engines.split(",")],
         threads=get_settings().threads,
         files=files,
+        search_only=search_only,
     )
     m, i, q = result.machine, result.ingestion, result.quality
     console.print(f"machine: {m.cpu}, {m.cores} cores, {' '.join(m.features) or 'no AVX2'}; load average "
                   f"{m.load_average_start} at the start, {m.load_average_mean} mean, {m.load_average_max} at most")  # fmt: skip
+    if i is not None and q is not None:
+        _print_ingestion(i, q, result.embedding)
+    table = Table("vector engine", "chunks", "build s", "search p50 ms", "search p95 ms", "queries",
+                  "first search after an upload ms")  # fmt: skip
+    for s in result.search:
+        table.add_row(s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms),
+                      str(s.queries), str(s.first_search_after_upload_ms))  # fmt: skip
+    console.print(table)
+    _write_report(report, result)
+
+
+def _print_ingestion(i, q, embedding) -> None:
     console.print(
         f"ingestion of {i.files} PDFs ({i.pdf_pages} pages): {i.parse_pages_per_second} pages/s parsed and chunked; "
         f"{i.end_to_end_pages_per_second} pages/s end to end; the LangChain peer {i.peer_pages_per_second} pages/s "
@@ -272,17 +286,10 @@ def bench(
     console.print(f"recall@5 / MRR on the {q.questions} gold questions about PDFs: {q.recall_at_5} / {q.mrr}; "
                   f"the peer {q.peer_recall_at_5} / {q.peer_mrr}")  # fmt: skip
     table = Table("embedding engine", "chunks", "mean tokens", "chunks/s", "chunks/CPU-s", "hybrid recall@5", "MRR")
-    for e in result.embedding:
+    for e in embedding:
         table.add_row(e.engine, str(e.chunks), str(e.mean_tokens), str(e.chunks_per_second),
                       str(e.chunks_per_cpu_second), str(e.hybrid_recall_at_5), str(e.hybrid_mrr))  # fmt: skip
     console.print(table)
-    table = Table("vector engine", "chunks", "build s", "search p50 ms", "search p95 ms", "queries",
-                  "first search after an upload ms")  # fmt: skip
-    for s in result.search:
-        table.add_row(s.engine.value, f"{s.chunks:,}", str(s.load_seconds), str(s.p50_ms), str(s.p95_ms),
-                      str(s.queries), str(s.first_search_after_upload_ms))  # fmt: skip
-    console.print(table)
-    _write_report(report, result)
 
 
 @app.command("load-test")
