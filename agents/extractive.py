@@ -8,6 +8,7 @@ carries enough of the question, the answer says that nothing in the corpus suppo
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 
 from agents.answer_types import AnswerType, answer_type, is_answer, states_value
@@ -122,7 +123,9 @@ class ExtractiveAnswerer:
         self._df: dict[str, int] = {}
         self._titles: dict[str, str] = {}  # record number -> the title of the document that is that record
         self._documents = 0
+        self._counted: set[str] = set()  # the documents whose passages are in the counts
         self._generation = -1
+        self._refreshing = threading.Lock()
 
     def answer(self, frame: QuestionFrame, book: CitationBook) -> list[AnswerSentence]:
         weights = self.term_weights(frame.text)
@@ -239,17 +242,26 @@ class ExtractiveAnswerer:
             yield Candidate(hit=hit, start=start, end=start + len(text), text=text, score=score)
 
     def _refresh_frequencies(self) -> None:
+        """Document frequencies of the passages' terms, brought up to date with the documents stored since the
+        last question only (passages are never removed, so the counts only grow): a question after an upload
+        reads that upload, not the whole corpus again."""
         generation = self.corpus.store.generation()
         if generation == self._generation:
             return
-        df: dict[str, int] = {}
-        count = 0
-        for chunk, _ in self.corpus.store.iter_all_chunks():
-            count += 1
-            for term in set(content_terms(chunk.text)):
-                df[term] = df.get(term, 0) + 1
-        self._titles = {r: d.title for d in self.corpus.store.list_documents() for r in record_ids(d.title)}
-        self._df, self._documents, self._generation = df, count, generation
+        with self._refreshing:
+            store = self.corpus.store
+            if not self._counted:
+                rows = store.iter_all_chunks()
+            else:
+                every = store.list_documents(include_superseded=True)
+                rows = ((chunk, d) for d in every if d.id not in self._counted for chunk in store.chunks_of(d.id))
+            for chunk, document in rows:
+                self._counted.add(document.id)
+                self._documents += 1
+                for term in set(content_terms(chunk.text)):
+                    self._df[term] = self._df.get(term, 0) + 1
+            self._titles = {r: d.title for d in store.list_documents() for r in record_ids(d.title)}
+            self._generation = generation
 
 
 def _carried(weighed: str, terms: set[str]) -> bool:

@@ -112,3 +112,20 @@ def test_a_missing_or_unreadable_keyword_index_is_rebuilt_when_the_corpus_opens(
         if damage == "unreadable":
             assert list(settings.data_dir.glob("keywords-edge.damaged-*"))  # the damaged one is kept aside
             shutil.rmtree(settings.keywords_path)
+
+
+def test_a_question_after_an_upload_reads_the_upload_only(corpus, corpus_dir, monkeypatch):
+    """Chat's term weights count the passages' words: the first question counts every passage, later ones
+    only what was stored since."""
+    from agents.chat import ChatService
+
+    chat = ChatService(corpus, load_portfolio())
+    chat.ask("What was the root cause of the temperature excursion?")
+
+    def no_full_read():
+        raise AssertionError("the whole corpus was read again")
+
+    monkeypatch.setattr(corpus.store, "iter_all_chunks", no_full_read)
+    ingest_path(corpus, load_portfolio(), corpus_dir / LATER)
+    answer = chat.ask("What was the assignable cause of OOS-24-011?")
+    assert answer.sentences and any(c.filename == LATER for c in answer.citations)
