@@ -16,7 +16,7 @@ import re
 from core.analysis import Analysis, FindingRow, VersionReview
 from core.auth import Principal
 from core.chat import ChatTurn
-from core.documents import Document, DocumentDetail, Page, PageScan
+from core.documents import Chunk, Document, DocumentDetail, Page, PageScan
 from core.errors import NotFoundError
 from core.passages import MASK, PassagePrograms, Span, mask, overlaps
 from core.portfolio import Portfolio
@@ -116,6 +116,13 @@ class ScopedStore:
                 if readable(chunk.text):
                     out[key] = chunk
         return out
+
+    def chunks_of(self, document_id: str) -> list[Chunk]:
+        if not self.visible(document_id):
+            return []
+        withheld = self.withheld(document_id)
+        masked = (self._masked_chunk(c, withheld) for c in self._store.chunks_of(document_id))
+        return [c for c in masked if readable(c.text)]
 
     def iter_all_chunks(self):
         seen: dict[str, tuple[Document, dict[int, list[Span]]]] = {}  # per document, once

@@ -166,3 +166,32 @@ def test_chat_sessions_are_listed_and_exported_to_their_owner_only(site):
     exported = http.get(f"/chat/sessions/{session_id}/markdown", headers=_as(keys, "monza"))
     assert exported.status_code == 200 and "Which deviations were notified late?" in exported.text
     assert http.get(f"/chat/sessions/{session_id}/markdown", headers=_as(keys, "hb240")).status_code == 404
+
+
+def test_a_scoped_view_gives_a_documents_passages_as_its_whole_corpus_read_does(tmp_path, corpus_dir):
+    """`chunks_of` (what chat reads after an upload) masks and withholds as `iter_all_chunks` (what it reads
+    first) does: nothing of a document outside the view, another program's words masked in a shared one."""
+    from core.auth import Principal
+    from core.portfolio import load_portfolio
+    from core.programs import load_programs
+    from core.scope import PassagePrograms, ScopedStore
+    from core.store import RecordStore
+    from ingestion.pipeline import prepare
+
+    settings = Settings(data_dir=tmp_path)
+    store = RecordStore(settings.sqlalchemy_url)
+    names = ["QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf", "BPR_HB-101_DS_24-017.pdf"]
+    for name in names:
+        store.add(prepare(name, (corpus_dir / name).read_bytes(), settings, load_portfolio()))
+    hb240 = Principal(name="partner", kind="key", role=Role.VIEWER, programs=["HB-240"])
+    view = ScopedStore(store, hb240, PassagePrograms(store, load_portfolio(), load_programs()))
+    whole: dict[str, list] = {}
+    for chunk, doc in view.iter_all_chunks():
+        whole.setdefault(doc.id, []).append(chunk)
+    documents = {d.filename: d.id for d in store.list_documents()}
+    agreement, batch_record = documents[names[0]], documents[names[1]]
+    assert view.chunks_of(batch_record) == [] and batch_record not in whole  # HB-101's batch record
+    assert view.chunks_of(agreement) == whole[agreement]
+    assert "veltrusimab" not in " ".join(c.text for c in view.chunks_of(agreement))
+    assert "veltrusimab" in " ".join(c.text for c in store.chunks_of(agreement))
+    store.engine.dispose()
