@@ -8,6 +8,7 @@ still telling two heavily loaded programs apart. A high-risk event upstream is f
 batch (or its release test) feeds the drug-product campaign, which feeds clinical supply and the dossier.
 """
 
+import logging
 from datetime import date, timedelta
 
 from agents.structured import event_status, overdue_capas
@@ -20,6 +21,7 @@ from core.programs import Milestone, ProgramChain, Programs, Stage
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
 
+log = logging.getLogger(__name__)
 _EVENT_POINTS = {RiskLevel.HIGH: 10.0, RiskLevel.MEDIUM: 5.0, RiskLevel.LOW: 2.0}
 _FLAG_POINTS = 1.0
 _OVERDUE_CAPA_POINTS = 4.0
@@ -48,7 +50,12 @@ class ReadinessAssessor:
         self.store, self.portfolio, self.programs, self.today = store, portfolio, programs, today
 
     def all_programs(self) -> list[ProgramReadiness]:
-        return [self.readiness(p.id) for p in self.programs.programs]
+        """Every program of the programs file that the portfolio knows; one it does not (a portfolio switched
+        without its programs file) is left out and said in the log, so the dashboard and the digest still run."""
+        unknown = [p.id for p in self.programs.programs if self.portfolio.program(p.id) is None]
+        if unknown:
+            log.warning("programs file names programs the portfolio lacks, left out of readiness: %s", ", ".join(unknown))
+        return [self.readiness(p.id) for p in self.programs.programs if p.id not in unknown]
 
     def readiness(self, program_id: str) -> ProgramReadiness:
         chain, program = self.programs.get(program_id), self.portfolio.program(program_id)

@@ -312,3 +312,11 @@ def test_action_items_in_minutes_are_read_with_owner_and_due_date_and_overdue_on
     _, digest = _runner(settings, store).run(until=datetime(2026, 1, 1, tzinfo=UTC))
     listed = [i.text for i in digest.overdue if i.text.startswith("Action item")]
     assert len(listed) == len(late) and any(f"{len(late)} action items" in i.text for i in digest.needs_human)
+
+
+def test_a_program_the_portfolio_lacks_is_left_out_of_readiness_not_an_error(chat_corpus):
+    """A portfolio switched without its programs file: the programs it knows are assessed, the dashboard runs."""
+    portfolio = load_portfolio()
+    narrowed = portfolio.model_copy(update={"programs": [p for p in portfolio.programs if p.id != "HB-240"]})
+    assessed = ReadinessAssessor(chat_corpus.store, narrowed, load_programs(), AS_OF).all_programs()
+    assert [r.program for r in assessed] == ["HB-101"]
