@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from api.ingest import ingest_bytes
 from core.config import EmbeddingBackend, Settings, VectorEngine
 from core.documents import (
     Chunk,
@@ -44,9 +43,10 @@ from core.portfolio import load_portfolio
 from core.store import RecordStore
 from eval.peer import PeerPipeline, pdf_copies
 from eval.retrieval import GoldPassage, load_gold, normalized, score
+from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus, _payload, embedding_text
-from retrieval.keyword import KeywordIndex
+from retrieval.vector_stores.keyword_shard import KeywordIndex
 from retrieval.vector_stores import open_vector_store
 
 # the instruction sets that decide how fast the embedding model runs on a CPU
@@ -162,7 +162,7 @@ def bench_ingestion(corpus_dir: Path, work: Path, peer_embedder: TorchEmbedder, 
     for part in (copies[:originals], copies[originals:]):
         started, part_pages = time.perf_counter(), 0
         for name, data in part:
-            part_pages += ingest_bytes(corpus, portfolio, name, data).pages or 0
+            part_pages += _ingest(corpus, portfolio, name, data)
         rates.append((part_pages, time.perf_counter() - started))
     peer = PeerPipeline(peer_embedder)
     first, rest = peer.ingest(copies[:originals]), peer.ingest(copies[originals:])
@@ -174,6 +174,14 @@ def bench_ingestion(corpus_dir: Path, work: Path, peer_embedder: TorchEmbedder, 
                         distinct_pages_per_second=round(rates[0][0] / rates[0][1], 2),
                         peer_distinct_pages_per_second=first.pages_per_second)  # fmt: skip
     return speed, corpus
+
+
+def _ingest(corpus: Corpus, portfolio, name: str, data: bytes) -> int:
+    """What `cdmo ingest` does with a file (parse, classify, chunk, embed, store, index, analyse); its pages."""
+    result = corpus.add(prepare(name, data, corpus.settings, portfolio))
+    if result.kind in ANALYSED_KINDS:
+        Extractor(corpus.settings, corpus.store, portfolio).analyse_stored(result.document_id)
+    return result.pages or 0
 
 
 def bench_quality(corpus: Corpus, corpus_dir: Path, peer_embedder: TorchEmbedder) -> Quality:

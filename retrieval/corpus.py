@@ -22,7 +22,7 @@ from core.ownership import claim_store
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
 from retrieval.hybrid import IdentifierMatches, relative_score_fusion
-from retrieval.keyword import KeywordIndex
+from retrieval.vector_stores.keyword_shard import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
 
 log = logging.getLogger(__name__)

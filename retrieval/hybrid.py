@@ -12,7 +12,7 @@ it first, without its other passages crowding out the answer.
 """
 
 from core.search import SearchFilters
-from retrieval.keyword import KeywordIndex
+from retrieval.vector_stores.keyword_shard import KeywordIndex
 
 
 def relative_score_fusion(weighted: list[tuple[float, list[tuple[str, float]]]]) -> dict[str, float]:
