@@ -17,7 +17,7 @@ from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api import auth
 from api.deps import AppState, get_principal
 from api.limits import RequestLimits
-from api.routers import chat, documents, extraction, jobs, oversight, search, store, web
+from api.routers import chat, documents, extraction, findings, jobs, oversight, search, store, web
 from core.auth import Principal, Role
 from core.config import Settings, get_settings
 from core.errors import IndexUnreadable, StoreBusyError, unexpected
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     app.include_router(jobs.router)
     app.include_router(search.router)
     app.include_router(extraction.router)
+    app.include_router(findings.router)
     app.include_router(chat.router)
     app.include_router(oversight.router)
     app.include_router(store.router)

@@ -5,6 +5,8 @@ Every write of a document happens in one transaction; the caller passes a hook t
 """
 
 import re
+import threading
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -51,6 +54,7 @@ from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
 from core.versions import Placement, judge_version
+from core.workflow import FindingChange, FindingState, applied, replayed
 
 metadata = MetaData()
 
@@ -171,6 +175,20 @@ findings = Table(
     Column("product", String(128)),
     Column("batch_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
+)
+
+# What people did with findings (core/workflow.py): appended, never changed; a finding's state is its history
+finding_changes = Table(
+    "finding_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("by", String(120), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("assignee", String(120)),
+    Column("due", Date),
+    Column("text", Text),
 )
 
 # New versions that lower what their record said, held for a person: until one decides, the earlier
@@ -351,6 +369,7 @@ class RecordStore:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)
+        self._finding_lock = threading.Lock()  # a finding's history is read and added to as one step
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -527,6 +546,30 @@ class RecordStore:
         with self.engine.connect() as conn:
             rows = [FindingRow(**r) for r in conn.execute(query).mappings()]
         return [r for r in rows if program is None or program in r.programs]
+
+    def finding_histories(self, keys: list[str]) -> dict[str, list[FindingChange]]:
+        """Each finding's changes, oldest first (none for a finding nobody has touched)."""
+        out: dict[str, list[FindingChange]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                query = select(finding_changes).where(finding_changes.c.key.in_(keys[i : i + 500]))
+                for row in conn.execute(query.order_by(finding_changes.c.id)).mappings():
+                    out.setdefault(row["key"], []).append(_finding_change(row))
+        return out
+
+    def change_finding(self, change: FindingChange, audit: AuditEntry | None = None) -> FindingState:
+        """Apply a change to a finding (WorkflowError where it does not apply), with its audit entry, in one
+        transaction; the state after it."""
+        with self._finding_lock, self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # another process may change the same finding
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(change.key.encode())})
+            query = select(finding_changes).where(finding_changes.c.key == change.key).order_by(finding_changes.c.id)
+            history = [_finding_change(r) for r in conn.execute(query).mappings()]
+            state = applied(replayed(history), change)
+            conn.execute(finding_changes.insert().values(**change.model_dump(mode="json") | {"at": change.at, "due": change.due}))
+            if audit is not None:
+                _append_audit(conn, audit)
+        return state
 
     def save_summary_run(self, run: SummaryRun, audit: AuditEntry | None = None) -> None:
         """Record a digest window (replacing the record of the same window: a re-run of it)."""
@@ -1031,6 +1074,10 @@ def _add_missing_columns(conn) -> None:
             if column.name not in present:
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def _finding_change(row) -> FindingChange:
+    return FindingChange(**_aware(row, "at"))
 
 
 def _user(row) -> User:

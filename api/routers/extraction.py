@@ -13,7 +13,7 @@ from api.audit import record
 from api.deps import RequestState, get_state, require
 from api.ingest import read_upload
 from api.reports import ReportFormat, render
-from core.analysis import AnalysisKind, FindingRow
+from core.analysis import AnalysisKind
 from core.auth import Principal, Role
 from core.errors import IngestError
 from core.investigations import InvestigationEvent, RiskLevel
@@ -184,12 +184,3 @@ def stored_event(
     return _render(InvestigationEvent.model_validate(payload), pages, format)
 
 
-@router.get("/findings", response_model=list[FindingRow])
-def list_findings(
-    state: Annotated[RequestState, Depends(get_state)],
-    site: str | None = None,
-    program: str | None = None,
-    code: str | None = None,
-):
-    """Weak-investigation flags and QTA gaps, one row each, linked to site, program, product and batch."""
-    return state.corpus.store.list_findings(site=site, program=program, code=code)

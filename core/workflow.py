@@ -1,0 +1,112 @@
+"""What people do with a finding: acknowledge it, assign it with a due date, comment, close it with a reason,
+reopen it. A finding's state is its history replayed; the history is never changed, only added to.
+
+A finding is known by its key, "<document id>:<source>:<code>": a document's analysis is stored again when it
+is re-read, with new row ids, but the same document, source and code are the same finding. A new version of
+the document is a new document, so its findings start open; the old version's stay in history.
+"""
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from core.analysis import FindingRow
+
+
+class FindingStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+class FindingAction(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    ASSIGN = "assign"
+    COMMENT = "comment"
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+class FindingRequest(BaseModel):
+    """A change asked for: who and when are added by the service."""
+
+    action: FindingAction
+    assignee: str | None = Field(None, min_length=1, max_length=120, description="For assign: who is to act")
+    due: date | None = Field(None, description="For assign: by when")
+    text: str | None = Field(None, min_length=3, max_length=4000, description="A comment, or why it is closed or reopened")
+
+
+class FindingChange(FindingRequest):
+    key: str
+    by: str
+    at: datetime
+
+
+class FindingState(BaseModel):
+    status: FindingStatus = FindingStatus.OPEN
+    assignee: str | None = None
+    due: date | None = None
+    closed_reason: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class TrackedFinding(FindingRow):
+    """A finding with where people have taken it."""
+
+    key: str
+    state: FindingState = Field(default_factory=FindingState)
+
+
+class WorkflowError(ValueError):
+    """A change that does not apply to the finding as it stands (said in words)."""
+
+
+def finding_key(row: FindingRow) -> str:
+    return f"{row.document_id}:{row.source.value}:{row.code}"
+
+
+def missing_for(request: FindingRequest) -> str | None:
+    """What the change lacks, in words, or None."""
+    if request.action == FindingAction.ASSIGN and not request.assignee:
+        return "an assignment names who is to act (assignee)"
+    if request.action in (FindingAction.COMMENT, FindingAction.CLOSE, FindingAction.REOPEN) and not request.text:
+        return f"to {request.action.value} a finding, say why or what (text)"
+    return None
+
+
+def applied(state: FindingState, change: FindingChange) -> FindingState:
+    """The state after a change; WorkflowError where the change does not apply."""
+    if (missing := missing_for(change)) is not None:
+        raise WorkflowError(missing)
+    closed = state.status == FindingStatus.CLOSED
+    if closed and change.action not in (FindingAction.COMMENT, FindingAction.REOPEN):
+        raise WorkflowError(f"the finding is closed ({state.closed_reason}): reopen it first")
+    if change.action == FindingAction.REOPEN and not closed:
+        raise WorkflowError("the finding is not closed")
+    after = state.model_copy(update={"updated_at": change.at, "updated_by": change.by})
+    match change.action:
+        case FindingAction.ACKNOWLEDGE if state.status == FindingStatus.OPEN:
+            after.status = FindingStatus.ACKNOWLEDGED
+        case FindingAction.ASSIGN:
+            after.status, after.assignee, after.due = FindingStatus.ASSIGNED, change.assignee, change.due
+        case FindingAction.CLOSE:
+            after.status, after.closed_reason = FindingStatus.CLOSED, change.text
+        case FindingAction.REOPEN:
+            after.status = FindingStatus.ASSIGNED if state.assignee else FindingStatus.OPEN
+            after.closed_reason = None
+    return after
+
+
+def replayed(history: list[FindingChange]) -> FindingState:
+    """The state a history leads to. Each change was checked when it was made; reading never fails on one
+    that no longer applies (it is passed over)."""
+    state = FindingState()
+    for change in history:
+        try:
+            state = applied(state, change)
+        except WorkflowError:
+            continue
+    return state

@@ -1,0 +1,79 @@
+"""A finding is acknowledged, assigned, commented on, closed and reopened over HTTP by reviewers, each change
+audited; viewers read it; its state outlives a re-reading of its document."""
+
+import pytest
+
+from api.accounts import issue_key
+from api.ingest import ingest_path
+from core.auth import Role
+from core.portfolio import load_portfolio
+from extraction.service import Extractor
+from retrieval.corpus import Corpus
+from tests.conftest import serve
+
+LATE = "NC-2024-0127_Stellaris_Filling_Interruption.pdf"
+QTA = "Stellaris_QTA_Halvorsen_v1.docx"
+
+
+@pytest.fixture
+def tracked(make_settings, embedder, corpus_dir):
+    settings = make_settings(auth_enabled=True)
+    corpus = Corpus(settings, embedder=embedder)
+    for name in (LATE, QTA):
+        ingest_path(corpus, load_portfolio(), corpus_dir / name)
+    keys = {role: issue_key(corpus.store, f"{role.value}-key", role).key for role in Role}
+    try:
+        with serve(settings, embedder, corpus=corpus) as http:
+            yield http, {r: {"Authorization": f"Bearer {k}"} for r, k in keys.items()}, corpus
+    finally:
+        corpus.close()
+
+
+def test_a_reviewer_takes_a_finding_from_open_to_closed_and_back(tracked):
+    http, as_, corpus = tracked
+    findings = http.get("/findings", headers=as_[Role.VIEWER]).json()
+    assert findings and all(f["state"]["status"] == "open" for f in findings)
+    late = next(f for f in findings if f["code"] == "notified_late")
+    url = f"/findings/{late['key']}"
+
+    assert http.post(url, json={"action": "acknowledge"}, headers=as_[Role.VIEWER]).status_code == 403
+    step = http.post(url, json={"action": "acknowledge"}, headers=as_[Role.REVIEWER])
+    assert step.status_code == 200 and step.json()["state"]["status"] == "acknowledged"
+    nobody = http.post(url, json={"action": "assign"}, headers=as_[Role.REVIEWER])
+    assert nobody.status_code == 422 and "assignee" in nobody.json()["detail"]
+    assigned = http.post(url, json={"action": "assign", "assignee": "Marta Rossi", "due": "2024-12-15"},
+                         headers=as_[Role.REVIEWER]).json()["state"]  # fmt: skip
+    assert (assigned["status"], assigned["assignee"], assigned["due"]) == ("assigned", "Marta Rossi", "2024-12-15")
+    comment = {"action": "comment", "text": "Stellaris sent the notification log"}
+    assert http.post(url, json=comment, headers=as_[Role.REVIEWER]).json()["state"]["status"] == "assigned"
+    assert http.post(url, json={"action": "close"}, headers=as_[Role.REVIEWER]).status_code == 422  # no reason
+    close = {"action": "close", "text": "Late notification discussed at the QBR; CAPA-2024-031 opened"}
+    closed = http.post(url, json=close, headers=as_[Role.ADMIN]).json()["state"]
+    assert closed["status"] == "closed" and closed["closed_reason"].startswith("Late notification")
+    again = http.post(url, json=close, headers=as_[Role.REVIEWER])
+    assert again.status_code == 409 and "closed" in again.json()["detail"]
+
+    # closed findings stay listed, and can be asked for by state
+    listed = http.get("/findings", params={"status": "closed"}, headers=as_[Role.VIEWER]).json()
+    assert [f["key"] for f in listed] == [late["key"]]
+    assert late["key"] not in [f["key"] for f in http.get("/findings", params={"status": "open"}, headers=as_[Role.VIEWER]).json()]
+    history = http.get(f"{url}/history", headers=as_[Role.VIEWER]).json()
+    assert [h["action"] for h in history] == ["acknowledge", "assign", "comment", "close"]
+    assert [h["by"] for h in history] == ["reviewer-key"] * 3 + ["admin-key"]
+    audited = [e for e in corpus.store.audit_entries() if e.action.startswith("finding_")]
+    assert [e.action for e in audited] == ["finding_acknowledge", "finding_assign", "finding_comment", "finding_close"]
+    assert audited[-1].detail["finding"] == late["key"] and [d["id"] for d in audited[-1].documents] == [late["document_id"]]
+
+    reopened = http.post(url, json={"action": "reopen", "text": "the CAPA was not opened"}, headers=as_[Role.REVIEWER])
+    assert reopened.json()["state"]["status"] == "assigned" and reopened.json()["state"]["assignee"] == "Marta Rossi"
+    assert http.post("/findings/nope:event:x", json={"action": "acknowledge"}, headers=as_[Role.REVIEWER]).status_code == 404
+
+
+def test_a_findings_state_outlives_a_new_reading_of_its_document(tracked):
+    http, as_, corpus = tracked
+    gap = next(f for f in http.get("/findings", headers=as_[Role.VIEWER]).json() if f["source"] == "qta_review")
+    close = {"action": "close", "text": "accepted: the sponsor's SOP covers it"}
+    assert http.post(f"/findings/{gap['key']}", json=close, headers=as_[Role.REVIEWER]).status_code == 200
+    Extractor(corpus.settings, corpus.store, load_portfolio()).analyse_stored(gap["document_id"])  # rows written anew
+    after = next(f for f in http.get("/findings", headers=as_[Role.VIEWER]).json() if f["key"] == gap["key"])
+    assert after["id"] != gap["id"] and after["state"]["status"] == "closed"
