@@ -1,9 +1,11 @@
 """What people do with a finding: acknowledge it, assign it with a due date, comment, close it with a reason,
 reopen it. A finding's state is its history replayed; the history is never changed, only added to.
 
-A finding is known by its key, "<document id>:<source>:<code>": a document's analysis is stored again when it
-is re-read, with new row ids, but the same document, source and code are the same finding. A new version of
-the document is a new document, so its findings start open; the old version's stay in history.
+A finding is known by its key, "<document id>:<source>:<code>" ("~2", "~3" after it for a code the document
+has more than once, as a letter's second observation of the same category): a document's analysis is stored
+again when it is re-read, with new row ids, but the same document, source and code, in the same order, are the
+same findings. A new version of the document is a new document, so its findings start open; the old
+version's stay in history.
 """
 
 from datetime import date, datetime
@@ -64,8 +66,15 @@ class WorkflowError(ValueError):
     """A change that does not apply to the finding as it stands (said in words)."""
 
 
-def finding_key(row: FindingRow) -> str:
-    return f"{row.document_id}:{row.source.value}:{row.code}"
+def finding_keys(rows: list[FindingRow]) -> list[str]:
+    """Each row's key, rows in their stored order."""
+    seen: dict[str, int] = {}
+    keys = []
+    for row in rows:
+        key = f"{row.document_id}:{row.source.value}:{row.code}"
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}~{seen[key]}")
+    return keys
 
 
 def missing_for(request: FindingRequest) -> str | None:

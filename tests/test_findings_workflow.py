@@ -77,3 +77,18 @@ def test_a_findings_state_outlives_a_new_reading_of_its_document(tracked):
     Extractor(corpus.settings, corpus.store, load_portfolio()).analyse_stored(gap["document_id"])  # rows written anew
     after = next(f for f in http.get("/findings", headers=as_[Role.VIEWER]).json() if f["key"] == gap["key"])
     assert after["id"] != gap["id"] and after["state"]["status"] == "closed"
+
+
+def test_two_observations_of_one_category_in_a_letter_are_two_findings():
+    from core.analysis import FindingRow, FindingSource
+    from core.workflow import finding_keys
+
+    def row(code, document="letter"):
+        return FindingRow(document_id=document, source=FindingSource.OBSERVATION, code=code, severity="high", summary=".")
+
+    rows = [row("observation:laboratory_controls"), row("observation:data_integrity"),
+            row("observation:laboratory_controls"), row("observation:laboratory_controls", "other")]  # fmt: skip
+    assert finding_keys(rows) == ["letter:observation:observation:laboratory_controls",
+                                  "letter:observation:observation:data_integrity",
+                                  "letter:observation:observation:laboratory_controls~2",
+                                  "other:observation:observation:laboratory_controls"]  # fmt: skip

@@ -15,7 +15,7 @@ from core.workflow import (
     FindingStatus,
     TrackedFinding,
     WorkflowError,
-    finding_key,
+    finding_keys,
     missing_for,
     replayed,
 )
@@ -25,9 +25,9 @@ router = APIRouter(tags=["findings"])
 
 def tracked(state: RequestState, site: str | None = None, program: str | None = None, code: str | None = None) -> list[TrackedFinding]:
     rows = state.corpus.store.list_findings(site=site, program=program, code=code)
-    histories = state.corpus.store.finding_histories([finding_key(r) for r in rows])
-    return [TrackedFinding(**r.model_dump(), key=finding_key(r), state=replayed(histories.get(finding_key(r), [])))
-            for r in rows]  # fmt: skip
+    keys = finding_keys(rows)
+    histories = state.corpus.store.finding_histories(keys)
+    return [TrackedFinding(**r.model_dump(), key=k, state=replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
 
 
 @router.get("/findings", response_model=list[TrackedFinding])
