@@ -61,6 +61,8 @@ def digest_markdown(d: Digest, risks: list[PartnerRisk], readiness: list[Program
             f"| {p.program} {p.name} | {p.score:g} | {nxt} | {', '.join(p.ctd_sections_at_risk) or '-'} "
             f"| {p.overdue_capas} | {p.open_qta_gaps} |"
         )
+    if closed := _closed_note(readiness):
+        lines += ["", closed]
     lines += ["", *[f"- {i.text}" for i in d.readiness_changes], ""]
     for p in readiness:
         for chain in p.propagation:
@@ -94,6 +96,7 @@ def digest_html(d: Digest, risks: list[PartnerRisk], readiness: list[ProgramRead
     body += [
         "<h2>Program readiness</h2>",
         readiness_chart(readiness),
+        f"<p>{escape(closed)}</p>" if (closed := _closed_note(readiness)) else "",
         _list_html("Changes", d.readiness_changes, level=3),
     ]
     for p in readiness:
@@ -109,6 +112,11 @@ def digest_html(d: Digest, risks: list[PartnerRisk], readiness: list[ProgramRead
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Nightly digest {escape(d.id)}</title>'
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def _closed_note(readiness: list[ProgramReadiness]) -> str:
+    closed = [f"{p.program}: {p.closed_left_out}" for p in readiness if p.closed_left_out]
+    return f"Open findings only: those people closed are not counted ({', '.join(closed)})." if closed else ""
 
 
 def _list_html(title: str, items: list[DigestItem], css: str = "", level: int = 2) -> str:

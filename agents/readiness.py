@@ -12,7 +12,7 @@ import logging
 from datetime import date, timedelta
 
 from agents.structured import event_status, overdue_capas
-from core.analysis import AnalysisKind
+from core.analysis import AnalysisKind, FindingSource
 from core.investigations import InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
 from core.oversight import ProgramReadiness, PropagationChain, ReadinessItem
@@ -20,6 +20,7 @@ from core.portfolio import Portfolio
 from core.programs import Milestone, ProgramChain, Programs, Stage
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
+from core.workflow import numbered
 
 log = logging.getLogger(__name__)
 _EVENT_POINTS = {RiskLevel.HIGH: 10.0, RiskLevel.MEDIUM: 5.0, RiskLevel.LOW: 2.0}
@@ -68,8 +69,10 @@ class ReadinessAssessor:
             InvestigationEvent.model_validate(a.payload)
             for a in self.store.list_analyses(kind=AnalysisKind.EVENT, program=program_id)
         ]
+        closed = self.store.closed_findings()
         items = (self._event_items(events, factor) + self._gap_items(chain, program_id, factor)
                  + self._observation_items(chain, factor))  # fmt: skip
+        counted = [i for i in items if not (i.findings and set(i.findings) <= closed)]
         chains = {e.document_id: c for e in events if (c := self._propagation(e, chain))}
         # the dossier sections of open events, and of high-risk events whose effects still run downstream
         touching = [e for e in events if event_status(e) == "open" or e.document_id in chains]
@@ -77,14 +80,15 @@ class ReadinessAssessor:
             program=program_id,
             name=program.name,
             as_of=self.today,
-            score=round(100.0 * _HALF / (_HALF + sum(i.weight for i in items)), 1),
+            score=round(100.0 * _HALF / (_HALF + sum(i.weight for i in counted)), 1),
             next_milestone=upcoming.name if upcoming else None,
             next_milestone_date=upcoming.date if upcoming else None,
             days_to_next=days,
-            items=sorted(items, key=lambda i: (-i.weight, i.filename, i.title)),
+            items=sorted(counted, key=lambda i: (-i.weight, i.filename, i.title)),
+            closed_left_out=len(items) - len(counted),
             ctd_sections_at_risk=sorted({c.section for e in touching for c in e.ctd_sections}),
-            overdue_capas=sum(i.kind == "overdue_capa" for i in items),
-            open_qta_gaps=sum(i.kind == "qta_gap" for i in items),
+            overdue_capas=sum(i.kind == "overdue_capa" for i in counted),
+            open_qta_gaps=sum(i.kind == "qta_gap" for i in counted),
             propagation=list(chains.values()),
         )
 
@@ -105,7 +109,8 @@ class ReadinessAssessor:
                         **common,
                     )
                 )
-            for flag in e.flags:
+            keys = numbered([f"{e.document_id}:{FindingSource.EVENT.value}:{flag.code.value}" for flag in e.flags])
+            for flag, key in zip(e.flags, keys):
                 items.append(
                     ReadinessItem(
                         kind="flag",
@@ -113,6 +118,7 @@ class ReadinessAssessor:
                         severity="flag",
                         weight=_FLAG_POINTS * factor,
                         evidence=flag.evidence[0] if flag.evidence else None,
+                        findings=[key],
                         **common,
                     )
                 )
@@ -137,7 +143,10 @@ class ReadinessAssessor:
                 if analysis.programs and program_id not in analysis.programs:
                     continue
                 review = QtaReview.model_validate(analysis.payload)
-                for f in review.findings:
+                gaps = [f for f in review.findings if f.status != ElementStatus.PRESENT]  # the finding rows' order
+                source = FindingSource.QTA_REVIEW.value
+                keys = numbered([f"{review.document_id}:{source}:qta_{f.status.value}:{f.element_id}" for f in gaps])
+                for f, key in zip(gaps, keys):
                     if f.status in _GAP_POINTS:
                         items.append(
                             ReadinessItem(
@@ -149,6 +158,7 @@ class ReadinessAssessor:
                                 document_id=review.document_id,
                                 filename=review.filename,
                                 evidence=f.evidence[0] if f.evidence else None,
+                                findings=[key],
                             )
                         )
         return items
@@ -164,8 +174,11 @@ class ReadinessAssessor:
                 if points is None or (found.date and self.today - found.date > _INSPECTION_MEMORY) or \
                         (found.date and found.date > self.today):  # fmt: skip
                     continue
+                source = FindingSource.OBSERVATION.value
+                keys = iter(numbered([f"{found.document_id}:{source}:observation:{c}"
+                                      for o in found.observations for c in o.category_ids]))  # fmt: skip
                 for o in found.observations:
-                    items.append(ReadinessItem(
+                    items.append(ReadinessItem(findings=[next(keys) for _ in o.category_ids],
                         kind="inspection_finding",
                         title=f"{found.issuer or 'Regulator'} {found.reference or found.title}, observation {o.number}"
                               f"{' (repeat)' if o.repeat else ''}: {', '.join(c.name.lower() for c in o.categories)}",

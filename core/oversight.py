@@ -67,6 +67,7 @@ class ReadinessItem(BaseModel):
     record: str | None = None
     due: date | None = None
     evidence: Evidence | None = None
+    findings: list[str] = Field(default_factory=list, description="The keys of the findings it rests on (core/workflow)")
 
 
 class PropagationChain(BaseModel):
@@ -87,7 +88,8 @@ class ProgramReadiness(BaseModel):
     next_milestone: str | None = None
     next_milestone_date: date | None = None
     days_to_next: int | None = None
-    items: list[ReadinessItem]
+    items: list[ReadinessItem] = Field(description="What is open and counts")
+    closed_left_out: int = Field(0, description="Items whose findings a person closed: not counted")
     ctd_sections_at_risk: list[str]
     overdue_capas: int
     open_qta_gaps: int

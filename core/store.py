@@ -54,7 +54,7 @@ from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
 from core.versions import Placement, judge_version
-from core.workflow import FindingChange, FindingState, applied, replayed
+from core.workflow import FindingChange, FindingState, FindingStatus, applied, replayed
 
 metadata = MetaData()
 
@@ -556,6 +556,14 @@ class RecordStore:
                 for row in conn.execute(query.order_by(finding_changes.c.id)).mappings():
                     out.setdefault(row["key"], []).append(_finding_change(row))
         return out
+
+    def closed_findings(self) -> set[str]:
+        """The keys of the findings a person has closed (and not reopened)."""
+        histories: dict[str, list[FindingChange]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(finding_changes).order_by(finding_changes.c.id)).mappings():
+                histories.setdefault(row["key"], []).append(_finding_change(row))
+        return {key for key, history in histories.items() if replayed(history).status == FindingStatus.CLOSED}
 
     def change_finding(self, change: FindingChange, audit: AuditEntry | None = None) -> FindingState:
         """Apply a change to a finding (WorkflowError where it does not apply), with its audit entry, in one

@@ -68,13 +68,17 @@ class WorkflowError(ValueError):
 
 def finding_keys(rows: list[FindingRow]) -> list[str]:
     """Each row's key, rows in their stored order."""
+    return numbered([f"{row.document_id}:{row.source.value}:{row.code}" for row in rows])
+
+
+def numbered(keys: list[str]) -> list[str]:
+    """The keys, a repeated one numbered from its second time ("~2")."""
     seen: dict[str, int] = {}
-    keys = []
-    for row in rows:
-        key = f"{row.document_id}:{row.source.value}:{row.code}"
+    out = []
+    for key in keys:
         seen[key] = seen.get(key, 0) + 1
-        keys.append(key if seen[key] == 1 else f"{key}~{seen[key]}")
-    return keys
+        out.append(key if seen[key] == 1 else f"{key}~{seen[key]}")
+    return out
 
 
 def missing_for(request: FindingRequest) -> str | None:

@@ -92,3 +92,28 @@ def test_two_observations_of_one_category_in_a_letter_are_two_findings():
                                   "letter:observation:observation:data_integrity",
                                   "letter:observation:observation:laboratory_controls~2",
                                   "other:observation:observation:laboratory_controls"]  # fmt: skip
+
+
+def test_readiness_and_the_digest_count_open_findings_only_and_say_so(tracked):
+    from datetime import UTC, date, datetime
+
+    from agents.digest_render import digest_markdown
+    from agents.nightly import DigestBuilder
+    from agents.readiness import ReadinessAssessor
+    from core.programs import load_programs
+
+    http, as_, corpus = tracked
+    day = date(2024, 11, 25)
+    before = ReadinessAssessor(corpus.store, load_portfolio(), load_programs(), day).readiness("HB-101")
+    gap = next(i for i in before.items if i.kind == "qta_gap" and i.severity in ("critical", "major"))
+    (key,) = gap.findings
+    close = {"action": "close", "text": "covered by the master agreement, clause 7"}
+    assert http.post(f"/findings/{key}", json=close, headers=as_[Role.REVIEWER]).status_code == 200
+
+    after = ReadinessAssessor(corpus.store, load_portfolio(), load_programs(), day).readiness("HB-101")
+    assert after.closed_left_out == 1 and key not in [k for i in after.items for k in i.findings]
+    assert after.open_qta_gaps == before.open_qta_gaps - 1 and after.score > before.score
+    digest, risks, readiness = DigestBuilder(corpus.store, load_portfolio(), load_programs(), day).build(
+        None, datetime.now(UTC), None
+    )
+    assert "those people closed are not counted (HB-101: 1)" in digest_markdown(digest, risks, readiness)
