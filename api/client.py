@@ -28,6 +28,7 @@ from core.ownership import StoreOwner
 from core.qta import QtaReview
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.work import Progress
+from core.workflow import FindingRequest, FindingStatus, TrackedFinding
 
 ACTOR_HEADER = "X-CDMO-Actor"  # the terminal user the CLI acts for, for the server's audit trail
 
@@ -161,6 +162,14 @@ class ServerClient:
 
     def verify_audit(self) -> AuditVerification:
         return AuditVerification.model_validate(self._call("GET", "/audit/verify").json())
+
+    def findings(self, status: FindingStatus | None, site: str | None, program: str | None) -> list[TrackedFinding]:
+        params = {k: v for k, v in (("status", status), ("site", site), ("program", program)) if v}
+        return _list(TrackedFinding, self._call("GET", "/findings", params=params))
+
+    def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
+        response = self._call("POST", f"/findings/{key}", json=request.model_dump(mode="json", exclude_none=True))
+        return TrackedFinding.model_validate(response.json())
 
     def audit(self, actor: str | None, action: str | None) -> list[AuditEntry]:
         params = {k: v for k, v in (("actor", actor), ("action", action)) if v}

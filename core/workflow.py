@@ -14,6 +14,9 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from core.analysis import FindingRow
+from core.audit import audit_entry
+from core.auth import Principal
+from core.errors import NotFoundError
 
 
 class FindingStatus(StrEnum):
@@ -123,3 +126,27 @@ def replayed(history: list[FindingChange]) -> FindingState:
         except WorkflowError:
             continue
     return state
+
+
+def tracked_findings(view, site: str | None = None, program: str | None = None, code: str | None = None,
+                     status: FindingStatus | None = None) -> list[TrackedFinding]:  # fmt: skip
+    """The findings `view` (a record store, or a principal's scoped view of it) shows, with their states."""
+    rows = view.list_findings(site=site, program=program, code=code)
+    keys = finding_keys(rows)
+    histories = view.finding_histories(keys)
+    found = [TrackedFinding(**r.model_dump(), key=k, state=replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
+    return [f for f in found if status is None or f.state.status == status]
+
+
+def change_finding(view, store, key: str, request: FindingRequest, who: Principal, at: datetime) -> TrackedFinding:
+    """Apply a person's change to a finding `view` shows (NotFoundError otherwise; WorkflowError where it lacks
+    something or does not apply), audited with its document in the same transaction of `store`."""
+    finding = next((f for f in tracked_findings(view) if f.key == key), None)
+    if finding is None:
+        raise NotFoundError(f"no finding {key}")
+    if (missing := missing_for(request)) is not None:
+        raise WorkflowError(missing)
+    change = FindingChange(**request.model_dump(), key=key, by=who.name, at=at)
+    entry = audit_entry(who, f"finding_{request.action.value}", documents=[store.get(finding.document_id)],
+                        detail=request.model_dump(mode="json", exclude_none=True) | {"finding": key})  # fmt: skip
+    return finding.model_copy(update={"state": store.change_finding(change, entry)})

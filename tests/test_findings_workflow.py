@@ -117,3 +117,30 @@ def test_readiness_and_the_digest_count_open_findings_only_and_say_so(tracked):
         None, datetime.now(UTC), None
     )
     assert "those people closed are not counted (HB-101: 1)" in digest_markdown(digest, risks, readiness)
+
+
+def test_the_cli_works_on_findings_alone_and_beside_the_server(tmp_path, model_cache, corpus_dir):
+    import getpass
+    import os
+
+    from tests.conftest import cdmo, cdmo_serve
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(model_cache)
+    env = os.environ | {"CDMO_DATA_DIR": str(data), "CDMO_AS_OF": "2024-11-25", "COLUMNS": "400"}
+    assert cdmo(env, "ingest", str(corpus_dir / LATE)).returncode == 0
+    listed = cdmo(env, "findings", "--status", "open")
+    key = next(w for w in listed.stdout.split() if w.endswith(":event:retraining_only_capa"))
+
+    assigned = cdmo(env, "finding", key, "assign", "--assignee", "Marta Rossi", "--due", "2024-12-15")
+    assert assigned.returncode == 0 and f"{key}: assigned" in assigned.stdout
+    reasonless = cdmo(env, "finding", key, "close")
+    assert reasonless.returncode == 2 and "say why" in reasonless.stdout
+    with cdmo_serve(env) as (http, _):
+        closed = cdmo(env, "finding", key, "close", "--text", "notification log received")  # through the server
+        assert closed.returncode == 0 and f"{key}: closed" in closed.stdout, closed.stdout
+        actors = [e["actor"] for e in http.get("/audit", params={"action": "finding_close"}).json()]
+        assert actors == [f"cli:{getpass.getuser()}"]
+    assert key in cdmo(env, "findings", "--status", "closed").stdout
+    assert cdmo(env, "finding", "nope:event:x", "acknowledge").returncode == 2

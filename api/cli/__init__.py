@@ -8,7 +8,7 @@ through its API (api/cli/access.py).
 import logging
 import sys
 
-from api.cli import admin, analysis, documents, evaluate, oversight  # noqa: F401, I001  (in the order --help lists them)
+from api.cli import admin, analysis, documents, evaluate, findings, oversight  # noqa: F401, I001  (in the order --help lists them)
 from api.cli.app import app, console
 from core.errors import unexpected
 

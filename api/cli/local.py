@@ -6,7 +6,7 @@ listing documents reads the records alone.
 """
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from api import accounts
@@ -25,6 +25,7 @@ from core.portfolio import Portfolio, load_portfolio
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
 from core.work import Progress
+from core.workflow import FindingRequest, FindingStatus, TrackedFinding, WorkflowError, change_finding, tracked_findings
 
 
 class LocalStore:
@@ -155,6 +156,15 @@ class LocalStore:
         return NightlyOutcome(run=run, digest=digest)
 
     # --- administration ------------------------------------------------------------------------
+
+    def findings(self, status: FindingStatus | None, site: str | None, program: str | None) -> list[TrackedFinding]:
+        return tracked_findings(self.records, site, program, status=status)
+
+    def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
+        try:
+            return change_finding(self.records, self.records, key, request, self.actor, datetime.now(UTC))
+        except (NotFoundError, WorkflowError) as exc:
+            raise Refused(str(exc)) from None
 
     def check(self, repair: bool = False) -> ConsistencyReport:
         from retrieval.integrity import check_store

@@ -1,0 +1,55 @@
+"""Findings and the work on them: list them with their state; acknowledge, assign, comment, close, reopen."""
+
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.cli.access import store_access
+from api.cli.app import app, console, fail
+from api.client import Refused
+from core.config import get_settings
+from core.workflow import FindingAction, FindingRequest, FindingStatus
+
+
+@app.command()
+def findings(
+    status: Annotated[FindingStatus | None, typer.Option(help="Only findings in this state")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site's")] = None,
+    program: Annotated[str | None, typer.Option(help="Only this program's")] = None,
+) -> None:
+    """Every finding (weak-investigation flags, QTA gaps, inspection observations) with its state and its key."""
+    with store_access(get_settings()) as store:
+        found = store.findings(status, site, program)
+    table = Table("key", "state", "severity", "site", "programs", "summary")
+    for column in table.columns:
+        column.overflow = "fold"
+    for f in found:
+        state = f.state.status.value
+        if f.state.assignee:
+            state += f" ({f.state.assignee}{f', due ' + str(f.state.due) if f.state.due else ''})"
+        table.add_row(f.key, state, f.severity, f.site or "", ", ".join(f.programs), f.summary)
+    console.print(table)
+    console.print(f"{len(found)} findings", highlight=False)
+
+
+@app.command()
+def finding(
+    key: Annotated[str, typer.Argument(help="The finding's key (`cdmo findings` lists them)")],
+    action: Annotated[FindingAction, typer.Argument(help="What to do")],
+    assignee: Annotated[str | None, typer.Option(help="assign: who is to act")] = None,
+    due: Annotated[str | None, typer.Option(help="assign: by when (YYYY-MM-DD)")] = None,
+    text: Annotated[str | None, typer.Option(help="comment: the comment; close, reopen: why")] = None,
+) -> None:
+    """Acknowledge, assign, comment on, close or reopen a finding; the change goes into the audit trail."""
+    try:
+        request = FindingRequest(action=action, assignee=assignee, due=date.fromisoformat(due) if due else None, text=text)
+    except ValueError as exc:
+        raise fail(f"{key}: {' '.join(str(exc).split())[:300]}") from None
+    try:
+        with store_access(get_settings()) as store:
+            changed = store.change_finding(key, request)
+    except Refused as exc:
+        raise fail(f"{key}: {exc}") from None
+    console.print(f"{changed.key}: {changed.state.status.value}", highlight=False)
