@@ -144,3 +144,55 @@ def test_the_cli_works_on_findings_alone_and_beside_the_server(tmp_path, model_c
         assert actors == [f"cli:{getpass.getuser()}"]
     assert key in cdmo(env, "findings", "--status", "closed").stdout
     assert cdmo(env, "finding", "nope:event:x", "acknowledge").returncode == 2
+
+
+@pytest.fixture
+def open_site(make_settings, embedder, corpus_dir):
+    """Two analysed documents behind the app with no login (the local user, an admin)."""
+    settings = make_settings()
+    corpus = Corpus(settings, embedder=embedder)
+    for name in (LATE, QTA):
+        ingest_path(corpus, load_portfolio(), corpus_dir / name)
+    try:
+        with serve(settings, embedder, corpus=corpus) as http:
+            yield http
+    finally:
+        corpus.close()
+
+
+def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser, open_site):
+    total = len(open_site.get("/findings").json())
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.goto(str(open_site.base_url))
+    page.click("#tab-findings")
+    page.wait_for_function(f"document.querySelectorAll('#findings tbody tr').length === {total}")
+    assert page.locator("#finding-counts").inner_text() == f"{total} findings: {total} open, 0 acknowledged, 0 assigned, 0 closed"
+    names = page.locator("#findings tbody tr td:first-child strong").all_inner_texts()
+    assert "Notified late" in names and any(n.startswith("QTA gap (missing): ") for n in names)
+    assert not any("_" in n for n in names)  # in words, not codes
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024  # nothing runs off the side
+
+    row = page.locator("#findings tbody tr", has=page.locator("strong", has_text="Notified late"))
+    assert row.locator("a").get_attribute("href").endswith("?format=html")  # the evidence, quoted on its page
+    row.locator("button", has_text="Work on it").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "finding-action"
+    page.select_option("#finding-action", "close")
+    for _ in range(6):  # past the assignee and the due date (a stop per part of the date) to the reason
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "finding-text":
+            break
+    assert page.evaluate("document.activeElement.id") == "finding-text"
+    page.keyboard.type("discussed at the QBR, CAPA opened")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#finding-counts').textContent.includes('1 closed')")
+    assert "closed: discussed at the QBR" in row.inner_text()
+
+    page.select_option("#finding-status", "closed")
+    page.wait_for_function("document.querySelectorAll('#findings tbody tr').length === 1")
+    page.locator("#findings tbody tr button").click()
+    page.select_option("#finding-action", "close")
+    page.fill("#finding-text", "again")
+    page.click("#finding-submit")
+    page.wait_for_function("document.querySelector('#finding-error').textContent.includes('closed')")
+    page.close()

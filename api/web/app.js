@@ -20,6 +20,7 @@ for (const tab of document.querySelectorAll(".tab")) {
     document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== `view-${tab.dataset.view}`));
     if (tab.dataset.view === "documents") loadDocuments();
     if (tab.dataset.view === "dashboard") loadDashboard();
+    if (tab.dataset.view === "findings") loadFindings();
   });
 }
 
@@ -28,10 +29,12 @@ async function loadPortfolio() {
   for (const site of portfolio.sites) {
     $("scope").append(new Option(`Site: ${site.name} (${site.id})`, `site:${site.id}`));
     $("filter-site").append(new Option(site.name, site.id));
+    $("finding-site").append(new Option(site.name, site.id));
   }
   for (const program of portfolio.programs) {
     $("scope").append(new Option(`Program: ${program.name} (${program.id})`, `program:${program.id}`));
     $("filter-program").append(new Option(program.name, program.id));
+    $("finding-program").append(new Option(program.name, program.id));
   }
 }
 
@@ -373,6 +376,122 @@ async function loadDashboard() {
     item.append(link, ` (${Object.keys(run.site_scores).length} sites, ${run.mailed_to.length ? "mailed" : "not mailed"})`);
     return item;
   }));
+}
+
+// --- findings: the register and the work on each ----------------------------------------------------
+
+// where a finding's evidence is quoted and highlighted on its pages
+const EVIDENCE = {
+  event: (id) => `/events/${id}?format=html`,
+  qta_review: (id) => `/qta/reviews/${id}?format=html`,
+  observation: (id) => `/observations/${id}?format=html`,
+  new_version: (id) => `/documents/${id}`,
+};
+const SEVERITY_ORDER = ["critical", "high", "major", "medium", "minor", "low"];
+let findingSort = "severity";
+let findingsRequest = 0;
+let workingOn = null;
+
+// "qta_missing:change_control" -> "QTA gap (missing): change control"; "observation:data_integrity" -> ...
+function findingName(f) {
+  const words = (text) => text.replaceAll("_", " ");
+  if (f.source === "qta_review") {
+    const [status, element] = f.code.split(":");
+    return `QTA gap (${words(status.replace("qta_", ""))}): ${words(element)}`;
+  }
+  if (f.source === "observation") return `Inspection observation: ${words(f.code.replace("observation:", ""))}`;
+  const name = words(f.code);
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+function stateText(state) {
+  if (state.status === "assigned") return `assigned to ${state.assignee}${state.due ? `, due ${state.due}` : ""}`;
+  if (state.status === "closed") return `closed: ${state.closed_reason}`;
+  return state.status;
+}
+
+const FINDING_KEYS = {
+  finding: (f) => findingName(f),
+  severity: (f) => String(SEVERITY_ORDER.indexOf(f.severity) + 100),
+  site: (f) => f.site || "~",
+  state: (f) => f.state.status,
+};
+
+async function loadFindings() {
+  const request = ++findingsRequest;
+  const params = new URLSearchParams();
+  for (const [name, id] of [["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]) {
+    if ($(id).value) params.set(name, $(id).value);
+  }
+  const [findings, documents] = await Promise.all([
+    fetch(`/findings?${params}`).then((r) => r.json()),
+    fetch("/documents").then((r) => r.json()),
+  ]);
+  if (request !== findingsRequest) return;
+  const titles = Object.fromEntries(documents.map((d) => [d.id, d.title]));
+  const counts = {};
+  for (const f of findings) counts[f.state.status] = (counts[f.state.status] || 0) + 1;
+  $("finding-counts").textContent = `${findings.length} finding${findings.length === 1 ? "" : "s"}: ` +
+    (["open", "acknowledged", "assigned", "closed"].map((s) => `${counts[s] || 0} ${s}`).join(", "));
+  const key = FINDING_KEYS[findingSort];
+  findings.sort((a, b) => key(a).localeCompare(key(b)) || findingName(a).localeCompare(findingName(b)));
+  $("findings").tBodies[0].replaceChildren(...findings.map((f) => {
+    const row = el("tr");
+    row.dataset.key = f.key;
+    const name = el("td");
+    name.append(el("strong", findingName(f)), el("div", f.summary, "meta"));
+    const doc = el("td");
+    const link = el("a", titles[f.document_id] || "the document");
+    link.href = (EVIDENCE[f.source] || EVIDENCE.new_version)(encodeURIComponent(f.document_id));
+    link.target = "_blank";
+    doc.append(link);
+    const work = el("td");
+    const button = el("button", "Work on it");
+    button.type = "button";
+    button.addEventListener("click", () => openFindingForm(f));
+    work.append(button);
+    row.append(name, el("td", f.severity), el("td", f.site || ""), el("td", f.programs.join(", ")), doc,
+      el("td", stateText(f.state), `state-${f.state.status}`), work);
+    return row;
+  }));
+}
+
+function openFindingForm(finding) {
+  workingOn = finding;
+  $("finding-form-title").textContent = findingName(finding);
+  $("finding-error").textContent = "";
+  $("finding-action").value = finding.state.status === "closed" ? "reopen" : "acknowledge";
+  $("finding-form").hidden = false;
+  $("finding-action").focus();
+}
+
+$("finding-cancel").addEventListener("click", () => ($("finding-form").hidden = true));
+
+$("finding-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { action: $("finding-action").value };
+  if ($("finding-assignee").value) body.assignee = $("finding-assignee").value;
+  if ($("finding-due").value) body.due = $("finding-due").value;
+  if ($("finding-text").value) body.text = $("finding-text").value;
+  const response = await fetch(`/findings/${encodeURIComponent(workingOn.key)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const detail = (await response.json()).detail;
+    $("finding-error").textContent = typeof detail === "string" ? detail : "The change was not accepted";
+    return;
+  }
+  $("finding-form").hidden = true;
+  for (const id of ["finding-assignee", "finding-due", "finding-text"]) $(id).value = "";
+  loadFindings();
+});
+
+for (const id of ["finding-status", "finding-site", "finding-program"]) $(id).addEventListener("change", loadFindings);
+for (const button of document.querySelectorAll("button.sort")) {
+  button.addEventListener("click", () => {
+    findingSort = button.dataset.sort;
+    loadFindings();
+  });
 }
 
 // --- who is asking ---------------------------------------------------------------------------------
