@@ -70,10 +70,11 @@ def audit_csv(entries: list[AuditEntry]) -> str:
         docs = ";".join(f"{d['filename']}@v{d['version']}:{d['content_hash'][:12]}" for d in e.documents)
         row = [e.id, e.at.isoformat(), e.actor, e.actor_kind, e.role, e.action, e.outcome, docs, e.backend or "",
                e.prompt_version or "", json.dumps(e.detail, ensure_ascii=False), e.seq or "", e.hash or ""]  # fmt: skip
-        writer.writerow([_inert(c) for c in row])
+        writer.writerow([inert(c) for c in row])
     return out.getvalue()
 
 
-def _inert(cell) -> str:
+def inert(cell) -> str:
+    """The cell as text a spreadsheet will not run as a formula."""
     text = "" if cell is None else str(cell)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -167,6 +167,10 @@ class ServerClient:
         params = {k: v for k, v in (("status", status), ("site", site), ("program", program)) if v}
         return _list(TrackedFinding, self._call("GET", "/findings", params=params))
 
+    def export_findings(self, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
+        params = {k: v for k, v in (("format", fmt), ("status", status), ("site", site), ("program", program)) if v}
+        return self._call("GET", "/findings/export", params=params).content
+
     def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
         response = self._call("POST", f"/findings/{key}", json=request.model_dump(mode="json", exclude_none=True))
         return TrackedFinding.model_validate(response.json())

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from core.analysis import FindingRow
+from core.analysis import FindingRow, FindingSource
 from core.audit import audit_entry
 from core.auth import Principal
 from core.errors import NotFoundError
@@ -62,11 +62,22 @@ class TrackedFinding(FindingRow):
     """A finding with where people have taken it."""
 
     key: str
+    name: str = Field(description="What it is, in words")
     state: FindingState = Field(default_factory=FindingState)
 
 
 class WorkflowError(ValueError):
     """A change that does not apply to the finding as it stands (said in words)."""
+
+
+def finding_name(row: FindingRow) -> str:
+    """The code in words: "qta_missing:change_control" is "QTA gap (missing): change control"."""
+    if row.source == FindingSource.QTA_REVIEW and ":" in row.code:
+        status, element = row.code.split(":", 1)
+        return f"QTA gap ({status.removeprefix('qta_')}): {element.replace('_', ' ')}"
+    if row.source == FindingSource.OBSERVATION:
+        return f"Inspection observation: {row.code.removeprefix('observation:').replace('_', ' ')}"
+    return row.code.replace("_", " ").capitalize()
 
 
 def finding_keys(rows: list[FindingRow]) -> list[str]:
@@ -134,7 +145,8 @@ def tracked_findings(view, site: str | None = None, program: str | None = None, 
     rows = view.list_findings(site=site, program=program, code=code)
     keys = finding_keys(rows)
     histories = view.finding_histories(keys)
-    found = [TrackedFinding(**r.model_dump(), key=k, state=replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
+    found = [TrackedFinding(**r.model_dump(), key=k, name=finding_name(r), state=replayed(histories.get(k, [])))
+             for r, k in zip(rows, keys)]  # fmt: skip
     return [f for f in found if status is None or f.state.status == status]
 
 

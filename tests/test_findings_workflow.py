@@ -144,6 +144,13 @@ def test_the_cli_works_on_findings_alone_and_beside_the_server(tmp_path, model_c
         assert actors == [f"cli:{getpass.getuser()}"]
     assert key in cdmo(env, "findings", "--status", "closed").stdout
     assert cdmo(env, "finding", "nope:event:x", "acknowledge").returncode == 2
+    register = tmp_path / "register.xlsx"
+    assert cdmo(env, "findings", "--out", str(register)).returncode == 0
+    from openpyxl import load_workbook
+
+    rows = {r[0]: r for r in load_workbook(register).active.iter_rows(values_only=True)}
+    assert rows[key][3] == "closed" and rows[key][6] == "notification log received"
+    assert cdmo(env, "findings", "--out", str(data / "register.csv")).returncode == 2  # never into the store
 
 
 @pytest.fixture
@@ -196,3 +203,30 @@ def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser
     page.click("#finding-submit")
     page.wait_for_function("document.querySelector('#finding-error').textContent.includes('closed')")
     page.close()
+
+
+def test_the_register_exports_as_csv_and_excel_with_states_and_inert_cells(tracked, tmp_path):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    http, as_, corpus = tracked
+    late = next(f for f in http.get("/findings", headers=as_[Role.VIEWER]).json() if f["code"] == "notified_late")
+    assign = {"action": "assign", "assignee": "=HYPERLINK(\"http://x\")", "due": "2024-12-15"}
+    assert http.post(f"/findings/{late['key']}", json=assign, headers=as_[Role.REVIEWER]).status_code == 200
+    total = len(http.get("/findings", headers=as_[Role.VIEWER]).json())
+
+    exported = http.get("/findings/export", params={"format": "csv"}, headers=as_[Role.VIEWER])
+    assert exported.headers["content-type"].startswith("text/csv") and "attachment" in exported.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(rows) == total
+    row = next(r for r in rows if r["key"] == late["key"])
+    assert (row["finding"], row["state"], row["due"]) == ("Notified late", "assigned", "2024-12-15")
+    assert row["assignee"] == "'=HYPERLINK(\"http://x\")" and row["file"] == LATE  # a formula stays text
+
+    workbook = http.get("/findings/export", params={"format": "xlsx", "status": "assigned"}, headers=as_[Role.VIEWER])
+    sheet = load_workbook(io.BytesIO(workbook.content)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][:4] == ("key", "finding", "severity", "state") and len(values) == 2
+    assert values[1][0] == late["key"] and values[1][4].startswith("'=")

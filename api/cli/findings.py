@@ -1,13 +1,14 @@
 """Findings and the work on them: list them with their state; acknowledge, assign, comment, close, reopen."""
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from api.cli.access import store_access
-from api.cli.app import app, console, fail
+from api.cli.app import app, console, fail, refuse_store_path
 from api.client import Refused
 from core.config import get_settings
 from core.workflow import FindingAction, FindingRequest, FindingStatus
@@ -18,9 +19,19 @@ def findings(
     status: Annotated[FindingStatus | None, typer.Option(help="Only findings in this state")] = None,
     site: Annotated[str | None, typer.Option(help="Only this site's")] = None,
     program: Annotated[str | None, typer.Option(help="Only this program's")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the register to this file (.csv or .xlsx) instead")] = None,
 ) -> None:
     """Every finding (weak-investigation flags, QTA gaps, inspection observations) with its state and its key."""
-    with store_access(get_settings()) as store:
+    settings = get_settings()
+    if out is not None:
+        if out.suffix.lower() not in (".csv", ".xlsx"):
+            raise fail(f"{out}: the register is written as .csv or .xlsx")
+        refuse_store_path(out, settings)
+        with store_access(settings) as store:
+            out.write_bytes(store.export_findings(out.suffix.lower()[1:], status, site, program))
+        console.print(f"register written to {out}", highlight=False)
+        return
+    with store_access(settings) as store:
         found = store.findings(status, site, program)
     table = Table("key", "state", "severity", "site", "programs", "summary")
     for column in table.columns:

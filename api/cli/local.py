@@ -160,6 +160,13 @@ class LocalStore:
     def findings(self, status: FindingStatus | None, site: str | None, program: str | None) -> list[TrackedFinding]:
         return tracked_findings(self.records, site, program, status=status)
 
+    def export_findings(self, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
+        from api.register import register_csv, register_xlsx
+
+        found = self.findings(status, site, program)
+        documents = self.records.documents_by_id(list({f.document_id for f in found}))
+        return register_xlsx(found, documents) if fmt == "xlsx" else register_csv(found, documents).encode()
+
     def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
         try:
             return change_finding(self.records, self.records, key, request, self.actor, datetime.now(UTC))

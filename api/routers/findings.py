@@ -1,11 +1,13 @@
 """The findings of every document, with where people have taken them: acknowledged, assigned with a due date,
 commented on, closed with a reason, reopened (reviewers and admins), each change in the audit trail."""
 
+from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.deps import RequestState, get_state, require
+from api.register import register_csv, register_xlsx
 from core.auth import Principal, Role
 from core.errors import NotFoundError
 from core.store import utcnow
@@ -21,6 +23,7 @@ from core.workflow import (
 )
 
 router = APIRouter(tags=["findings"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/findings", response_model=list[TrackedFinding])
@@ -34,6 +37,30 @@ def list_findings(
     """Weak-investigation flags, QTA gaps and inspection observations, one row each, linked to site, program,
     product and batch, with their state (open, acknowledged, assigned, closed)."""
     return tracked_findings(state.corpus.store, site, program, code, status_)
+
+
+class RegisterFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+@router.get("/findings/export", responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
+def export_findings(
+    state: Annotated[RequestState, Depends(get_state)],
+    format: RegisterFormat = RegisterFormat.CSV,
+    site: str | None = None,
+    program: str | None = None,
+    status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
+):
+    """The register as a file (CSV or an Excel workbook): each finding with its state, document and last change."""
+    store = state.corpus.store
+    found = tracked_findings(store, site, program, status=status_)
+    documents = store.documents_by_id(list({f.document_id for f in found}))
+    name = f"findings-{utcnow():%Y%m%d}.{format.value}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == RegisterFormat.XLSX:
+        return Response(register_xlsx(found, documents), media_type=XLSX, headers=headers)
+    return Response(register_csv(found, documents), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/findings/{key}/history", response_model=list[FindingChange])

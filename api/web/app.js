@@ -392,18 +392,6 @@ let findingSort = "severity";
 let findingsRequest = 0;
 let workingOn = null;
 
-// "qta_missing:change_control" -> "QTA gap (missing): change control"; "observation:data_integrity" -> ...
-function findingName(f) {
-  const words = (text) => text.replaceAll("_", " ");
-  if (f.source === "qta_review") {
-    const [status, element] = f.code.split(":");
-    return `QTA gap (${words(status.replace("qta_", ""))}): ${words(element)}`;
-  }
-  if (f.source === "observation") return `Inspection observation: ${words(f.code.replace("observation:", ""))}`;
-  const name = words(f.code);
-  return name.charAt(0).toUpperCase() + name.slice(1);
-}
-
 function stateText(state) {
   if (state.status === "assigned") return `assigned to ${state.assignee}${state.due ? `, due ${state.due}` : ""}`;
   if (state.status === "closed") return `closed: ${state.closed_reason}`;
@@ -411,7 +399,7 @@ function stateText(state) {
 }
 
 const FINDING_KEYS = {
-  finding: (f) => findingName(f),
+  finding: (f) => f.name,
   severity: (f) => String(SEVERITY_ORDER.indexOf(f.severity) + 100),
   site: (f) => f.site || "~",
   state: (f) => f.state.status,
@@ -423,6 +411,8 @@ async function loadFindings() {
   for (const [name, id] of [["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]) {
     if ($(id).value) params.set(name, $(id).value);
   }
+  $("export-csv").href = `/findings/export?${params}&format=csv`;
+  $("export-xlsx").href = `/findings/export?${params}&format=xlsx`;
   const [findings, documents] = await Promise.all([
     fetch(`/findings?${params}`).then((r) => r.json()),
     fetch("/documents").then((r) => r.json()),
@@ -434,12 +424,12 @@ async function loadFindings() {
   $("finding-counts").textContent = `${findings.length} finding${findings.length === 1 ? "" : "s"}: ` +
     (["open", "acknowledged", "assigned", "closed"].map((s) => `${counts[s] || 0} ${s}`).join(", "));
   const key = FINDING_KEYS[findingSort];
-  findings.sort((a, b) => key(a).localeCompare(key(b)) || findingName(a).localeCompare(findingName(b)));
+  findings.sort((a, b) => key(a).localeCompare(key(b)) || a.name.localeCompare(b.name));
   $("findings").tBodies[0].replaceChildren(...findings.map((f) => {
     const row = el("tr");
     row.dataset.key = f.key;
     const name = el("td");
-    name.append(el("strong", findingName(f)), el("div", f.summary, "meta"));
+    name.append(el("strong", f.name), el("div", f.summary, "meta"));
     const doc = el("td");
     const link = el("a", titles[f.document_id] || "the document");
     link.href = (EVIDENCE[f.source] || EVIDENCE.new_version)(encodeURIComponent(f.document_id));
@@ -458,7 +448,7 @@ async function loadFindings() {
 
 function openFindingForm(finding) {
   workingOn = finding;
-  $("finding-form-title").textContent = findingName(finding);
+  $("finding-form-title").textContent = finding.name;
   $("finding-error").textContent = "";
   $("finding-action").value = finding.state.status === "closed" ? "reopen" : "acknowledge";
   $("finding-form").hidden = false;

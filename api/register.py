@@ -1,0 +1,51 @@
+"""The findings register as a file: CSV or an Excel workbook, one row per finding with its state and document.
+
+Cells that a spreadsheet would read as a formula (= + - @, a tab or a carriage return first) are written with a
+leading apostrophe, in both formats, so a summary quoting "=HYPERLINK(...)" stays text.
+"""
+
+import csv
+import io
+
+from openpyxl import Workbook
+
+from api.audit import inert
+from core.documents import Document
+from core.workflow import TrackedFinding
+
+COLUMNS = ["key", "finding", "severity", "state", "assignee", "due", "closed because", "site", "programs", "product",
+           "batches", "document", "file", "summary", "last change by", "last change at"]  # fmt: skip
+
+
+def register_rows(findings: list[TrackedFinding], documents: dict[str, Document]) -> list[list[str]]:
+    rows = []
+    for f in findings:
+        doc, s = documents.get(f.document_id), f.state
+        rows.append([inert(c) for c in [
+            f.key, f.name, f.severity, s.status.value, s.assignee, s.due, s.closed_reason, f.site, ", ".join(f.programs),
+            f.product, ", ".join(f.batch_ids), doc.title if doc else "", doc.filename if doc else "", f.summary,
+            s.updated_by, s.updated_at.isoformat(timespec="seconds") if s.updated_at else "",
+        ]])  # fmt: skip
+    return rows
+
+
+def register_csv(findings: list[TrackedFinding], documents: dict[str, Document]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    writer.writerows(register_rows(findings, documents))
+    return out.getvalue()
+
+
+def register_xlsx(findings: list[TrackedFinding], documents: dict[str, Document]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Findings"
+    sheet.append(COLUMNS)
+    for row in register_rows(findings, documents):
+        sheet.append(row)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
