@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from api.cli.access import store_access
 from api.cli.app import app, console, fail, refuse_store_path
@@ -33,16 +32,15 @@ def findings(
         return
     with store_access(settings) as store:
         found = store.findings(status, site, program)
-    table = Table("key", "state", "severity", "site", "programs", "summary")
-    for column in table.columns:
-        column.overflow = "fold"
-    for f in found:
+    for f in found:  # a block per finding, its key on a line of its own, whole, to be copied into `cdmo finding`
         state = f.state.status.value
         if f.state.assignee:
             state += f" ({f.state.assignee}{f', due ' + str(f.state.due) if f.state.due else ''})"
-        table.add_row(f.key, state, f.severity, f.site or "", ", ".join(f.programs), f.summary)
-    console.print(table)
-    console.print(f"{len(found)} findings", highlight=False)
+        console.print(f.key, style="bold", soft_wrap=True, highlight=False, markup=False)
+        where = "; ".join(x for x in (f.severity, f.site, ", ".join(f.programs)) if x)
+        console.print(f"  {f.name}: {state}; {where}", highlight=False, markup=False)
+        console.print(f"  {f.summary}", highlight=False, markup=False)
+    console.print(f"{len(found)} finding{'s' * (len(found) != 1)}", highlight=False)
 
 
 @app.command()
@@ -54,6 +52,8 @@ def finding(
     text: Annotated[str | None, typer.Option(help="comment: the comment; close, reopen: why")] = None,
 ) -> None:
     """Acknowledge, assign, comment on, close or reopen a finding; the change goes into the audit trail."""
+    if not key.strip():
+        raise fail("name the finding by its key (`cdmo findings` lists them)")
     try:
         request = FindingRequest(action=action, assignee=assignee, due=date.fromisoformat(due) if due else None, text=text)
     except ValueError as exc:
