@@ -202,6 +202,12 @@ def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser
     page.fill("#finding-text", "again")
     page.click("#finding-submit")
     page.wait_for_function("document.querySelector('#finding-error').textContent.includes('closed')")
+
+    page.select_option("#finding-status", "")
+    page.select_option("#scope", "site:NGB-CORK")  # the scope at the top narrows this page too: both are Stellaris'
+    page.wait_for_function("document.querySelector('#finding-counts').textContent.startsWith('0 findings')")
+    page.select_option("#scope", "site:SFF-MONZA")
+    page.wait_for_function(f"document.querySelectorAll('#findings tbody tr').length === {total}")
     page.close()
 
 

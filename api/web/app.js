@@ -411,6 +411,9 @@ async function loadFindings() {
   for (const [name, id] of [["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]) {
     if ($(id).value) params.set(name, $(id).value);
   }
+  for (const [name, value] of Object.entries(scope())) {  // the scope picked at the top narrows this page too
+    if (value && !params.has(name)) params.set(name, value);
+  }
   $("export-csv").href = `/findings/export?${params}&format=csv`;
   $("export-xlsx").href = `/findings/export?${params}&format=xlsx`;
   const [findings, documents] = await Promise.all([
@@ -477,6 +480,7 @@ $("finding-form").addEventListener("submit", async (event) => {
 });
 
 for (const id of ["finding-status", "finding-site", "finding-program"]) $(id).addEventListener("change", loadFindings);
+$("scope").addEventListener("change", () => { if (!$("view-findings").hidden) loadFindings(); });
 for (const button of document.querySelectorAll("button.sort")) {
   button.addEventListener("click", () => {
     findingSort = button.dataset.sort;
