@@ -31,15 +31,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _qta_counts(review: QtaReview) -> str:
+    """How many elements are present, vague, missing, conflicting: the review at a glance."""
+    return f"{len(review.findings)} elements: " + " · ".join(f"{len(review.by_status(s))} {s.value}" for s in ElementStatus)
+
+
 def qta_markdown(review: QtaReview) -> str:
-    counts = {s: len(review.by_status(s)) for s in ElementStatus}
     lines = [
         f"# QTA gap review: {review.title}",
         "",
         f"File `{review.filename}` (document {review.document_id}); site {review.site or 'unknown'}.",
         f"Playbook: {review.playbook}. Backend: {review.backend}.",
         "",
-        " · ".join(f"{n} {s.value}" for s, n in counts.items()),
+        _qta_counts(review),
         "",
     ]
     if review.hostile_text:
@@ -170,7 +174,7 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
     evidence = [e for f in review.findings for e in f.evidence] + review.hostile_text
     body = (
         f"<h1>QTA gap review: {escape(review.title)}</h1><p>{escape(review.filename)} · site {escape(review.site or '?')}"
-        f" · {escape(review.playbook)} · backend {escape(review.backend)}</p>"
+        f" · {escape(review.playbook)} · backend {escape(review.backend)}</p><p><b>{escape(_qta_counts(review))}</b></p>"
         + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
         + "<table><tr><th>Element</th><th>Status</th><th>Severity</th><th>Why, and the clauses</th></tr>"
         + "".join(rows)

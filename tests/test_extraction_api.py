@@ -34,6 +34,9 @@ def test_review_an_uploaded_agreement(client, corpus_dir):
     assert markdown.headers["content-type"].startswith("text/markdown") and "≠ conflicting" in markdown.text
     html = client.post("/qta/review", params={"format": "html"}, files=_file(qta)).text
     assert html.count("<mark") >= 10 and "Suggested wording" in html
+    statuses = [f["status"] for f in review["findings"]]
+    counts = " · ".join(f"{statuses.count(s)} {s}" for s in ("present", "vague", "missing", "conflicting"))
+    assert f"17 elements: {counts}" in html and f"17 elements: {counts}" in markdown.text  # at a glance
 
     playbook = b"name: Mine\nversion: '2'\nelements:\n  - {id: scope, title: Scope, source: s, severity: minor, cues: ['covers']}\n"
     mine = client.post("/qta/review", files={**_file(qta), "playbook": ("mine.yaml", playbook)}).json()
