@@ -6,8 +6,12 @@ against its source in one click. All document text is escaped: a document cannot
 
 from enum import StrEnum
 from html import escape
+from urllib.parse import quote
+
+from pydantic import BaseModel
 
 from core.chat import ChatTurn
+from core.documents import Document, DocumentKind
 from core.evidence import Evidence
 from core.investigations import InvestigationEvent
 from core.observations import RegulatoryFindings
@@ -21,10 +25,18 @@ _STATUS_MARK = {
 }
 
 
-def _cite(e: Evidence, own_document: str | None = None) -> str:
-    """Page and span; and the document, when the quote comes from another one (the site's QTA)."""
+# where another document's own analysis shows its quotes on its pages
+_VIEW = {DocumentKind.QTA: "/qta/reviews/{}?format=html", DocumentKind.DEVIATION_REPORT: "/events/{}?format=html",
+         DocumentKind.OOS_INVESTIGATION: "/events/{}?format=html", DocumentKind.CHANGE_CONTROL: "/events/{}?format=html"}  # fmt: skip
+
+
+def _cite(e: Evidence, own_document: str | None = None, others: dict[str, Document] | None = None) -> str:
+    """Page and span; and the document by its title, when the quote comes from another one (the site's QTA)."""
     where = f"p. {e.page}, chars {e.start}-{e.end}"
-    return where if own_document in (None, e.document_id) else f"document {e.document_id}, {where}"
+    if own_document in (None, e.document_id):
+        return where
+    other = (others or {}).get(e.document_id)
+    return f"{other.title} ({other.filename}), {where}" if other else f"document {e.document_id}, {where}"
 
 
 def _one_line(text: str) -> str:
@@ -61,7 +73,7 @@ def qta_markdown(review: QtaReview) -> str:
     return "\n".join(lines)
 
 
-def event_markdown(event: InvestigationEvent) -> str:
+def event_markdown(event: InvestigationEvent, others: dict[str, Document] | None = None) -> str:
     d = event.dates
     lines = [
         f"# Investigation triage: {event.title}",
@@ -93,7 +105,7 @@ def event_markdown(event: InvestigationEvent) -> str:
     lines += ["", "## Weak-investigation flags", ""]
     for flag in event.flags:
         lines += [f"- **{flag.code.value}**: {flag.reason} _(found by {flag.signal})_"]
-        lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id)}' for e in flag.evidence]
+        lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id, others)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
     if event.reading_notes:
         lines += ["", "## Not read, or read with doubt", ""] + [f"- {n}" for n in event.reading_notes]
@@ -153,11 +165,14 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _quote_html(e: Evidence, own_document: str | None = None) -> str:
-    """A quote, linked to its highlight when it is on one of this document's pages."""
-    cite = escape(_cite(e, own_document))
+def _quote_html(e: Evidence, own_document: str | None = None, others: dict[str, Document] | None = None) -> str:
+    """A quote, linked to its highlight when it is on one of this document's pages, else to the other document."""
+    cite = escape(_cite(e, own_document, others))
     if own_document in (None, e.document_id):
         cite = f'<a href="#p{e.page}-{e.start}">{cite}</a>'
+    elif (other := (others or {}).get(e.document_id)) is not None:
+        view = _VIEW.get(other.kind, "/documents/{}/pages/" + str(e.page)).format(quote(other.id))
+        cite = f'<a href="{escape(view)}">{cite}</a>'
     return f"<blockquote>{cite}: “{escape(_one_line(e.quote))}”</blockquote>"
 
 
@@ -184,10 +199,10 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
     return _page(f"QTA review - {review.title}", body)
 
 
-def event_html(event: InvestigationEvent, pages: dict[int, str]) -> str:
+def event_html(event: InvestigationEvent, pages: dict[int, str], others: dict[str, Document] | None = None) -> str:
     flags = "".join(
         f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)} <i>(found by {escape(f.signal)})</i>"
-        f"{''.join(_quote_html(e, event.document_id) for e in f.evidence)}</li>"
+        f"{''.join(_quote_html(e, event.document_id, others) for e in f.evidence)}</li>"
         for f in event.flags
     )
     capas = "".join(
@@ -277,15 +292,36 @@ class ReportFormat(StrEnum):
     HTML = "html"
 
 
+def cited_documents(result: BaseModel) -> set[str]:
+    """The documents a result's quotes come from."""
+    found: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if "quote" in value and "document_id" in value:
+                found.add(value["document_id"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(result.model_dump(mode="json"))
+    return found
+
+
 def render(
-    result: QtaReview | InvestigationEvent | RegulatoryFindings, pages: dict[int, str], fmt: ReportFormat
+    result: QtaReview | InvestigationEvent | RegulatoryFindings,
+    pages: dict[int, str],
+    fmt: ReportFormat,
+    others: dict[str, Document] | None = None,
 ) -> str:
     """A review, triage or reading of observations as JSON, Markdown or an HTML page (which shows `pages` with
-    the quotes marked)."""
+    the quotes marked); `others`: the other documents it quotes, named by their titles and linked."""
     if fmt == ReportFormat.JSON:
         return result.model_dump_json(indent=2)
     if isinstance(result, RegulatoryFindings):
         return observations_markdown(result) if fmt == ReportFormat.MARKDOWN else observations_html(result, pages)
     if isinstance(result, QtaReview):
         return qta_markdown(result) if fmt == ReportFormat.MARKDOWN else qta_html(result, pages)
-    return event_markdown(result) if fmt == ReportFormat.MARKDOWN else event_html(result, pages)
+    return event_markdown(result, others) if fmt == ReportFormat.MARKDOWN else event_html(result, pages, others)

@@ -72,6 +72,10 @@ def test_triage_ingested_events_and_findings(client, corpus_dir):
     assert client.get("/events", params={"risk": "LOW"}).json() == []
     report = client.get(f"/events/{event['document_id']}", params={"format": "markdown"}).text
     assert "**notified_late**" in report and "Risk HIGH" in report
+    qta = next(d for d in client.get("/documents").json() if d["kind"] == "qta")
+    assert f"{qta['title']} ({QTA})" in report and f"document {qta['id']}" not in report  # the clause's agreement, named
+    page = client.get(f"/events/{event['document_id']}", params={"format": "html"}).text
+    assert f'<a href="/qta/reviews/{qta["id"]}?format=html">' in page  # and opened
     findings = client.get("/findings", params={"program": "HB-101", "code": "notified_late"}).json()
     assert len(findings) == 1 and findings[0]["batch_ids"] == ["F4480"]
     qta_id = client.get("/documents", params={"kind": "qta"}).json()[0]["id"]

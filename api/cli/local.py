@@ -107,7 +107,7 @@ class LocalStore:
         return self._analysed(path, data, "read_observations", lambda extractor, source: extractor.observations(source), fmt)
 
     def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str:
-        from api.reports import render
+        from api.reports import cited_documents, render
         from extraction.service import Extractor, source_of
         from ingestion.pipeline import prepare
 
@@ -121,7 +121,8 @@ class LocalStore:
             detail["risk"] = result.risk.value
         prompt = getattr(result, "playbook", None)
         record(self.records, self.actor, action, backend=result.backend, prompt_version=prompt, detail=detail)
-        return render(result, {p.number: p.text for p in prepared.pages}, fmt)
+        others = self.records.documents_by_id(sorted(cited_documents(result)))  # the QTA a lateness rests on
+        return render(result, {p.number: p.text for p in prepared.pages}, fmt, others)
 
     # --- oversight -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from api.audit import record
 from api.deps import RequestState, get_state, require
 from api.ingest import read_upload
-from api.reports import ReportFormat, render
+from api.reports import ReportFormat, cited_documents, render
 from core.analysis import AnalysisKind
 from core.auth import Principal, Role
 from core.errors import IngestError
@@ -43,10 +43,13 @@ def _prepared(upload: UploadFile, state: RequestState):
     return prepared
 
 
-def _render(result: QtaReview | InvestigationEvent | RegulatoryFindings, pages: dict[int, str], fmt: ReportFormat):
+def _render(
+    result: QtaReview | InvestigationEvent | RegulatoryFindings, pages: dict[int, str], fmt: ReportFormat, state: RequestState
+):
     if fmt == ReportFormat.JSON:
         return result  # FastAPI serializes it against the response model
-    text = render(result, pages, fmt)
+    others = state.corpus.store.documents_by_id(sorted(cited_documents(result)))  # those the caller may see
+    text = render(result, pages, fmt, others)
     return PlainTextResponse(text, media_type="text/markdown") if fmt == ReportFormat.MARKDOWN else HTMLResponse(text)
 
 
@@ -73,7 +76,7 @@ def review_qta(
     review = extractor.review_qta(source_of(prepared), custom)
     record(state.app.corpus.store, state.principal, "review_qta", backend=review.backend, prompt_version=review.playbook,
            detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash})  # fmt: skip
-    return _render(review, {p.number: p.text for p in prepared.pages}, format)
+    return _render(review, {p.number: p.text for p in prepared.pages}, format, state)
 
 
 @router.post("/investigations/triage", response_model=InvestigationEvent)
@@ -92,7 +95,7 @@ def triage(
     record(state.app.corpus.store, state.principal, "triage", backend=event.backend,
            detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash,
                    "risk": event.risk.value})  # fmt: skip
-    return _render(event, {p.number: p.text for p in prepared.pages}, format)
+    return _render(event, {p.number: p.text for p in prepared.pages}, format, state)
 
 
 @router.post("/observations/read", response_model=RegulatoryFindings)
@@ -109,7 +112,7 @@ def read_observations(
     record(state.app.corpus.store, state.principal, "read_observations", backend=findings.backend,
            detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash,
                    "observations": len(findings.observations)})  # fmt: skip
-    return _render(findings, {p.number: p.text for p in prepared.pages}, format)
+    return _render(findings, {p.number: p.text for p in prepared.pages}, format, state)
 
 
 @router.get("/observations", response_model=list[RegulatoryFindings])
@@ -142,7 +145,7 @@ def stored_observations(
     document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
 ):
     payload, pages = _stored(state, document_id, AnalysisKind.OBSERVATIONS)
-    return _render(RegulatoryFindings.model_validate(payload), pages, format)
+    return _render(RegulatoryFindings.model_validate(payload), pages, format, state)
 
 
 def _stored(state: RequestState, document_id: str, kind: AnalysisKind):
@@ -159,7 +162,7 @@ def stored_review(
     document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
 ):
     payload, pages = _stored(state, document_id, AnalysisKind.QTA_REVIEW)
-    return _render(QtaReview.model_validate(payload), pages, format)
+    return _render(QtaReview.model_validate(payload), pages, format, state)
 
 
 @router.get("/events", response_model=list[InvestigationEvent])
@@ -181,6 +184,6 @@ def stored_event(
     document_id: str, state: Annotated[RequestState, Depends(get_state)], format: ReportFormat = ReportFormat.JSON
 ):
     payload, pages = _stored(state, document_id, AnalysisKind.EVENT)
-    return _render(InvestigationEvent.model_validate(payload), pages, format)
+    return _render(InvestigationEvent.model_validate(payload), pages, format, state)
 
 
