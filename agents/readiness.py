@@ -12,7 +12,7 @@ import logging
 from datetime import date, timedelta
 
 from agents.structured import event_status, overdue_capas
-from core.analysis import AnalysisKind, FindingSource
+from core.analysis import AnalysisKind, FindingSource, gap_code, observation_code
 from core.investigations import InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
 from core.oversight import ProgramReadiness, PropagationChain, ReadinessItem
@@ -20,7 +20,7 @@ from core.portfolio import Portfolio
 from core.programs import Milestone, ProgramChain, Programs, Stage
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
-from core.workflow import numbered
+from core.workflow import base_key, numbered
 
 log = logging.getLogger(__name__)
 _EVENT_POINTS = {RiskLevel.HIGH: 10.0, RiskLevel.MEDIUM: 5.0, RiskLevel.LOW: 2.0}
@@ -109,7 +109,7 @@ class ReadinessAssessor:
                         **common,
                     )
                 )
-            keys = numbered([f"{e.document_id}:{FindingSource.EVENT.value}:{flag.code.value}" for flag in e.flags])
+            keys = numbered([base_key(e.document_id, FindingSource.EVENT, flag.code.value) for flag in e.flags])
             for flag, key in zip(e.flags, keys):
                 items.append(
                     ReadinessItem(
@@ -144,8 +144,8 @@ class ReadinessAssessor:
                     continue
                 review = QtaReview.model_validate(analysis.payload)
                 gaps = [f for f in review.findings if f.status != ElementStatus.PRESENT]  # the finding rows' order
-                source = FindingSource.QTA_REVIEW.value
-                keys = numbered([f"{review.document_id}:{source}:qta_{f.status.value}:{f.element_id}" for f in gaps])
+                keys = numbered([base_key(review.document_id, FindingSource.QTA_REVIEW, gap_code(f.status.value, f.element_id))
+                                 for f in gaps])  # fmt: skip
                 for f, key in zip(gaps, keys):
                     if f.status in _GAP_POINTS:
                         items.append(
@@ -174,8 +174,7 @@ class ReadinessAssessor:
                 if points is None or (found.date and self.today - found.date > _INSPECTION_MEMORY) or \
                         (found.date and found.date > self.today):  # fmt: skip
                     continue
-                source = FindingSource.OBSERVATION.value
-                keys = iter(numbered([f"{found.document_id}:{source}:observation:{c}"
+                keys = iter(numbered([base_key(found.document_id, FindingSource.OBSERVATION, observation_code(c))
                                       for o in found.observations for c in o.category_ids]))  # fmt: skip
                 for o in found.observations:
                     items.append(ReadinessItem(findings=[next(keys) for _ in o.category_ids],

@@ -50,6 +50,16 @@ class VersionReview(BaseModel):
     reason: str | None = None
 
 
+def gap_code(status: str, element_id: str) -> str:
+    """A QTA gap's finding code: "qta_missing:change_control"."""
+    return f"qta_{status}:{element_id}"
+
+
+def observation_code(category: str) -> str:
+    """An inspection observation's finding code, one per category it falls under: "observation:data_integrity"."""
+    return f"observation:{category}"
+
+
 class FindingRow(BaseModel):
     """One weakness flag or QTA gap, linked to what it concerns, for aggregation across documents."""
 

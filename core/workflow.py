@@ -80,9 +80,13 @@ def finding_name(row: FindingRow) -> str:
     return row.code.replace("_", " ").capitalize()
 
 
+def base_key(document_id: str, source: FindingSource, code: str) -> str:
+    return f"{document_id}:{source.value}:{code}"
+
+
 def finding_keys(rows: list[FindingRow]) -> list[str]:
     """Each row's key, rows in their stored order."""
-    return numbered([f"{row.document_id}:{row.source.value}:{row.code}" for row in rows])
+    return numbered([base_key(row.document_id, row.source, row.code) for row in rows])
 
 
 def numbered(keys: list[str]) -> list[str]:

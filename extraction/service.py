@@ -2,7 +2,7 @@
 
 import logging
 
-from core.analysis import Analysis, AnalysisKind, FindingRow, FindingSource
+from core.analysis import Analysis, AnalysisKind, FindingRow, FindingSource, gap_code, observation_code
 from core.audit import audit_entry
 from core.auth import Principal
 from core.config import Settings
@@ -120,7 +120,7 @@ class Extractor:
         if isinstance(result, QtaReview):
             kind, risk, batches, product = AnalysisKind.QTA_REVIEW, None, [], None
             rows = [
-                FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=f"qta_{f.status.value}:{f.element_id}",
+                FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=gap_code(f.status.value, f.element_id),
                            severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}")
                 for f in result.findings
                 if f.status != ElementStatus.PRESENT
@@ -130,7 +130,7 @@ class Extractor:
             kind, risk, batches, product, site = AnalysisKind.OBSERVATIONS, None, [], None, result.site
             severity = _OBSERVATION_SEVERITY.get(detail.kind, "medium")
             rows = [
-                FindingRow(document_id=detail.id, source=FindingSource.OBSERVATION, code=f"observation:{c}",
+                FindingRow(document_id=detail.id, source=FindingSource.OBSERVATION, code=observation_code(c),
                            severity=severity, site=site, programs=meta.programs,
                            summary=f"Observation {o.number}: {o.evidence.quote[:200]}")
                 for o in result.observations
