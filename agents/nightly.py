@@ -283,7 +283,7 @@ class DigestBuilder:
     def _document_item(self, d: Document) -> DigestItem:
         site = d.metadata.sites[0] if d.metadata.sites else None
         return DigestItem(
-            text=f"{d.filename} ({d.kind.value.replace('_', ' ')}, {d.page_count} pages)",
+            text=f"{d.filename} ({d.kind.value.replace('_', ' ')}, {d.page_count} page{'s' * (d.page_count != 1)})",
             site=site,
             program=", ".join(d.metadata.programs) or None,
             document_id=d.id,

@@ -151,6 +151,8 @@ def test_the_digest_leads_with_what_needs_a_human_and_is_written_recorded_and_ma
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     run, digest = _runner(settings, store).run(until=until)
     assert len(digest.new_documents) == len(store.list_documents())
+    one_page = [i.text for i in digest.new_documents if i.text.endswith(" 1 page)")]  # not "1 pages"
+    assert one_page and not any(i.text.endswith(" 1 pages)") for i in digest.new_documents)
     urgent = " | ".join(i.text for i in digest.needs_human)
     for expected in ("NC-2024-0127", "OOS-24-007", "DEV-2024-044", "CAPAs past due"):
         assert expected in urgent
