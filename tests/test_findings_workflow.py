@@ -208,6 +208,11 @@ def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser
     page.wait_for_function("document.querySelector('#finding-counts').textContent.startsWith('0 findings')")
     page.select_option("#scope", "site:SFF-MONZA")
     page.wait_for_function(f"document.querySelectorAll('#findings tbody tr').length === {total}")
+
+    open_site.post("/summaries", json={"as_of": "2024-11-25"})  # a digest, listed on the dashboard by its window
+    page.click("#tab-dashboard")
+    page.locator("#summaries a").first.wait_for()
+    assert page.locator("#summaries a").first.inner_text().startswith("Digest of everything to 20")
     page.close()
 
 

@@ -370,7 +370,8 @@ async function loadDashboard() {
   })));
   $("summaries").replaceChildren(...summaries.map((run) => {
     const item = el("li");
-    const link = el("a", `${run.id}`);
+    const when = (iso) => iso.slice(0, 16).replace("T", " ");  // one format: 2024-11-25 06:00 (UTC)
+    const link = el("a", run.since ? `Digest ${when(run.since)} to ${when(run.until)} UTC` : `Digest of everything to ${when(run.until)} UTC`);
     link.href = `/summaries/${encodeURIComponent(run.id)}`;
     link.target = "_blank";
     item.append(link, ` (${Object.keys(run.site_scores).length} sites, ${run.mailed_to.length ? "mailed" : "not mailed"})`);
