@@ -18,30 +18,22 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from core.documents import Chunk, Document, DocumentStatus
+from core.errors import StoreBusyError
 from core.search import SearchFilters
 from retrieval.keyword import passage_identifiers, passage_weights, query_weights, record_number
 from retrieval.vector_stores import ChunkPayload
-from retrieval.vector_stores.qdrant_edge import by_document, engine_filter, point_ids
+from retrieval.vector_stores.qdrant_edge import KEYWORD_FIELDS, by_document, engine_filter, open_shard, point_ids, scrolled
 
 log = logging.getLogger(__name__)
 
 _VECTOR = "bm25"
-_KEYWORD_FIELDS = ("document_id", "sites", "programs", "kind", "status", "identifiers", "record")
 _BATCH = 2048
 
 
 class KeywordIndex:
     def __init__(self, path: Path):
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            self.shard = qe.EdgeShard.load(str(path))
-        else:
-            config = qe.EdgeConfig(sparse_vectors={_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)})
-            self.shard = qe.EdgeShard.create(str(path), config)
-            for field in _KEYWORD_FIELDS:
-                self.shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-            self.shard.update(qe.UpdateOperation.create_field_index("date", qe.PayloadSchemaType.Integer))
+        config = qe.EdgeConfig(sparse_vectors={_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)})
+        self.shard = open_shard(path, config, (*KEYWORD_FIELDS, "identifiers", "record"))
 
     @classmethod
     def opened(cls, path: Path) -> "KeywordIndex":
@@ -49,9 +41,9 @@ class KeywordIndex:
         filled from the records."""
         try:
             return cls(path)
+        except StoreBusyError:
+            raise
         except Exception as exc:
-            if "WouldBlock" in str(exc):
-                raise
             aside = path.with_name(f"{path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             log.warning("the keyword index in %s cannot be opened (%s); moved to %s, rebuilt from the records",
                         path, exc, aside)  # fmt: skip
@@ -119,9 +111,4 @@ class KeywordIndex:
         """The passages of the documents that are the named record (the report DEV-2024-031, batch 24-017's
         record), within the filters."""
         condition = engine_filter(filters, qe.FieldCondition(key="record", match=qe.MatchValue(identifier.lower())))
-        out, offset = [], None
-        while True:
-            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=condition))
-            out += [str(r.id) for r in records]
-            if offset is None:
-                return out
+        return [str(r.id) for r in scrolled(self.shard, condition)]

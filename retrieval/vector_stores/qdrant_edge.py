@@ -4,6 +4,7 @@ Every update goes to the shard's write-ahead log before it returns, and the log 
 is loaded, so an update survives the process being killed without a flush; segments are flushed when the
 store closes (a flush per file was 4 % of ingestion time)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +15,35 @@ from core.errors import StoreBusyError
 from core.search import SearchFilters
 from retrieval.vector_stores import ChunkPayload, date_key
 
-_KEYWORD_FIELDS = ("document_id", "sites", "programs", "kind", "status")
+# the payload fields search filters on (with "date", an integer); a shard may index more
+KEYWORD_FIELDS = ("document_id", "sites", "programs", "kind", "status")
 # Edge appends to plain (brute-force) segments and builds HNSW only when asked; ask once this many
 # points are waiting, so that a growing corpus keeps its search fast.
 UNINDEXED_LIMIT = 20_000
 
 
+def open_shard(path: Path, config: qe.EdgeConfig, keyword_fields: tuple[str, ...] = KEYWORD_FIELDS) -> qe.EdgeShard:
+    """The shard in `path`, or a new one made with `config` and payload indexes on the fields filtered on;
+    StoreBusyError when another process holds it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if any(path.iterdir()):
+        try:
+            return qe.EdgeShard.load(str(path))
+        except Exception as exc:
+            if "WouldBlock" in str(exc):  # another process holds the write-ahead log's lock
+                raise StoreBusyError(str(path)) from exc
+            raise
+    shard = qe.EdgeShard.create(str(path), config)
+    for field in keyword_fields:
+        shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+    shard.update(qe.UpdateOperation.create_field_index("date", qe.PayloadSchemaType.Integer))
+    return shard
+
+
 class QdrantEdgeStore:
     def __init__(self, path: Path, dimension: int):
-        path.mkdir(parents=True, exist_ok=True)
-        if any(path.iterdir()):
-            try:
-                self.shard = qe.EdgeShard.load(str(path))
-            except Exception as exc:
-                if "WouldBlock" in str(exc):  # another process holds the write-ahead log's lock
-                    raise StoreBusyError(str(path)) from exc
-                raise
-        else:
-            self.shard = qe.EdgeShard.create(
-                str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
-            )
-            for field in _KEYWORD_FIELDS:
-                self.shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-            self.shard.update(qe.UpdateOperation.create_field_index("date", qe.PayloadSchemaType.Integer))
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine))
+        self.shard = open_shard(path, config)
 
     def upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[ChunkPayload]) -> None:
         for start in range(0, len(ids), 1024):
@@ -93,15 +100,19 @@ def by_document(document_id: str) -> qe.Filter:
     return qe.Filter(must=[_match("document_id", document_id)])
 
 
+def scrolled(shard: qe.EdgeShard, condition: qe.Filter | None = None, with_payload: bool = False) -> Iterator[qe.Record]:
+    """Every point of a shard (that meets `condition`), a page at a time."""
+    offset = None
+    while True:
+        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, filter=condition, with_payload=with_payload))
+        yield from records
+        if offset is None:
+            return
+
+
 def point_ids(shard: qe.EdgeShard) -> dict[str, tuple[str, str]]:
     """Every point of a shard: id -> (document_id, status)."""
-    out, offset = {}, None
-    while True:
-        records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=1024, with_payload=True))
-        for r in records:
-            out[str(r.id)] = (r.payload.get("document_id"), r.payload.get("status"))
-        if offset is None:
-            return out
+    return {str(r.id): (r.payload.get("document_id"), r.payload.get("status")) for r in scrolled(shard, with_payload=True)}
 
 
 def engine_filter(f: SearchFilters, *extra: qe.FieldCondition) -> qe.Filter | None:
