@@ -52,20 +52,24 @@ class Corpus:
 
     def keyword_drift(self) -> list[str]:
         """Passages whose keyword point is missing, stale (status) or has no chunk."""
+        return sorted(self._keyword_drift({c.id: (c, d) for c, d in self.store.iter_all_chunks()}))
+
+    def _keyword_drift(self, rows: dict[str, tuple[Chunk, Document]]) -> set[str]:
         points = self.keywords.points()
-        statuses = {c.id: d.status.value for c, d in self.store.iter_all_chunks()}
-        return sorted({i for i in statuses if points.get(i, (None, None))[1] != statuses[i]} | (set(points) - set(statuses)))
+        stale = {i for i, (_, d) in rows.items() if points.get(i, (None, None))[1] != d.status.value}
+        return stale | (points.keys() - rows.keys())
 
     def sync_keywords(self) -> int:
         """Make the keyword index what the records say (a new data folder's first open, an upgrade, a crash
         between the two writes); returns the passages written or removed."""
         with self._lock:
-            drift = set(self.keyword_drift())
+            rows = {c.id: (c, d) for c, d in self.store.iter_all_chunks()}  # every passage read once
+            drift = self._keyword_drift(rows)
             if not drift:
                 return 0
-            rows = [(c, d) for c, d in self.store.iter_all_chunks() if c.id in drift]
-            self.keywords.delete_points(sorted(drift - {c.id for c, _ in rows}))
-            self.keywords.add(rows, [_payload(d) for _, d in rows])
+            self.keywords.delete_points(sorted(drift - rows.keys()))
+            redo = [rows[i] for i in sorted(drift & rows.keys())]
+            self.keywords.add(redo, [_payload(d) for _, d in redo])
             self.keywords.flush()
             log.info("keyword index brought in step with the records: %d passages", len(drift))
             return len(drift)
