@@ -552,17 +552,13 @@ class RecordStore:
         out: dict[str, list[FindingChange]] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(keys), 500):
-                query = select(finding_changes).where(finding_changes.c.key.in_(keys[i : i + 500]))
-                for row in conn.execute(query.order_by(finding_changes.c.id)).mappings():
-                    out.setdefault(row["key"], []).append(_finding_change(row))
+                out |= _histories(conn, finding_changes.c.key.in_(keys[i : i + 500]))
         return out
 
     def closed_findings(self) -> set[str]:
         """The keys of the findings a person has closed (and not reopened)."""
-        histories: dict[str, list[FindingChange]] = {}
         with self.engine.connect() as conn:
-            for row in conn.execute(select(finding_changes).order_by(finding_changes.c.id)).mappings():
-                histories.setdefault(row["key"], []).append(_finding_change(row))
+            histories = _histories(conn)
         return {key for key, history in histories.items() if replayed(history).status == FindingStatus.CLOSED}
 
     def change_finding(self, change: FindingChange, audit: AuditEntry | None = None) -> FindingState:
@@ -571,8 +567,7 @@ class RecordStore:
         with self._finding_lock, self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # another process may change the same finding
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(change.key.encode())})
-            query = select(finding_changes).where(finding_changes.c.key == change.key).order_by(finding_changes.c.id)
-            history = [_finding_change(r) for r in conn.execute(query).mappings()]
+            history = _histories(conn, finding_changes.c.key == change.key).get(change.key, [])
             state = applied(replayed(history), change)
             conn.execute(finding_changes.insert().values(**change.model_dump(mode="json") | {"at": change.at, "due": change.due}))
             if audit is not None:
@@ -1027,9 +1022,13 @@ _SPACED = re.compile(r"[A-Z]{2,6} [\w/-]+")
 _SPACED_AT = re.compile(r"(?<![\w/-])(?=([A-Z]{2,6} [\w/-]+))")  # overlapping: "AB CD 12" holds "CD 12"
 
 
+def _noted(token: str) -> bool:
+    """Whether a token of this shape is noted per document (and so found through the notes)."""
+    return len(token) <= 120 and any(ch.isdigit() for ch in token) and bool(_RUN.fullmatch(token) or _SPACED.fullmatch(token))
+
+
 def _mention_tokens(texts: list[str]) -> set[str]:
-    tokens = {t for text in texts for t in [*_RUN.findall(text), *_SPACED_AT.findall(text)]}
-    return {t for t in tokens if len(t) <= 120 and any(ch.isdigit() for ch in t)}
+    return {t for text in texts for t in [*_RUN.findall(text), *_SPACED_AT.findall(text)] if _noted(t)}
 
 
 def _note_mentions(conn, document_id: str, texts: list[str]) -> None:
@@ -1046,7 +1045,7 @@ def _note_all_mentions(conn) -> None:
 
 def _documents_naming(conn, number: str, besides: str) -> list[str]:
     """The other documents whose passages name the number as a whole."""
-    if (_RUN.fullmatch(number) or _SPACED.fullmatch(number)) and any(ch.isdigit() for ch in number):
+    if _noted(number):
         query = select(number_mentions.c.document_id).where(number_mentions.c.token == number)
         return list(dict.fromkeys(r.document_id for r in conn.execute(query) if r.document_id != besides))
     # a number of another shape ("26.728681", "Lot  44"): looked for in the text itself
@@ -1084,8 +1083,13 @@ def _add_missing_columns(conn) -> None:
                 conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
-def _finding_change(row) -> FindingChange:
-    return FindingChange(**_aware(row, "at"))
+def _histories(conn, where=None) -> dict[str, list[FindingChange]]:
+    """The changes of the findings `where` selects (every finding without it), grouped by key, oldest first."""
+    query = select(finding_changes).order_by(finding_changes.c.id)
+    histories: dict[str, list[FindingChange]] = {}
+    for row in conn.execute(query if where is None else query.where(where)).mappings():
+        histories.setdefault(row["key"], []).append(FindingChange(**_aware(row, "at")))
+    return histories
 
 
 def _user(row) -> User:
