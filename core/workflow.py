@@ -149,20 +149,28 @@ def tracked_findings(view, site: str | None = None, program: str | None = None, 
     rows = view.list_findings(site=site, program=program, code=code)
     keys = finding_keys(rows)
     histories = view.finding_histories(keys)
-    found = [TrackedFinding(**r.model_dump(), key=k, name=finding_name(r), state=replayed(histories.get(k, [])))
-             for r, k in zip(rows, keys)]  # fmt: skip
+    found = [_tracked(r, k, replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
     return [f for f in found if status is None or f.state.status == status]
+
+
+def shown_finding(view, key: str) -> FindingRow:
+    """The finding `view` shows under `key` (NotFoundError otherwise); no history is read."""
+    rows = view.list_findings()
+    found = next((row for row, k in zip(rows, finding_keys(rows)) if k == key), None)
+    if found is None:
+        raise NotFoundError(f"no finding {key}")
+    return found
 
 
 def change_finding(view, store, key: str, request: FindingRequest, who: Principal, at: datetime) -> TrackedFinding:
     """Apply a person's change to a finding `view` shows (NotFoundError otherwise; WorkflowError where it lacks
     something or does not apply), audited with its document in the same transaction of `store`."""
-    finding = next((f for f in tracked_findings(view) if f.key == key), None)
-    if finding is None:
-        raise NotFoundError(f"no finding {key}")
-    if (missing := missing_for(request)) is not None:
-        raise WorkflowError(missing)
+    finding = shown_finding(view, key)
     change = FindingChange(**request.model_dump(), key=key, by=who.name, at=at)
     entry = audit_entry(who, f"finding_{request.action.value}", documents=[store.get(finding.document_id)],
                         detail=request.model_dump(mode="json", exclude_none=True) | {"finding": key})  # fmt: skip
-    return finding.model_copy(update={"state": store.change_finding(change, entry)})
+    return _tracked(finding, key, store.change_finding(change, entry))
+
+
+def _tracked(row: FindingRow, key: str, state: FindingState) -> TrackedFinding:
+    return TrackedFinding(**row.model_dump(), key=key, name=finding_name(row), state=state)

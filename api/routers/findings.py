@@ -19,6 +19,7 @@ from core.workflow import (
     WorkflowError,
     change_finding,
     missing_for,
+    shown_finding,
     tracked_findings,
 )
 
@@ -66,8 +67,10 @@ def export_findings(
 @router.get("/findings/{key}/history", response_model=list[FindingChange])
 def finding_history(key: str, state: Annotated[RequestState, Depends(get_state)]):
     """Every change made to the finding, oldest first."""
-    if not any(f.key == key for f in tracked_findings(state.corpus.store)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {key}")
+    try:
+        shown_finding(state.corpus.store, key)
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return state.corpus.store.finding_histories([key]).get(key, [])
 
 
