@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from api.audit import inert
 from core.documents import Document
-from core.workflow import TrackedFinding
+from core.workflow import FindingStatus, TrackedFinding, tracked_findings
 
 COLUMNS = ["key", "finding", "severity", "state", "assignee", "due", "closed because", "site", "programs", "product",
            "batches", "document", "file", "summary", "last change by", "last change at"]  # fmt: skip
@@ -49,3 +49,10 @@ def register_xlsx(findings: list[TrackedFinding], documents: dict[str, Document]
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def register_file(view, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
+    """The findings `view` (a store or a scoped view of it) shows, as a CSV ("csv") or Excel ("xlsx") file."""
+    found = tracked_findings(view, site, program, status=status)
+    documents = view.documents_by_id(list({f.document_id for f in found}))
+    return register_xlsx(found, documents) if fmt == "xlsx" else register_csv(found, documents).encode()

@@ -162,11 +162,9 @@ class LocalStore:
         return tracked_findings(self.records, site, program, status=status)
 
     def export_findings(self, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
-        from api.register import register_csv, register_xlsx
+        from api.register import register_file
 
-        found = self.findings(status, site, program)
-        documents = self.records.documents_by_id(list({f.document_id for f in found}))
-        return register_xlsx(found, documents) if fmt == "xlsx" else register_csv(found, documents).encode()
+        return register_file(self.records, fmt, status, site, program)
 
     def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
         try:

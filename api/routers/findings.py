@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.deps import RequestState, get_state, require
-from api.register import register_csv, register_xlsx
+from api.register import register_file
 from core.auth import Principal, Role
 from core.errors import NotFoundError
 from core.store import utcnow
@@ -54,14 +54,10 @@ def export_findings(
     status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
 ):
     """The register as a file (CSV or an Excel workbook): each finding with its state, document and last change."""
-    store = state.corpus.store
-    found = tracked_findings(store, site, program, status=status_)
-    documents = store.documents_by_id(list({f.document_id for f in found}))
-    name = f"findings-{utcnow():%Y%m%d}.{format.value}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if format == RegisterFormat.XLSX:
-        return Response(register_xlsx(found, documents), media_type=XLSX, headers=headers)
-    return Response(register_csv(found, documents), media_type="text/csv; charset=utf-8", headers=headers)
+    content = register_file(state.corpus.store, format.value, status_, site, program)
+    headers = {"Content-Disposition": f'attachment; filename="findings-{utcnow():%Y%m%d}.{format.value}"'}
+    media = XLSX if format == RegisterFormat.XLSX else "text/csv; charset=utf-8"
+    return Response(content, media_type=media, headers=headers)
 
 
 @router.get("/findings/{key}/history", response_model=list[FindingChange])
