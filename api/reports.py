@@ -8,7 +8,6 @@ from enum import StrEnum
 from html import escape
 from urllib.parse import quote
 
-from pydantic import BaseModel
 
 from core.chat import ChatTurn
 from core.documents import Document, DocumentKind
@@ -292,22 +291,11 @@ class ReportFormat(StrEnum):
     HTML = "html"
 
 
-def cited_documents(result: BaseModel) -> set[str]:
-    """The documents a result's quotes come from."""
-    found: set[str] = set()
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            if "quote" in value and "document_id" in value:
-                found.add(value["document_id"])
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(result.model_dump(mode="json"))
-    return found
+def cited_documents(result: QtaReview | InvestigationEvent | RegulatoryFindings) -> set[str]:
+    """The other documents a result quotes: an event's flags may rest on its site's QTA (a notification limit)."""
+    if not isinstance(result, InvestigationEvent):
+        return set()
+    return {e.document_id for f in result.flags for e in f.evidence} - {result.document_id}
 
 
 def render(
