@@ -8,7 +8,6 @@ from enum import StrEnum
 from html import escape
 from urllib.parse import quote
 
-
 from core.chat import ChatTurn
 from core.documents import Document, DocumentKind
 from core.evidence import Evidence
