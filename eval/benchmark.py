@@ -42,7 +42,7 @@ from core.search import SearchMode
 from core.portfolio import load_portfolio
 from core.store import RecordStore
 from eval.peer import PeerPipeline, pdf_copies
-from eval.retrieval import GoldPassage, load_gold, normalized, score
+from eval.retrieval import load_gold, ranked_quality, score
 from extraction.service import ANALYSED_KINDS, Extractor
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus, _payload, embedding_text
@@ -118,9 +118,8 @@ def percentile_ms(seconds: list[float], q: float) -> float:
 
 def machine() -> Machine:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    flags = {k.strip(): v.strip() for k, v in fields.items()}.get("flags", "").split()
-    model = {k.strip(): v.strip() for k, v in fields.items()}.get("model name", "unknown")
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)}
+    flags, model = fields.get("flags", "").split(), fields.get("model name", "unknown")
     return Machine(cpu=model, cores=os.cpu_count() or 1, features=[f for f in _FEATURES if f in flags],
                    load_average_start=os.getloadavg()[0])  # fmt: skip
 
@@ -192,18 +191,9 @@ def bench_quality(corpus: Corpus, corpus_dir: Path, peer_embedder: TorchEmbedder
     ours = score(corpus, gold, SearchMode.HYBRID)
     peer = PeerPipeline(peer_embedder)
     peer.ingest(pdf_copies(corpus_dir, len(pdfs)))
-    recalls, ranks = [], []
-    for q in gold:
-        hits = peer.search(q.q, 5)
-        recalls.append(sum(any(_peer_answers(h, a) for h in hits) for a in q.answers) / len(q.answers))
-        first = next((i + 1 for i, h in enumerate(hits) if any(_peer_answers(h, a) for a in q.answers)), None)
-        ranks.append(1 / first if first else 0.0)
+    theirs = ranked_quality(gold, lambda q: peer.search(q, 5))
     return Quality(questions=len(gold), recall_at_5=round(ours.recall_at_k, 3), mrr=round(ours.mrr, 3),
-                   peer_recall_at_5=round(statistics.mean(recalls), 3), peer_mrr=round(statistics.mean(ranks), 3))  # fmt: skip
-
-
-def _peer_answers(hit: tuple[str, str], passage: GoldPassage) -> bool:
-    return hit[0] == passage.file and normalized(passage.quote) in normalized(hit[1])
+                   peer_recall_at_5=round(theirs["recall_at_k"], 3), peer_mrr=round(theirs["mrr"], 3))  # fmt: skip
 
 
 def sample_chunks(corpus_dir: Path, work: Path) -> list[tuple[Document, Chunk]]:

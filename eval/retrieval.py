@@ -7,6 +7,7 @@ averaged over questions; MRR is the mean of 1/rank of the first answering hit.
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 from core.config import EmbeddingBackend, Settings
 from core.portfolio import load_portfolio
-from core.search import SearchHit, SearchMode
+from core.search import SearchMode
 from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus
 
@@ -56,8 +57,9 @@ def normalized(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def answers(hit: SearchHit, passage: GoldPassage) -> bool:
-    return hit.filename == passage.file and normalized(passage.quote) in normalized(hit.text)
+def answers(hit: tuple[str, str], passage: GoldPassage) -> bool:
+    """Whether a hit, (file name, text), answers a gold passage."""
+    return hit[0] == passage.file and normalized(passage.quote) in normalized(hit[1])
 
 
 def check_gold(corpus: Corpus, gold: list[GoldQuestion]) -> None:
@@ -73,26 +75,31 @@ def check_gold(corpus: Corpus, gold: list[GoldQuestion]) -> None:
 
 
 def score(corpus: Corpus, gold: list[GoldQuestion], mode: SearchMode, k: int = 5) -> ModeScore:
+    ranked = ranked_quality(gold, lambda q: [(h.filename, h.text) for h in corpus.search(q, limit=k, mode=mode)])
+    return ModeScore(embedding=corpus.embedder.name, mode=mode, **ranked)
+
+
+def ranked_quality(gold: list[GoldQuestion], search: Callable[[str], list[tuple[str, str]]]) -> dict:
+    """recall@k, MRR, recall per category and the questions missed, of a search that answers a question with
+    its (file name, text) hits, best first."""
     recalls, reciprocal_ranks, misses = [], [], []
     by_category: dict[str, list[float]] = {}
     for q in gold:
-        hits = corpus.search(q.q, limit=k, mode=mode)
+        hits = search(q.q)
         found = [any(answers(h, a) for h in hits) for a in q.answers]
         recalls.append(sum(found) / len(found))
         by_category.setdefault(q.category, []).append(recalls[-1])
-        first = next((h.rank for h in hits if any(answers(h, a) for a in q.answers)), None)
+        first = next((rank for rank, h in enumerate(hits, 1) if any(answers(h, a) for a in q.answers)), None)
         reciprocal_ranks.append(1 / first if first else 0.0)
         if not first:
             misses.append(q.q)
-    return ModeScore(
-        embedding=corpus.embedder.name,
-        mode=mode,
-        recall_at_k=sum(recalls) / len(gold),
-        mrr=sum(reciprocal_ranks) / len(gold),
-        questions=len(gold),
-        recall_by_category={c: sum(v) / len(v) for c, v in by_category.items()},
-        misses=misses,
-    )
+    return {
+        "recall_at_k": sum(recalls) / len(gold),
+        "mrr": sum(reciprocal_ranks) / len(gold),
+        "questions": len(gold),
+        "recall_by_category": {c: sum(v) / len(v) for c, v in by_category.items()},
+        "misses": misses,
+    }
 
 
 def ingest_folder(corpus: Corpus, folder: Path) -> None:
