@@ -56,9 +56,11 @@ class ReadinessAssessor:
         unknown = [p.id for p in self.programs.programs if self.portfolio.program(p.id) is None]
         if unknown:
             log.warning("programs file names programs the portfolio lacks, left out of readiness: %s", ", ".join(unknown))
-        return [self.readiness(p.id) for p in self.programs.programs if p.id not in unknown]
+        closed = self.store.closed_findings()  # read once for every program
+        return [self.readiness(p.id, closed) for p in self.programs.programs if p.id not in unknown]
 
-    def readiness(self, program_id: str) -> ProgramReadiness:
+    def readiness(self, program_id: str, closed: set[str] | None = None) -> ProgramReadiness:
+        """`closed`: the keys of the findings people closed, when the caller has read them."""
         chain, program = self.programs.get(program_id), self.portfolio.program(program_id)
         if chain is None or program is None:
             raise KeyError(program_id)
@@ -69,7 +71,7 @@ class ReadinessAssessor:
             InvestigationEvent.model_validate(a.payload)
             for a in self.store.list_analyses(kind=AnalysisKind.EVENT, program=program_id)
         ]
-        closed = self.store.closed_findings()
+        closed = self.store.closed_findings() if closed is None else closed
         items = (self._event_items(events, factor) + self._gap_items(chain, program_id, factor)
                  + self._observation_items(chain, factor))  # fmt: skip
         counted = [i for i in items if not (i.findings and set(i.findings) <= closed)]
