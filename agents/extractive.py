@@ -15,7 +15,7 @@ from agents.answer_types import AnswerType, answer_type, is_answer, states_value
 from agents.citations import QUESTION_WORDS, CitationBook, content_terms
 from agents.questions import QuestionFrame
 from core.chat import AnswerSentence
-from core.documents import DocumentKind
+from core.documents import DocumentKind, DocumentStatus
 from core.evidence import Evidence
 from core.identifiers import identifiers_in, record_ids
 from core.portfolio import Portfolio
@@ -250,17 +250,18 @@ class ExtractiveAnswerer:
             return
         with self._refreshing:
             store = self.corpus.store
+            every = store.list_documents(include_superseded=True)
             if not self._counted:
                 rows = store.iter_all_chunks()
             else:
-                every = store.list_documents(include_superseded=True)
                 rows = ((chunk, d) for d in every if d.id not in self._counted for chunk in store.chunks_of(d.id))
             for chunk, document in rows:
                 self._counted.add(document.id)
                 self._documents += 1
                 for term in set(content_terms(chunk.text)):
                     self._df[term] = self._df.get(term, 0) + 1
-            self._titles = {r: d.title for d in store.list_documents() for r in record_ids(d.title)}
+            current = (d for d in every if d.status == DocumentStatus.CURRENT)
+            self._titles = {r: d.title for d in current for r in record_ids(d.title)}
             self._generation = generation
 
 
