@@ -2,6 +2,7 @@
 
 from html import escape
 
+from core.dates import shown
 from core.oversight import Digest, DigestItem, PartnerRisk, ProgramReadiness
 
 _PALETTE = ["#1f6feb", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#0a7d8c"]
@@ -29,8 +30,8 @@ def _grouped(title: str, groups: dict[str, list[DigestItem]]) -> list[str]:
 
 
 def digest_markdown(d: Digest, risks: list[PartnerRisk], readiness: list[ProgramReadiness]) -> str:
-    since = d.since.isoformat() if d.since else "the first document"
-    lines = [f"# Nightly digest: {since} to {d.until.isoformat()}", "", f"Judged on {d.as_of.isoformat()}.", ""]
+    since = shown(d.since) if d.since else "the first document"
+    lines = [f"# Nightly digest: {since} to {shown(d.until)}", "", f"Judged on {shown(d.as_of)}.", ""]
     if d.narrative:
         lines += [d.narrative, ""]
     lines += _section("Needs a human today", d.needs_human)
@@ -76,8 +77,8 @@ def digest_html(d: Digest, risks: list[PartnerRisk], readiness: list[ProgramRead
     """The Markdown's content as HTML, with a risk-over-time chart and a readiness chart."""
     body = [
         (
-            f"<h1>Nightly digest</h1><p>{escape(d.since.isoformat() if d.since else 'From the first document')} to "
-            f"{escape(d.until.isoformat())}; judged on {d.as_of.isoformat()}.</p>"
+            f"<h1>Nightly digest</h1><p>{escape(shown(d.since) if d.since else 'From the first document')} to "
+            f"{escape(shown(d.until))}; judged on {shown(d.as_of)}.</p>"
         )
     ]
     if d.narrative:
@@ -161,17 +162,29 @@ def risk_chart(risks: list[PartnerRisk], width: int = 640, height: int = 240) ->
 
 
 def readiness_chart(readiness: list[ProgramReadiness], width: int = 640) -> str:
-    """Readiness per program: one bar each, 0-100."""
-    row, left = 28, 160
-    height = row * len(readiness) + 10
+    """Readiness per program: one bar each, on an axis from 0 (heavily loaded) to 100 (nothing open)."""
+    row, left, span = 28, 160, width - 160 - 60
+    top = row * len(readiness) + 10  # where the bars end and the axis runs
+    height = top + 36
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="Readiness per program">'
+            f'aria-label="Readiness per program, 0 to 100">'
         )
     ]
+    for tick in range(0, 101, 25):
+        x = left + span * tick / 100
+        parts.append(
+            f'<line class="axis-tick" x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{top}" stroke="#d0d7de"/>'
+            f'<text x="{x:.1f}" y="{top + 14}" font-size="11" text-anchor="middle">{tick}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{top}" x2="{left + span}" y2="{top}" stroke="#57606a"/>'
+        f'<text x="{left + span / 2:.1f}" y="{top + 30}" font-size="11" text-anchor="middle">'
+        "readiness (100: nothing open)</text>"
+    )
     for n, p in enumerate(readiness):
-        y, w = 5 + row * n, (width - left - 60) * p.score / 100
+        y, w = 5 + row * n, span * p.score / 100
         color = "#1a7f37" if p.score >= 70 else "#9a6700" if p.score >= 40 else "#cf222e"
         parts.append(
             f'<text x="{left - 8}" y="{y + 16}" font-size="12" text-anchor="end">{escape(p.program)}</text>'

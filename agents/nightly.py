@@ -7,11 +7,10 @@ is a function of the window, the records and the day of judgement: the same wind
 
 from datetime import date, datetime
 
-from agents.action_items import action_items
-from agents.action_items import overdue as late_actions
 from agents.partner_risk import RiskScorer
 from agents.readiness import ReadinessAssessor
-from core.analysis import AnalysisKind
+from agents.register import FindingRegister
+from core.analysis import AnalysisKind, FindingSource
 from core.documents import Document
 from core.investigations import FlagCode, InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
@@ -28,6 +27,7 @@ from core.portfolio import Portfolio
 from core.programs import Programs
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
+from core.workflow import base_key
 
 _URGENT_FLAGS = {FlagCode.NOTIFIED_LATE, FlagCode.OOS_INVALIDATED_WITHOUT_ASSIGNABLE_CAUSE}
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
@@ -92,7 +92,9 @@ class DigestBuilder:
             needs.append(
                 DigestItem(text=f"{len(overdue)} CAPA{'s' * (len(overdue) > 1)} past due with the event still open")
             )
-        actions = late_actions(action_items(self.store, self.portfolio), self.today)
+        closed = self.store.closed_findings()
+        actions = [item for code, item in FindingRegister(self.store, self.portfolio, self.today).late_actions()
+                   if base_key(item.document_id, FindingSource.OVERDUE_ACTION, code) not in closed]  # fmt: skip
         if actions:
             needs.append(
                 DigestItem(

@@ -9,12 +9,14 @@ import io
 
 from openpyxl import Workbook
 
+from agents.register import FindingRegister
 from api.audit import inert
+from core.dates import shown
 from core.documents import Document
-from core.workflow import FindingStatus, TrackedFinding, tracked_findings
+from core.workflow import FindingStatus, TrackedFinding
 
-COLUMNS = ["key", "finding", "severity", "state", "assignee", "due", "closed because", "site", "programs", "product",
-           "batches", "document", "file", "summary", "last change by", "last change at"]  # fmt: skip
+COLUMNS = ["key", "finding", "severity", "state", "assignee", "due", "raised", "age (days)", "closed because", "site",
+           "programs", "product", "batches", "document", "file", "page", "summary", "last change by", "last change at"]  # fmt: skip
 
 
 def register_rows(findings: list[TrackedFinding], documents: dict[str, Document]) -> list[list[str]]:
@@ -22,9 +24,10 @@ def register_rows(findings: list[TrackedFinding], documents: dict[str, Document]
     for f in findings:
         doc, s = documents.get(f.document_id), f.state
         rows.append([inert(c) for c in [
-            f.key, f.name, f.severity, s.status.value, s.assignee, s.due, s.closed_reason, f.site, ", ".join(f.programs),
-            f.product, ", ".join(f.batch_ids), doc.title if doc else "", doc.filename if doc else "", f.summary,
-            s.updated_by, s.updated_at.isoformat(timespec="seconds") if s.updated_at else "",
+            f.key, f.name, f.severity, s.status.value, s.assignee, s.due or f.due, f.raised, f.age_days, s.closed_reason,
+            f.site, ", ".join(f.programs), f.product, ", ".join(f.batch_ids), doc.title if doc else "",
+            doc.filename if doc else "", f.evidence.page if f.evidence else "", f.summary,
+            s.updated_by, shown(s.updated_at) if s.updated_at else "",
         ]])  # fmt: skip
     return rows
 
@@ -51,8 +54,9 @@ def register_xlsx(findings: list[TrackedFinding], documents: dict[str, Document]
     return out.getvalue()
 
 
-def register_file(view, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
-    """The findings `view` (a store or a scoped view of it) shows, as a CSV ("csv") or Excel ("xlsx") file."""
-    found = tracked_findings(view, site, program, status=status)
-    documents = view.documents_by_id(list({f.document_id for f in found}))
+def register_file(register: FindingRegister, fmt: str, status: FindingStatus | None, site: str | None,
+                  program: str | None) -> bytes:  # fmt: skip
+    """The register's findings as a CSV ("csv") or Excel ("xlsx") file."""
+    found = register.findings(site, program, status=status)
+    documents = register.view.documents_by_id(list({f.document_id for f in found}))
     return register_xlsx(found, documents) if fmt == "xlsx" else register_csv(found, documents).encode()

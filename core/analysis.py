@@ -1,9 +1,11 @@
 """Stored analyses: a document's latest QTA review or investigation event, and its findings as rows."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+
+from core.evidence import Evidence
 
 
 class AnalysisKind(StrEnum):
@@ -29,6 +31,9 @@ class FindingSource(StrEnum):
     QTA_REVIEW = "qta_review"
     OBSERVATION = "observation"
     NEW_VERSION = "new_version"  # a new version lowered what its record said: for a person to confirm
+    # fallen due since the document was read: derived on each reading of the register, never stored
+    OVERDUE_CAPA = "overdue_capa"
+    OVERDUE_ACTION = "overdue_action"
 
 
 class VersionReviewStatus(StrEnum):
@@ -61,7 +66,8 @@ def observation_code(category: str) -> str:
 
 
 class FindingRow(BaseModel):
-    """One weakness flag or QTA gap, linked to what it concerns, for aggregation across documents."""
+    """One weakness flag, QTA gap, observation or overdue commitment, linked to what it concerns, for aggregation
+    across documents. `due` and `evidence` are carried by the rows derived when the register is read, not stored."""
 
     id: int | None = None
     document_id: str
@@ -73,3 +79,5 @@ class FindingRow(BaseModel):
     product: str | None = None
     batch_ids: list[str] = Field(default_factory=list)
     summary: str
+    due: date | None = Field(None, description="When what it asks for was due (a CAPA, an action item)")
+    evidence: Evidence | None = Field(None, description="The passage it quotes, where the row carries it")

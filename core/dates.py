@@ -7,7 +7,7 @@ cannot be a month (07/14/2025): then month first. An ambiguous one (03/04/2025) 
 """
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11,
@@ -48,3 +48,10 @@ def first_date(text: str) -> date | None:
 
 def all_dates(text: str) -> set[date]:
     return {d for m in DATE.finditer(text) if (d := parse_date(m))}
+
+
+def shown(moment: date | datetime) -> str:
+    """The one way the product writes a day or a moment: "2024-11-25", "2024-11-25 06:00 UTC"."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment.tzinfo else moment.strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat()

@@ -176,6 +176,7 @@ findings = Table(
     Column("batch_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
 )
+_DERIVED = {"id", "due", "evidence"}  # a FindingRow's fields that are not columns
 
 # What people did with findings (core/workflow.py): appended, never changed; a finding's state is its history
 finding_changes = Table(
@@ -447,7 +448,7 @@ class RecordStore:
                 analyses.insert().values(**analysis.model_dump(mode="json") | {"analysed_at": analysis.analysed_at})
             )
             if rows:
-                conn.execute(findings.insert(), [r.model_dump(mode="json", exclude={"id"}) for r in rows])
+                conn.execute(findings.insert(), [r.model_dump(mode="json", exclude=_DERIVED) for r in rows])
             if audit is not None:
                 _append_audit(conn, audit)
 
@@ -472,7 +473,7 @@ class RecordStore:
                 _append_audit(conn, audit)
             conn.execute(version_reviews.delete().where(version_reviews.c.document_id == review.document_id))
             conn.execute(version_reviews.insert().values(**_review_row(review)))
-            conn.execute(findings.insert().values(finding.model_dump(mode="json", exclude={"id"})))
+            conn.execute(findings.insert().values(finding.model_dump(mode="json", exclude=_DERIVED)))
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
 
     def version_review(self, document_id: str) -> VersionReview | None:

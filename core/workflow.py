@@ -63,6 +63,10 @@ class TrackedFinding(FindingRow):
 
     key: str
     name: str = Field(description="What it is, in words")
+    raised: date | None = Field(None, description="The day it became a finding: its document's date, or the day "
+                                "its commitment fell due")  # fmt: skip
+    age_days: int | None = Field(None, description="Days since it was raised")
+    late: bool = Field(False, description="Open past its due date (the assignment's, or the commitment's own)")
     state: FindingState = Field(default_factory=FindingState)
 
 
@@ -77,6 +81,10 @@ def finding_name(row: FindingRow) -> str:
         return f"QTA gap ({status.removeprefix('qta_')}): {element.replace('_', ' ')}"
     if row.source == FindingSource.OBSERVATION:
         return f"Inspection observation: {row.code.removeprefix('observation:').replace('_', ' ')}"
+    if row.source == FindingSource.OVERDUE_CAPA:
+        return "CAPA past due"
+    if row.source == FindingSource.OVERDUE_ACTION:
+        return "Action item past due"
     return row.code.replace("_", " ").capitalize()
 
 
@@ -143,29 +151,27 @@ def replayed(history: list[FindingChange]) -> FindingState:
     return state
 
 
-def tracked_findings(view, site: str | None = None, program: str | None = None, code: str | None = None,
-                     status: FindingStatus | None = None) -> list[TrackedFinding]:  # fmt: skip
-    """The findings `view` (a record store, or a principal's scoped view of it) shows, with their states."""
-    rows = view.list_findings(site=site, program=program, code=code)
+def tracked_findings(view, rows: list[FindingRow], status: FindingStatus | None = None) -> list[TrackedFinding]:
+    """`rows` (every finding of a view, in the view's order: their keys are numbered in it) with their states, read
+    from `view` (a record store, or a principal's scoped view of it)."""
     keys = finding_keys(rows)
     histories = view.finding_histories(keys)
     found = [_tracked(r, k, replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
     return [f for f in found if status is None or f.state.status == status]
 
 
-def shown_finding(view, key: str) -> FindingRow:
-    """The finding `view` shows under `key` (NotFoundError otherwise); no history is read."""
-    rows = view.list_findings()
+def shown_finding(rows: list[FindingRow], key: str) -> FindingRow:
+    """The finding of `rows` (every finding a view shows) under `key` (NotFoundError otherwise)."""
     found = next((row for row, k in zip(rows, finding_keys(rows)) if k == key), None)
     if found is None:
         raise NotFoundError(f"no finding {key}")
     return found
 
 
-def change_finding(view, store, key: str, request: FindingRequest, who: Principal, at: datetime) -> TrackedFinding:
-    """Apply a person's change to a finding `view` shows (NotFoundError otherwise; WorkflowError where it lacks
-    something or does not apply), audited with its document in the same transaction of `store`."""
-    finding = shown_finding(view, key)
+def change_finding(store, finding: FindingRow, key: str, request: FindingRequest, who: Principal,
+                   at: datetime) -> TrackedFinding:  # fmt: skip
+    """Apply a person's change to a finding (WorkflowError where it lacks something or does not apply), audited
+    with its document in the same transaction of `store`."""
     change = FindingChange(**request.model_dump(), key=key, by=who.name, at=at)
     entry = audit_entry(who, f"finding_{request.action.value}", documents=[store.get(finding.document_id)],
                         detail=request.model_dump(mode="json", exclude_none=True) | {"finding": key})  # fmt: skip

@@ -148,8 +148,9 @@ def test_the_cli_works_on_findings_alone_and_beside_the_server(tmp_path, model_c
     assert cdmo(env, "findings", "--out", str(register)).returncode == 0
     from openpyxl import load_workbook
 
-    rows = {r[0]: r for r in load_workbook(register).active.iter_rows(values_only=True)}
-    assert rows[key][3] == "closed" and rows[key][6] == "notification log received"
+    header, *rows = load_workbook(register).active.iter_rows(values_only=True)
+    row = next(dict(zip(header, r)) for r in rows if r[0] == key)
+    assert row["state"] == "closed" and row["closed because"] == "notification log received"
     assert cdmo(env, "findings", "--out", str(data / "register.csv")).returncode == 2  # never into the store
 
 

@@ -159,7 +159,7 @@ def test_the_digest_leads_with_what_needs_a_human_and_is_written_recorded_and_ma
     markdown = Path(run.markdown_path).read_text(encoding="utf-8")
     assert markdown.index("Needs a human today") < markdown.index("New events by site")
     html = Path(run.html_path).read_text(encoding="utf-8")
-    assert 'class="risk-line"' in html and 'class="readiness-bar"' in html
+    assert 'class="risk-line"' in html and 'class="readiness-bar"' in html and html.count('class="axis-tick"') == 5
     assert [r.id for r in store.summary_runs()] == [run.id] and run.mailed_to == ["qa@sponsor.test"]
     (message,) = inbox.messages
     assert message.rcpt_tos == ["qa@sponsor.test"] and b"Needs a human today" in message.content
@@ -322,3 +322,45 @@ def test_a_program_the_portfolio_lacks_is_left_out_of_readiness_not_an_error(cha
     narrowed = portfolio.model_copy(update={"programs": [p for p in portfolio.programs if p.id != "HB-240"]})
     assessed = ReadinessAssessor(chat_corpus.store, narrowed, load_programs(), AS_OF).all_programs()
     assert [r.program for r in assessed] == ["HB-101"]
+
+
+def test_overdue_capas_and_action_items_are_register_rows_that_keep_their_keys_and_close_like_any_finding(nightly):
+    """What falls due after a document is read joins the register: a person closes it there, and readiness and the
+    digest stop counting it (and say so)."""
+    from agents.action_items import action_items, overdue
+    from agents.register import FindingRegister
+    from core.auth import Principal, Role
+    from core.workflow import FindingAction, FindingRequest
+
+    settings, store, _ = nightly
+    register = FindingRegister(store, load_portfolio(), AS_OF)
+    found = register.findings()
+    capas = [f for f in found if f.source == "overdue_capa"]
+    actions = [f for f in found if f.source == "overdue_action"]
+    assessor = ReadinessAssessor(store, load_portfolio(), load_programs(), AS_OF)
+    readiness = assessor.all_programs()
+    counted = {k for p in readiness for i in p.items if i.kind == "overdue_capa" for k in i.findings}
+    assert capas and counted <= {f.key for f in capas}  # every CAPA readiness counts is a row of the register
+    assert len(actions) == len(overdue(action_items(store, load_portfolio()), AS_OF)) > 0
+    for f in capas + actions:
+        assert f.due < AS_OF and f.raised == f.due and f.age_days == (AS_OF - f.due).days and f.state.status == "open"
+        assert _quoted(store, f.evidence)
+    assert len({f.key for f in found}) == len(found)
+    later = {f.key: f for f in FindingRegister(store, load_portfolio(), AS_OF + timedelta(days=120)).findings()}
+    for f in capas + actions:  # more fall due later; those already due keep their keys
+        assert later[f.key].summary == f.summary and later[f.key].due == f.due
+
+    capa = next(f for f in capas if f.key in counted)
+    action = actions[0]
+    reviewer = Principal(name="qa-lead", role=Role.REVIEWER, kind="user")
+    for f in (capa, action):
+        close = FindingRequest(action=FindingAction.CLOSE, text="done: effectiveness check filed")
+        register.change(store, f.key, close, reviewer, datetime.now(UTC))
+    after = {f.key: f.state.status for f in register.findings()}
+    assert after[capa.key] == after[action.key] == "closed"
+    program = next(p for p in readiness if any(capa.key in i.findings for i in p.items))
+    again = assessor.readiness(program.program)
+    assert again.overdue_capas == program.overdue_capas - 1 and again.closed_left_out == program.closed_left_out + 1
+    _, digest = _runner(settings, store).run(until=datetime(2026, 1, 1, tzinfo=UTC))
+    listed = [i.text for i in digest.overdue if i.text.startswith("Action item")]
+    assert len(listed) == len(actions) - 1 and not any(action.summary.split(" (owner")[0] in t for t in listed)

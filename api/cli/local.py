@@ -25,7 +25,7 @@ from core.portfolio import Portfolio, load_portfolio
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
 from core.work import Progress
-from core.workflow import FindingRequest, FindingStatus, TrackedFinding, WorkflowError, change_finding, tracked_findings
+from core.workflow import FindingRequest, FindingStatus, TrackedFinding, WorkflowError
 
 
 class LocalStore:
@@ -158,17 +158,22 @@ class LocalStore:
 
     # --- administration ------------------------------------------------------------------------
 
+    def _register(self):
+        from agents.register import FindingRegister
+
+        return FindingRegister(self.records, self.portfolio, self.settings.today())
+
     def findings(self, status: FindingStatus | None, site: str | None, program: str | None) -> list[TrackedFinding]:
-        return tracked_findings(self.records, site, program, status=status)
+        return self._register().findings(site, program, status=status)
 
     def export_findings(self, fmt: str, status: FindingStatus | None, site: str | None, program: str | None) -> bytes:
         from api.register import register_file
 
-        return register_file(self.records, fmt, status, site, program)
+        return register_file(self._register(), fmt, status, site, program)
 
     def change_finding(self, key: str, request: FindingRequest) -> TrackedFinding:
         try:
-            return change_finding(self.records, self.records, key, request, self.actor, datetime.now(UTC))
+            return self._register().change(self.records, key, request, self.actor, datetime.now(UTC))
         except (NotFoundError, WorkflowError) as exc:
             raise Refused(str(exc)) from None
 

@@ -6,25 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
+from agents.register import FindingRegister
 from api.deps import RequestState, get_state, require
 from api.register import register_file
 from core.auth import Principal, Role
 from core.errors import NotFoundError
+from core.scope import scoped_portfolio
 from core.store import utcnow
-from core.workflow import (
-    FindingChange,
-    FindingRequest,
-    FindingStatus,
-    TrackedFinding,
-    WorkflowError,
-    change_finding,
-    missing_for,
-    shown_finding,
-    tracked_findings,
-)
+from core.workflow import FindingChange, FindingRequest, FindingStatus, TrackedFinding, WorkflowError, missing_for
 
 router = APIRouter(tags=["findings"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _register(state: RequestState) -> FindingRegister:
+    """The findings the asker may see, judged on CDMO_AS_OF or today."""
+    portfolio = scoped_portfolio(state.portfolio, state.principal)
+    return FindingRegister(state.corpus.store, portfolio, state.settings.today())
 
 
 @router.get("/findings", response_model=list[TrackedFinding])
@@ -35,9 +33,10 @@ def list_findings(
     code: str | None = None,
     status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
 ):
-    """Weak-investigation flags, QTA gaps and inspection observations, one row each, linked to site, program,
-    product and batch, with their state (open, acknowledged, assigned, closed)."""
-    return tracked_findings(state.corpus.store, site, program, code, status_)
+    """Weak-investigation flags, QTA gaps, inspection observations, CAPAs and meeting action items past due, one
+    row each, linked to site, program, product and batch, with their age, due date and state (open, acknowledged,
+    assigned, closed)."""
+    return _register(state).findings(site, program, code, status_)
 
 
 class RegisterFormat(StrEnum):
@@ -54,7 +53,7 @@ def export_findings(
     status_: Annotated[FindingStatus | None, Query(alias="status")] = None,
 ):
     """The register as a file (CSV or an Excel workbook): each finding with its state, document and last change."""
-    content = register_file(state.corpus.store, format.value, status_, site, program)
+    content = register_file(_register(state), format.value, status_, site, program)
     headers = {"Content-Disposition": f'attachment; filename="findings-{utcnow():%Y%m%d}.{format.value}"'}
     media = XLSX if format == RegisterFormat.XLSX else "text/csv; charset=utf-8"
     return Response(content, media_type=media, headers=headers)
@@ -64,7 +63,7 @@ def export_findings(
 def finding_history(key: str, state: Annotated[RequestState, Depends(get_state)]):
     """Every change made to the finding, oldest first."""
     try:
-        shown_finding(state.corpus.store, key)
+        _register(state).shown(key)
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return state.corpus.store.finding_histories([key]).get(key, [])
@@ -79,7 +78,7 @@ def change(
 ):
     """Acknowledge, assign (assignee, due), comment (text), close (text: why) or reopen (text: why) a finding."""
     try:
-        return change_finding(state.corpus.store, state.app.corpus.store, key, request, who, utcnow())
+        return _register(state).change(state.app.corpus.store, key, request, who, utcnow())
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except WorkflowError as exc:

@@ -5,6 +5,13 @@
 const $ = (id) => document.getElementById(id);
 let sessionId = null;
 
+// One date format everywhere: 2024-11-25, and 2024-11-25 06:00 UTC for a moment.
+function when(iso) {
+  if (!iso) return "";
+  if (iso.length <= 10) return iso;
+  return new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined) node.textContent = text;
@@ -84,7 +91,7 @@ async function loadSessions() {
     const open = el("button", s.question, "link");
     open.type = "button";
     open.addEventListener("click", () => showSession(s.session_id));
-    item.append(open, el("span", ` ${s.asked_at.slice(0, 16).replace("T", " ")}`, "meta"));
+    item.append(open, el("span", ` ${when(s.asked_at)}`, "meta"));
     return item;
   }));
 }
@@ -370,8 +377,7 @@ async function loadDashboard() {
   })));
   $("summaries").replaceChildren(...summaries.map((run) => {
     const item = el("li");
-    const when = (iso) => iso.slice(0, 16).replace("T", " ");  // one format: 2024-11-25 06:00 (UTC)
-    const link = el("a", run.since ? `Digest ${when(run.since)} to ${when(run.until)} UTC` : `Digest of everything to ${when(run.until)} UTC`);
+    const link = el("a", run.since ? `Digest ${when(run.since)} to ${when(run.until)}` : `Digest of everything to ${when(run.until)}`);
     link.href = `/summaries/${encodeURIComponent(run.id)}`;
     link.target = "_blank";
     item.append(link, ` (${Object.keys(run.site_scores).length} sites, ${run.mailed_to.length ? "mailed" : "not mailed"})`);
@@ -384,6 +390,8 @@ async function loadDashboard() {
 // where a finding's evidence is quoted and highlighted on its pages
 const EVIDENCE = {
   event: (id) => `/events/${id}?format=html`,
+  overdue_capa: (id) => `/events/${id}?format=html`,
+  overdue_action: (id) => `/documents/${id}`,
   qta_review: (id) => `/qta/reviews/${id}?format=html`,
   observation: (id) => `/observations/${id}?format=html`,
   new_version: (id) => `/documents/${id}`,
@@ -394,9 +402,10 @@ let findingsRequest = 0;
 let workingOn = null;
 
 function stateText(state) {
-  if (state.status === "assigned") return `assigned to ${state.assignee}${state.due ? `, due ${state.due}` : ""}`;
-  if (state.status === "closed") return `closed: ${state.closed_reason}`;
-  return state.status;
+  const by = state.updated_at ? ` (${state.updated_by}, ${when(state.updated_at)})` : "";
+  if (state.status === "assigned") return `assigned to ${state.assignee}${by}`;
+  if (state.status === "closed") return `closed: ${state.closed_reason}${by}`;
+  return state.status + by;
 }
 
 const FINDING_KEYS = {
@@ -404,6 +413,8 @@ const FINDING_KEYS = {
   severity: (f) => String(SEVERITY_ORDER.indexOf(f.severity) + 100),
   site: (f) => f.site || "~",
   state: (f) => f.state.status,
+  age: (f) => String(100000 - (f.age_days ?? -1)).padStart(6, "0"),  // oldest first
+  due: (f) => f.state.due || f.due || "~",  // soonest first
 };
 
 async function loadFindings() {
@@ -439,12 +450,21 @@ async function loadFindings() {
     link.href = (EVIDENCE[f.source] || EVIDENCE.new_version)(encodeURIComponent(f.document_id));
     link.target = "_blank";
     doc.append(link);
+    if (f.evidence) {  // the quoted passage itself, on its page
+      const quote = el("button", `p. ${f.evidence.page}`, "link");
+      quote.type = "button";
+      quote.title = `Open the quoted passage on page ${f.evidence.page}`;
+      quote.addEventListener("click", () => openSource(f.evidence));
+      doc.append(" ", quote);
+    }
+    const due = f.state.due || f.due;
     const work = el("td");
     const button = el("button", "Work on it");
     button.type = "button";
     button.addEventListener("click", () => openFindingForm(f));
     work.append(button);
-    row.append(name, el("td", f.severity), el("td", f.site || ""), el("td", f.programs.join(", ")), doc,
+    row.append(name, el("td", f.severity), el("td", f.site || ""), el("td", [...f.programs, ...f.batch_ids].join(", ")),
+      doc, el("td", f.age_days === null ? "" : `${f.age_days} d`), el("td", due ? when(due) + (f.late ? " (late)" : "") : "", f.late ? "late" : ""),
       el("td", stateText(f.state), `state-${f.state.status}`), work);
     return row;
   }));
