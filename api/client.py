@@ -99,18 +99,18 @@ class ServerClient:
 
     # --- analyses ------------------------------------------------------------------------------
 
-    def review_qta(self, path: Path, data: bytes, playbook: Path | None, fmt: ReportFormat) -> str:
+    def review_qta(self, path: Path, data: bytes, playbook: Path | None, fmt: ReportFormat) -> str | bytes:
         files = [("file", (path.name, data))]
         if playbook is not None:
             files.append(("playbook", (playbook.name, playbook.read_bytes())))
         return _report(QtaReview, self._call("POST", "/qta/review", params={"format": fmt.value}, files=files), fmt)
 
-    def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+    def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
         files = [("file", (path.name, data))]
         response = self._call("POST", "/investigations/triage", params={"format": fmt.value}, files=files)
         return _report(InvestigationEvent, response, fmt)
 
-    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
         files = [("file", (path.name, data))]
         response = self._call("POST", "/observations/read", params={"format": fmt.value}, files=files)
         return _report(RegulatoryFindings, response, fmt)
@@ -201,8 +201,10 @@ class ServerClient:
                 time.sleep(0.3)
 
 
-def _report(model: type[BaseModel], response: httpx.Response, fmt: ReportFormat) -> str:
-    """The report as the library renders it (JSON indented like api.reports.render's)."""
+def _report(model: type[BaseModel], response: httpx.Response, fmt: ReportFormat) -> str | bytes:
+    """The report as the library renders it (JSON indented like api.reports.render's; a Word or PDF file as bytes)."""
+    if fmt.binary:
+        return response.content
     return model.model_validate(response.json()).model_dump_json(indent=2) if fmt == ReportFormat.JSON else response.text
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from html import escape
 from urllib.parse import quote
 
+from api.report_files import markdown_docx, markdown_pdf
 from core.chat import ChatTurn
 from core.documents import Document, DocumentKind
 from core.evidence import Evidence
@@ -288,6 +289,17 @@ class ReportFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
+    DOCX = "docx"  # the Markdown's content as a Word document
+    PDF = "pdf"
+
+    @property
+    def binary(self) -> bool:
+        return self in (ReportFormat.DOCX, ReportFormat.PDF)
+
+    @property
+    def media_type(self) -> str:
+        return {"json": "application/json", "markdown": "text/markdown", "html": "text/html", "pdf": "application/pdf",
+                "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}[self.value]  # fmt: skip
 
 
 def cited_documents(result: QtaReview | InvestigationEvent | RegulatoryFindings) -> set[str]:
@@ -302,11 +314,15 @@ def render(
     pages: dict[int, str],
     fmt: ReportFormat,
     others: dict[str, Document] | None = None,
-) -> str:
-    """A review, triage or reading of observations as JSON, Markdown or an HTML page (which shows `pages` with
-    the quotes marked); `others`: the other documents it quotes, named by their titles and linked."""
+) -> str | bytes:
+    """A review, triage or reading of observations as JSON, Markdown, an HTML page (which shows `pages` with
+    the quotes marked), or the Markdown as a Word document or PDF (bytes); `others`: the other documents it quotes,
+    named by their titles and linked."""
     if fmt == ReportFormat.JSON:
         return result.model_dump_json(indent=2)
+    if fmt.binary:
+        markdown = render(result, pages, ReportFormat.MARKDOWN, others)
+        return markdown_docx(markdown) if fmt == ReportFormat.DOCX else markdown_pdf(markdown, result.title)
     if isinstance(result, RegulatoryFindings):
         return observations_markdown(result) if fmt == ReportFormat.MARKDOWN else observations_html(result, pages)
     if isinstance(result, QtaReview):

@@ -108,3 +108,64 @@ def test_review_and_triage_in_the_terminal(cli_env, corpus_dir, tmp_path):
     broken.write_bytes(b"%PDF-1.4 broken")
     result = runner.invoke(app, ["triage", str(broken)])
     assert result.exit_code == 2 and "report.pdf" in result.output and "corrupt" in result.output
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+
+    from docx import Document
+
+    doc = Document(io.BytesIO(data))
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_a_stored_review_and_triage_export_as_word_and_pdf_with_their_quotes_and_pages(client, corpus_dir, tmp_path):
+    for name in (QTA, LATE):
+        assert upload(client, _file(corpus_dir / name, "files")).status_code == 201
+    qta_id = client.get("/documents", params={"kind": "qta"}).json()[0]["id"]
+    event_id = next(d["id"] for d in client.get("/documents").json() if d["filename"] == LATE)
+    review = client.get(f"/qta/reviews/{qta_id}").json()
+    event = client.get(f"/events/{event_id}").json()
+    quoted = [(e["quote"], e["page"]) for f in review["findings"] for e in f["evidence"]]
+    flagged = [(e["quote"], e["page"]) for f in event["flags"] for e in f["evidence"]]
+    assert quoted and flagged
+    for url, quotes, stem in ((f"/qta/reviews/{qta_id}", quoted, "review"), (f"/events/{event_id}", flagged, "report")):
+        word = client.get(url, params={"format": "docx"})
+        assert word.headers["content-type"].startswith("application/vnd.openxmlformats") and f"-{stem}.docx" in word.headers["content-disposition"]
+        pdf = client.get(url, params={"format": "pdf"})
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        text, printed = _docx_text(word.content), _pdf_text(pdf.content)
+        for quote, page in quotes:  # every quote with its page, in both files
+            line = " ".join(quote.split())
+            assert line in " ".join(text.split()) and f"p. {page}, chars" in text
+            assert line[:40] in printed and f"p. {page}" in printed
+    statuses = [f["status"] for f in review["findings"]]
+    assert f"17 elements: {statuses.count('present')} present" in _docx_text(client.get(f"/qta/reviews/{qta_id}", params={"format": "docx"}).content)
+
+    hostile = b"Quality Agreement\n\nChange Control\n\nThe CDMO notifies changes <b>bold</b> & **promptly** \x07 within 5 days.\n"
+    word = client.post("/qta/review", params={"format": "docx"}, files={"file": ("qta.txt", hostile, "text/plain")})
+    assert word.status_code == 200 and "<b>bold</b> &" in _docx_text(word.content)  # text, not markup
+    pdf = client.post("/qta/review", params={"format": "pdf"}, files={"file": ("qta.txt", hostile, "text/plain")})
+    assert pdf.status_code == 200 and "<b>bold</b> &" in _pdf_text(pdf.content)
+
+
+def test_a_word_or_pdf_report_in_the_terminal_is_written_to_a_file(cli_env, corpus_dir, tmp_path):
+    runner = CliRunner()
+    refused = runner.invoke(app, ["triage", str(corpus_dir / LATE), "--format", "docx"])
+    assert refused.exit_code == 2 and "--out" in refused.output
+    out = tmp_path / "triage.docx"
+    written = runner.invoke(app, ["triage", str(corpus_dir / LATE), "--format", "docx", "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    assert "Investigation triage" in _docx_text(out.read_bytes()) and "Weak-investigation flags" in _docx_text(out.read_bytes())
+    pdf = tmp_path / "review.pdf"
+    assert runner.invoke(app, ["review-qta", str(corpus_dir / QTA), "--format", "pdf", "--out", str(pdf)]).exit_code == 0
+    assert "QTA gap review" in _pdf_text(pdf.read_bytes())

@@ -91,7 +91,7 @@ class LocalStore:
 
     # --- analyses (of a file, stored nowhere) ----------------------------------------------------
 
-    def review_qta(self, path: Path, data: bytes, playbook: Path | None, fmt: ReportFormat) -> str:
+    def review_qta(self, path: Path, data: bytes, playbook: Path | None, fmt: ReportFormat) -> str | bytes:
         from extraction.playbook import PlaybookError, load_playbook
 
         try:
@@ -100,13 +100,13 @@ class LocalStore:
             raise Refused(str(exc)) from None
         return self._analysed(path, data, "review_qta", lambda extractor, source: extractor.review_qta(source, custom), fmt)
 
-    def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+    def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
         return self._analysed(path, data, "triage", lambda extractor, source: extractor.triage(source), fmt)
 
-    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str:
+    def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
         return self._analysed(path, data, "read_observations", lambda extractor, source: extractor.observations(source), fmt)
 
-    def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str:
+    def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str | bytes:
         from api.reports import cited_documents, render
         from extraction.service import Extractor, source_of
         from ingestion.pipeline import prepare

@@ -4,9 +4,11 @@ Uploading here analyses the file without adding it to the corpus; ingesting it (
 the analysis, linked to site, program and batch, where GET /events, /findings and /qta/reviews read it.
 """
 
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Response, UploadFile, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.audit import record
@@ -50,6 +52,10 @@ def _render(
         return result  # FastAPI serializes it against the response model
     others = state.corpus.store.documents_by_id(sorted(cited_documents(result)))  # those the caller may see
     text = render(result, pages, fmt, others)
+    if fmt.binary:
+        name = f"{Path(result.filename).stem}-{'review' if isinstance(result, QtaReview) else 'report'}.{fmt.value}"
+        disposition = f"attachment; filename=\"{quote(name)}\"; filename*=UTF-8''{quote(name)}"
+        return Response(text, media_type=fmt.media_type, headers={"Content-Disposition": disposition})
     return PlainTextResponse(text, media_type="text/markdown") if fmt == ReportFormat.MARKDOWN else HTMLResponse(text)
 
 

@@ -213,14 +213,17 @@ $("source-close").addEventListener("click", () => ($("source").hidden = true));
 
 // --- documents -----------------------------------------------------------------------------------
 
+// each kind's analysis: on its page (quotes highlighted), and as a Word document or PDF to send on
+const analysed = (label, path) => (id) => [[label, `${path}/${id}?format=html`], ["Word", `${path}/${id}?format=docx`],
+  ["PDF", `${path}/${id}?format=pdf`]];
 const VIEWS = {
-  qta: (id) => [["QTA review", `/qta/reviews/${id}?format=html`]],
-  deviation_report: (id) => [["Triage", `/events/${id}?format=html`]],
-  oos_investigation: (id) => [["Triage", `/events/${id}?format=html`]],
-  change_control: (id) => [["Triage", `/events/${id}?format=html`]],
-  regulatory_letter: (id) => [["Observations", `/observations/${id}?format=html`]],
-  inspection_observations: (id) => [["Observations", `/observations/${id}?format=html`]],
-  audit_report: (id) => [["Observations", `/observations/${id}?format=html`]],
+  qta: analysed("QTA review", "/qta/reviews"),
+  deviation_report: analysed("Triage", "/events"),
+  oos_investigation: analysed("Triage", "/events"),
+  change_control: analysed("Triage", "/events"),
+  regulatory_letter: analysed("Observations", "/observations"),
+  inspection_observations: analysed("Observations", "/observations"),
+  audit_report: analysed("Observations", "/observations"),
 };
 
 let documentsRequest = 0;  // a slower, older listing must not overwrite a newer one
