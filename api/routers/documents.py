@@ -82,7 +82,11 @@ def upload_documents(
     return jobs
 
 
-@router.get("", response_model=list[Document])
+class ListedDocument(Document):
+    risk: str | None = Field(None, description="Its analysis' risk reading (an event's risk), where it has one")
+
+
+@router.get("", response_model=list[ListedDocument])
 def list_documents(
     corpus: Annotated[Corpus, Depends(get_corpus)],
     kind: DocumentKind | None = None,
@@ -90,7 +94,10 @@ def list_documents(
     program: str | None = None,
     include_superseded: bool = False,
 ):
-    return corpus.store.list_documents(kind=kind, site=site, program=program, include_superseded=include_superseded)
+    """The documents, each with its risk reading where its analysis gives one."""
+    risks = {a.document_id: a.risk for a in corpus.store.list_analyses(site=site, program=program) if a.risk}
+    documents = corpus.store.list_documents(kind=kind, site=site, program=program, include_superseded=include_superseded)
+    return [ListedDocument(**d.model_dump(), risk=risks.get(d.id)) for d in documents]
 
 
 class UnreadablePageOf(UnreadablePage):

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -41,16 +41,49 @@ def _assessor(state: RequestState, as_of: date | None = None) -> ReadinessAssess
     return ReadinessAssessor(state.corpus.store, _portfolio(state), _programs(state), as_of or state.settings.today())
 
 
+class Scope(BaseModel):
+    """A site or a program picked to narrow the dashboard: a site with the programs it makes, or a program with
+    the sites of its supply chain. Only what is shown is narrowed: each score is judged on the whole corpus."""
+
+    site: str | None = None
+    program: str | None = None
+
+    def sites(self, programs: Programs) -> set[str] | None:
+        if self.site:
+            return {self.site}
+        if self.program:
+            chain = programs.get(self.program)
+            return set(chain.sites) if chain else set()
+        return None
+
+    def programs(self, programs: Programs) -> set[str] | None:
+        if self.program:
+            return {self.program}
+        return {p.id for p in programs.programs if self.site in p.sites} if self.site else None
+
+
+def _site_risks(state: RequestState, scope: Scope, as_of: date | None = None) -> list[PartnerRisk]:
+    shown = scope.sites(_programs(state))
+    return [r for r in _scorer(state, as_of).all_sites() if shown is None or r.site in shown]
+
+
+def _readiness(state: RequestState, scope: Scope, as_of: date | None = None) -> list[ProgramReadiness]:
+    shown = scope.programs(_programs(state))
+    return [p for p in _assessor(state, as_of).all_programs() if shown is None or p.program in shown]
+
+
 @router.get("/sites/risk", response_model=list[PartnerRisk])
-def all_site_risks(state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None):
-    """Every site's partner risk, riskiest first (`as_of`: judged on that day; default CDMO_AS_OF or today)."""
-    return _scorer(state, as_of).all_sites()
+def all_site_risks(state: Annotated[RequestState, Depends(get_state)], scope: Annotated[Scope, Query()],
+                   as_of: date | None = None):  # fmt: skip
+    """Every site's partner risk, riskiest first (`as_of`: judged on that day; default CDMO_AS_OF or today);
+    `site` or `program`: only that site, or the sites of the program's supply chain."""
+    return _site_risks(state, scope, as_of)
 
 
 @router.get("/sites/risk/chart.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-def site_risk_chart(state: Annotated[RequestState, Depends(get_state)]):
+def site_risk_chart(state: Annotated[RequestState, Depends(get_state)], scope: Annotated[Scope, Query()]):
     """Partner risk per site over time, month by month (the chart of the dashboard and the digest)."""
-    return Response(risk_chart(_scorer(state).all_sites()), media_type="image/svg+xml")
+    return Response(risk_chart(_site_risks(state, scope)), media_type="image/svg+xml")
 
 
 @router.get("/sites/{site_id}/risk", response_model=PartnerRisk)
@@ -64,15 +97,17 @@ def site_risk(site_id: str, state: Annotated[RequestState, Depends(get_state)], 
 
 
 @router.get("/programs/readiness", response_model=list[ProgramReadiness])
-def all_readiness(state: Annotated[RequestState, Depends(get_state)], as_of: date | None = None):
-    return _assessor(state, as_of).all_programs()
+def all_readiness(state: Annotated[RequestState, Depends(get_state)], scope: Annotated[Scope, Query()],
+                  as_of: date | None = None):  # fmt: skip
+    """Every program's readiness; `program` or `site`: only that program, or the programs the site makes."""
+    return _readiness(state, scope, as_of)
 
 
 @router.get(
     "/programs/readiness/chart.svg", response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}}
 )
-def readiness_chart_svg(state: Annotated[RequestState, Depends(get_state)]):
-    return Response(readiness_chart(_assessor(state).all_programs()), media_type="image/svg+xml")
+def readiness_chart_svg(state: Annotated[RequestState, Depends(get_state)], scope: Annotated[Scope, Query()]):
+    return Response(readiness_chart(_readiness(state, scope)), media_type="image/svg+xml")
 
 
 @router.get("/programs/{program_id}/readiness", response_model=ProgramReadiness)

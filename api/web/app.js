@@ -211,6 +211,14 @@ function scannedPage(page, citation) {
 
 $("source-close").addEventListener("click", () => ($("source").hidden = true));
 
+function quoteButton(evidence) {
+  const button = el("button", `p. ${evidence.page}`, "link");
+  button.type = "button";
+  button.title = `Open the quoted passage on page ${evidence.page}`;
+  button.addEventListener("click", () => openSource(evidence));
+  return button;
+}
+
 // --- documents -----------------------------------------------------------------------------------
 
 // each kind's analysis: on its page (quotes highlighted), and as a Word document or PDF to send on
@@ -227,19 +235,51 @@ const VIEWS = {
 };
 
 let documentsRequest = 0;  // a slower, older listing must not overwrite a newer one
+let listedDocuments = [];
+let documentSort = "date";
+const RISK_ORDER = ["HIGH", "MEDIUM", "LOW"];
+const documentDate = (doc) => doc.metadata.document_date || doc.ingested_at.slice(0, 10);
+const DOCUMENT_KEYS = {
+  title: (d) => d.title.toLowerCase(),
+  date: (d) => String(99999999 - Number(documentDate(d).replaceAll("-", ""))),  // newest first
+  kind: (d) => d.kind,
+  risk: (d) => String(d.risk ? RISK_ORDER.indexOf(d.risk) : 9),
+  version: (d) => String(1000 - d.version).padStart(4, "0"),
+};
+
+// The filters picked on the page, then the scope picked at the top for what they leave open.
+function pageParams(pairs) {
+  const params = new URLSearchParams();
+  for (const [name, id] of pairs) if ($(id).value) params.set(name, $(id).value);
+  for (const [name, value] of Object.entries(scope())) if (value && !params.has(name)) params.set(name, value);
+  return params;
+}
 
 async function loadDocuments() {
   const request = ++documentsRequest;
-  const params = new URLSearchParams();
-  for (const [name, id] of [["site", "filter-site"], ["program", "filter-program"], ["kind", "filter-kind"]]) {
-    if ($(id).value) params.set(name, $(id).value);
-  }
+  const params = pageParams([["site", "filter-site"], ["program", "filter-program"], ["kind", "filter-kind"]]);
+  if ($("filter-superseded").checked) params.set("include_superseded", "true");
   const documents = await (await fetch(`/documents?${params}`)).json();
   if (request !== documentsRequest) return;
   const kinds = new Set([...$("filter-kind").options].map((o) => o.value));
-  const rows = documents.map((doc) => {
-    if (!kinds.has(doc.kind)) $("filter-kind").append(new Option(doc.kind.replace("_", " "), doc.kind));
+  for (const doc of documents) {
+    if (!kinds.has(doc.kind)) $("filter-kind").append(new Option(doc.kind.replaceAll("_", " "), doc.kind));
     kinds.add(doc.kind);
+  }
+  listedDocuments = documents;
+  showDocuments();
+}
+
+// Search and sort in the page: the listing is already here.
+function showDocuments() {
+  const words = $("document-search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const text = (d) => [d.title, d.filename, d.kind, ...d.metadata.document_ids, ...d.metadata.batch_ids,
+    ...d.metadata.sites, ...d.metadata.programs].join(" ").toLowerCase();
+  const shown = listedDocuments.filter((d) => words.every((w) => text(d).includes(w)));
+  const key = DOCUMENT_KEYS[documentSort];
+  shown.sort((a, b) => key(a).localeCompare(key(b)) || a.title.localeCompare(b.title));
+  $("document-counts").textContent = `${shown.length} of ${listedDocuments.length} document${listedDocuments.length === 1 ? "" : "s"}`;
+  $("documents").tBodies[0].replaceChildren(...shown.map((doc) => {
     const row = el("tr");
     row.dataset.documentId = doc.id;
     const views = el("td");
@@ -249,14 +289,22 @@ async function loadDocuments() {
       link.target = "_blank";
       views.append(link, " ");
     }
-    row.append(el("td", doc.title), el("td", doc.kind.replace("_", " ")), el("td", doc.metadata.sites.join(", ")),
-      el("td", doc.metadata.programs.join(", ")), el("td", String(doc.page_count)), views);
+    const title = el("td");
+    title.append(el("div", doc.title), el("div", doc.filename, "meta"));
+    const version = doc.status === "current" ? `v${doc.version}` : `v${doc.version} (${doc.status})`;
+    row.append(title, el("td", when(documentDate(doc))), el("td", doc.kind.replaceAll("_", " ")),
+      el("td", [...doc.metadata.sites, ...doc.metadata.programs].join(", ")),
+      el("td", doc.risk ? doc.risk.toLowerCase() : "", doc.risk ? `risk-${doc.risk.toLowerCase()}` : ""),
+      el("td", version), el("td", String(doc.page_count)), views);
     return row;
-  });
-  $("documents").tBodies[0].replaceChildren(...rows);
+  }));
 }
 
-for (const id of ["filter-site", "filter-program", "filter-kind"]) $(id).addEventListener("change", loadDocuments);
+for (const id of ["filter-site", "filter-program", "filter-kind", "filter-superseded"]) $(id).addEventListener("change", loadDocuments);
+$("document-search").addEventListener("input", showDocuments);
+for (const button of document.querySelectorAll("button[data-sort-documents]")) {
+  button.addEventListener("click", () => { documentSort = button.dataset.sortDocuments; showDocuments(); });
+}
 
 function showResults(jobs) {
   $("upload-results").replaceChildren(...jobs.map((job) => {
@@ -339,13 +387,15 @@ function dimensionCell(d) {
 }
 
 async function loadDashboard() {
+  const narrowed = pageParams([]);  // the scope picked at the top: a site and its programs, or a program and its sites
   const [risks, programs, summaries] = await Promise.all(
-    ["/sites/risk", "/programs/readiness", "/summaries"].map(async (url) => (await fetch(url)).json())
+    [`/sites/risk?${narrowed}`, `/programs/readiness?${narrowed}`, "/summaries"].map(async (url) => (await fetch(url)).json())
   );
-  const stamp = Date.now();  // the charts are redrawn on every visit
-  $("risk-chart").src = `/sites/risk/chart.svg?t=${stamp}`;
-  $("readiness-chart").src = `/programs/readiness/chart.svg?t=${stamp}`;
-  $("as-of").textContent = risks.length ? `Judged on ${risks[0].as_of}` : "";
+  narrowed.set("t", Date.now());  // the charts are redrawn on every visit
+  $("risk-chart").src = `/sites/risk/chart.svg?${narrowed}`;
+  $("readiness-chart").src = `/programs/readiness/chart.svg?${narrowed}`;
+  const scoped = $("scope").value ? ` · ${$("scope").selectedOptions[0].textContent}` : "";
+  $("as-of").textContent = (risks.length ? `Judged on ${when(risks[0].as_of)}` : "") + scoped;
   $("site-risk").tBodies[0].replaceChildren(...risks.map((r) => {
     const row = el("tr");
     row.dataset.site = r.site;
@@ -358,7 +408,11 @@ async function loadDashboard() {
     details.append(el("summary", `Why ${r.name} scores ${r.score}`));
     const list = el("ul");
     for (const d of r.dimensions) {
-      for (const s of d.signals) list.append(el("li", `${d.dimension.replace("_", " ")}: +${s.points} ${s.label} (${s.filename})`));
+      for (const s of d.signals) {
+        const item = el("li", `${d.dimension.replaceAll("_", " ")}: +${s.points} ${s.label} (${s.filename}${s.dated ? ", " + when(s.dated) : ""}) `);
+        if (s.evidence) item.append(quoteButton(s.evidence));  // the sentence or record it rests on, on its page
+        list.append(item);
+      }
     }
     details.append(list);
     return details;
@@ -422,13 +476,7 @@ const FINDING_KEYS = {
 
 async function loadFindings() {
   const request = ++findingsRequest;
-  const params = new URLSearchParams();
-  for (const [name, id] of [["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]) {
-    if ($(id).value) params.set(name, $(id).value);
-  }
-  for (const [name, value] of Object.entries(scope())) {  // the scope picked at the top narrows this page too
-    if (value && !params.has(name)) params.set(name, value);
-  }
+  const params = pageParams([["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]);
   $("export-csv").href = `/findings/export?${params}&format=csv`;
   $("export-xlsx").href = `/findings/export?${params}&format=xlsx`;
   const [findings, documents] = await Promise.all([
@@ -453,13 +501,7 @@ async function loadFindings() {
     link.href = (EVIDENCE[f.source] || EVIDENCE.new_version)(encodeURIComponent(f.document_id));
     link.target = "_blank";
     doc.append(link);
-    if (f.evidence) {  // the quoted passage itself, on its page
-      const quote = el("button", `p. ${f.evidence.page}`, "link");
-      quote.type = "button";
-      quote.title = `Open the quoted passage on page ${f.evidence.page}`;
-      quote.addEventListener("click", () => openSource(f.evidence));
-      doc.append(" ", quote);
-    }
+    if (f.evidence) doc.append(" ", quoteButton(f.evidence));  // the quoted passage itself, on its page
     const due = f.state.due || f.due;
     const work = el("td");
     const button = el("button", "Work on it");
@@ -504,7 +546,11 @@ $("finding-form").addEventListener("submit", async (event) => {
 });
 
 for (const id of ["finding-status", "finding-site", "finding-program"]) $(id).addEventListener("change", loadFindings);
-$("scope").addEventListener("change", () => { if (!$("view-findings").hidden) loadFindings(); });
+$("scope").addEventListener("change", () => {  // the scope picked at the top narrows every page
+  if (!$("view-findings").hidden) loadFindings();
+  if (!$("view-documents").hidden) loadDocuments();
+  if (!$("view-dashboard").hidden) loadDashboard();
+});
 for (const button of document.querySelectorAll("button.sort")) {
   button.addEventListener("click", () => {
     findingSort = button.dataset.sort;
