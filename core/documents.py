@@ -173,6 +173,16 @@ class PreparedDocument(BaseModel):
     chunks: list[Chunk]
     scans: list[PageScan] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
+    original: bytes = Field(b"", exclude=True, repr=False, description="The file as received, kept with its records")
+
+
+class Box(BaseModel):
+    """A rectangle on a page, as fractions of the page's width and height from its top left corner."""
+
+    left: float
+    top: float
+    width: float
+    height: float
 
 
 class IngestStatus(StrEnum):

@@ -156,6 +156,14 @@ class ScopedStore:
         words = [w.model_copy(update={"text": mask(w.text, spans, w.start)}) for w in scan.words]
         return scan.model_copy(update={"words": words})
 
+    def original(self, document_id: str) -> bytes | None:
+        """The file, where all of it is this view's (its pages would show what is withheld or masked)."""
+        if not self.visible(document_id) or self.withheld(document_id):
+            return None
+        if self._passages is not None and set(self._store.get(document_id).metadata.programs) - set(self._allowed):
+            return None
+        return self._store.original(document_id)
+
     def page_image(self, document_id: str, number: int) -> bytes | None:
         image = self._store.page_image(document_id, number) if self.visible(document_id) else None
         spans = self.withheld(document_id).get(number) if image else None

@@ -121,6 +121,14 @@ page_scans = Table(
     Column("image_jpeg", LargeBinary, nullable=False),
 )
 
+# Each file as it was received: what its pages are drawn from when a citation opens on the page itself.
+originals = Table(
+    "originals",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # Tables as rows and columns; every cell keeps its spans in the page text.
 tables = Table(
     "tables",
@@ -434,6 +442,8 @@ class RecordStore:
                         for s in prepared.scans
                     ],
                 )
+            if prepared.original:
+                conn.execute(originals.insert().values(document_id=doc.id, data=prepared.original))
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
             if audit is not None:
                 _append_audit(conn, audit)
@@ -873,6 +883,11 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return PageScan(**row) if row else None
+
+    def original(self, document_id: str) -> bytes | None:
+        """The file as it was received (None for a document stored before originals were kept)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(originals.c.data).where(originals.c.document_id == document_id)).scalar_one_or_none()
 
     def page_image(self, document_id: str, number: int) -> bytes | None:
         query = select(page_scans.c.image_jpeg).where(

@@ -66,5 +66,5 @@ def _prepare(name: str, data: bytes, settings: Settings, portfolio: Portfolio) -
         unreadable_pages=parsed.unreadable,
     )
     return PreparedDocument(
-        document=document, pages=parsed.pages, chunks=chunks, scans=parsed.scans, tables=tables_of(parsed)
+        document=document, pages=parsed.pages, chunks=chunks, scans=parsed.scans, tables=tables_of(parsed), original=data
     )

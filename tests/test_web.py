@@ -101,3 +101,39 @@ def test_a_conversation_survives_a_reload_and_exports_with_its_citations(browser
     page.reload()
     assert page.locator(".turn").count() == 0  # a new conversation is not the old one
     page.close()
+
+
+def test_a_pdf_citation_opens_highlighted_on_the_drawn_page_and_next_walks_the_answer(browser, site, corpus_dir):
+    from tests.conftest import upload
+
+    late = corpus_dir / "NC-2024-0127_Stellaris_Filling_Interruption.pdf"
+    assert upload(site, [("files", (late.name, late.read_bytes()))]).status_code in (200, 201)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(str(site.base_url))
+    page.fill("#question", "What was the root cause of the torn isolator glove on lot F4480, and which CAPAs followed?")
+    page.click("#ask")
+    answer = page.locator(".turn .a").last
+    answer.locator(".meta").wait_for(timeout=60_000)
+    cites = answer.locator(".cite")
+    markers = set(cites.all_inner_texts())  # a passage cited by several sentences is one citation
+    assert len(markers) >= 2
+    cites.first.click()
+    page.wait_for_function("document.querySelector('#source .scan img')?.naturalWidth > 0", timeout=30_000)
+    assert page.locator("#source-position").inner_text() == f"citation 1 of {len(markers)}"
+    assert page.locator("#source-previous").is_disabled() and not page.locator("#source-next").is_disabled()
+    image = page.locator("#source .scan img").bounding_box()
+    boxes = page.locator("#source .word-box")
+    assert boxes.count() >= 1 and not page.locator("#source-text-view").get_attribute("open")  # the page shows it
+    for i in range(boxes.count()):  # on the page, not beside it
+        box = boxes.nth(i).bounding_box()
+        assert image["x"] <= box["x"] and box["x"] + box["width"] <= image["x"] + image["width"] + 2
+        assert image["y"] <= box["y"] and box["y"] + box["height"] <= image["y"] + image["height"] + 2
+    page.keyboard.press("Escape")
+    assert page.locator("#source").is_hidden()
+    cites.first.click()
+    page.locator("#source-next").wait_for()  # the pane is open again
+    page.locator("#source-next").focus()
+    page.keyboard.press("Enter")  # the next citation, from the keyboard
+    page.wait_for_function("document.querySelector('#source-position').textContent.startsWith('citation 2 of')")
+    assert not page.locator("#source-previous").is_disabled()
+    page.close()

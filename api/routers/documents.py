@@ -12,15 +12,18 @@ from core.analysis import VersionReview, VersionReviewStatus
 from core.audit import audit_entry
 from core.auth import Principal, Role
 from core.documents import (
+    Box,
     Document,
     DocumentDetail,
     DocumentKind,
+    FileType,
     IngestStatus,
     PageScan,
     UnreadablePage,
 )
 from core.errors import IngestError, NotFoundError
 from core.jobs import IngestJob
+from ingestion.page_render import page_png, quote_boxes
 from core.store import utcnow
 from core.tables import Table
 from retrieval.corpus import Corpus
@@ -172,11 +175,27 @@ class PageText(BaseModel):
     text: str
     scan: PageScan | None = Field(None, description="For a page read by OCR: confidence and word boxes")
     image_url: str | None = Field(None, description="The page image the word boxes are drawn on")
+    rendered_url: str | None = Field(None, description="For a PDF page with a text layer: the page as drawn")
+    highlight: list[Box] = Field(default_factory=list, description="Where the asked-for span stands on the drawn page")
+
+
+def _rendered(corpus: Corpus, doc: Document, number: int) -> bytes | None:
+    """The PDF the page is drawn from: a page with a text layer of a PDF this view may see whole."""
+    if doc.file_type != FileType.PDF or number in doc.ocr_pages:
+        return None
+    return corpus.store.original(doc.id)
 
 
 @router.get("/{document_id}/pages/{number}", response_model=PageText)
-def get_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(get_corpus)]):
-    """One page's text: what a citation's start and end offsets point into."""
+def get_page(
+    document_id: str,
+    number: int,
+    corpus: Annotated[Corpus, Depends(get_corpus)],
+    start: Annotated[int | None, Query(ge=0)] = None,
+    end: Annotated[int | None, Query(ge=0)] = None,
+):
+    """One page's text: what a citation's start and end offsets point into; with `start` and `end`, where that span
+    stands on the page as drawn (a PDF page) or as scanned."""
     try:
         doc = corpus.store.get(document_id)
     except NotFoundError:
@@ -185,6 +204,8 @@ def get_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(ge
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no page {number}")
     scan = corpus.store.page_scan(document_id, number)
+    original = None if scan else _rendered(corpus, doc, number)
+    highlight = quote_boxes(original, number, text[start:end]) if original and start is not None and end else []
     return PageText(
         document_id=doc.id,
         title=doc.title,
@@ -194,7 +215,23 @@ def get_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(ge
         text=text,
         scan=scan,
         image_url=f"/documents/{doc.id}/pages/{number}/image" if scan else None,
+        rendered_url=f"/documents/{doc.id}/pages/{number}/rendered.png" if original else None,
+        highlight=highlight,
     )
+
+
+@router.get("/{document_id}/pages/{number}/rendered.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})  # fmt: skip
+def get_rendered_page(document_id: str, number: int, corpus: Annotated[Corpus, Depends(get_corpus)]):
+    """A PDF page drawn as it prints, which a citation's highlight boxes refer to (fractions of its size)."""
+    try:
+        doc = corpus.store.get(document_id)
+    except NotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {document_id}") from None
+    original = _rendered(corpus, doc, number) if 1 <= number <= doc.page_count else None
+    if original is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no drawn page {number}")
+    return Response(page_png(original, number), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get(

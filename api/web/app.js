@@ -156,7 +156,7 @@ function sentenceNode(sentence, citations) {
     const button = el("button", `[${marker}]`, "cite");
     button.type = "button";
     button.title = `${citation.filename}, page ${citation.page}`;
-    button.addEventListener("click", () => openSource(citation));
+    button.addEventListener("click", () => openSource(citation, Object.values(citations)));
     span.append(button);
   }
   return span;
@@ -173,41 +173,76 @@ function finish(answer, data, ordinal) {
   answer.append(meta);
 }
 
-async function openSource(citation) {
-  const response = await fetch(`/documents/${encodeURIComponent(citation.document_id)}/pages/${citation.page}`);
-  if (!response.ok) return;
-  const page = await response.json();
-  $("source-title").textContent = page.title;
-  $("source-page").textContent = `${page.filename} · page ${page.number} of ${page.page_count}`;
-  const mark = el("mark", page.text.slice(citation.start, citation.end));
-  $("source-text").replaceChildren(page.text.slice(0, citation.start), mark, page.text.slice(citation.end));
-  $("source-scan").replaceChildren(
-    ...(page.scan ? [el("div", `Scanned page, OCR confidence ${page.scan.confidence}`, "meta"), scannedPage(page, citation)] : [])
-  );
-  $("source").hidden = false;
-  mark.scrollIntoView({ block: "center" });
+// The source pane: a cited passage on its page as drawn (a PDF page, or a scan with its OCR boxes), highlighted,
+// with the page's text below (open by itself where there is no drawn page); next and previous walk the citations
+// of the same answer or list.
+let sourceList = [];
+let sourcePosition = 0;
+
+async function openSource(citation, list) {
+  sourceList = list && list.length ? list : [citation];
+  sourcePosition = Math.max(0, sourceList.indexOf(citation));
+  await showSource();
 }
 
-// A page read by OCR: its image, with the cited words boxed where they stand (boxes are fractions of the page).
-function scannedPage(page, citation) {
+let sourceRequest = 0;  // a slower, earlier page must not overwrite the one asked for since
+
+async function showSource() {
+  const request = ++sourceRequest;
+  const citation = sourceList[sourcePosition];
+  const params = new URLSearchParams({ start: citation.start, end: citation.end });
+  const response = await fetch(`/documents/${encodeURIComponent(citation.document_id)}/pages/${citation.page}?${params}`);
+  if (!response.ok || request !== sourceRequest) return;
+  const page = await response.json();
+  if (request !== sourceRequest) return;
+  $("source-title").textContent = page.title;
+  $("source-page").textContent = `${page.filename} · page ${page.number} of ${page.page_count}`;
+  $("source-position").textContent = sourceList.length > 1 ? `citation ${sourcePosition + 1} of ${sourceList.length}` : "";
+  $("source-previous").disabled = sourcePosition === 0;
+  $("source-next").disabled = sourcePosition >= sourceList.length - 1;
+  const mark = el("mark", page.text.slice(citation.start, citation.end));
+  $("source-text").replaceChildren(page.text.slice(0, citation.start), mark, page.text.slice(citation.end));
+  let drawn = [];
+  if (page.scan) {
+    drawn = [el("div", `Scanned page, OCR confidence ${page.scan.confidence}`, "meta"),
+      drawnPage(page.image_url, `Scan of page ${page.number}`, page.scan.words.filter((w) => w.end > citation.start && w.start < citation.end))];
+  } else if (page.rendered_url) {
+    drawn = [drawnPage(page.rendered_url, `Page ${page.number} of ${page.filename}`, page.highlight)];
+  }
+  $("source-scan").replaceChildren(...drawn);
+  const hasBoxes = page.scan ? true : page.highlight.length > 0;
+  $("source-text-view").open = !drawn.length || !hasBoxes;  // the text, where the page cannot show the passage
+  $("source").hidden = false;
+  const target = $("source-scan").querySelector(".word-box") || ($("source-text-view").open ? mark : null);
+  if (target) target.scrollIntoView({ block: "center" });
+}
+
+// A page image with boxes over the cited words (boxes are fractions of the page).
+function drawnPage(url, alt, boxes) {
   const figure = el("div", undefined, "scan");
   const image = el("img");
-  image.src = page.image_url;
-  image.alt = `Scan of page ${page.number}, OCR confidence ${page.scan.confidence}`;
+  image.src = url;
+  image.alt = alt;
   figure.append(image);  // alone with the boxes: their percentages are of the image's size
-  for (const word of page.scan.words) {
-    if (word.end <= citation.start || word.start >= citation.end) continue;
+  for (const b of boxes) {
     const box = el("span", undefined, "word-box");
-    box.title = word.text;
-    box.dataset.start = word.start;
+    if (b.text) box.title = b.text;
+    if (b.start !== undefined) box.dataset.start = b.start;
     Object.assign(box.style, {
-      left: `${word.left * 100}%`, top: `${word.top * 100}%`,
-      width: `${word.width * 100}%`, height: `${word.height * 100}%`,
+      left: `${b.left * 100}%`, top: `${b.top * 100}%`, width: `${b.width * 100}%`, height: `${b.height * 100}%`,
     });
     figure.append(box);
   }
   return figure;
 }
+
+$("source-previous").addEventListener("click", () => { if (sourcePosition > 0) { sourcePosition--; showSource(); } });
+$("source-next").addEventListener("click", () => {
+  if (sourcePosition < sourceList.length - 1) { sourcePosition++; showSource(); }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("source").hidden) $("source").hidden = true;
+});
 
 $("source-close").addEventListener("click", () => ($("source").hidden = true));
 
