@@ -38,6 +38,11 @@ def _cite(e: Evidence, own_document: str | None = None, others: dict[str, Docume
     return f"{other.title} ({other.filename}), {where}" if other else f"document {e.document_id}, {where}"
 
 
+def _words(code: str) -> str:
+    """A flag's code as words: "notified_late" is "Notified late"."""
+    return code.replace("_", " ").capitalize()
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -103,7 +108,7 @@ def event_markdown(event: InvestigationEvent, others: dict[str, Document] | None
     ] or ["- none stated"]
     lines += ["", "## Weak-investigation flags", ""]
     for flag in event.flags:
-        lines += [f"- **{flag.code.value}**: {flag.reason} _(found by {flag.signal})_"]
+        lines += [f"- **{_words(flag.code.value)}**: {flag.reason} _(found by {flag.signal})_"]
         lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id, others)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
     if event.reading_notes:
@@ -175,12 +180,30 @@ def _quote_html(e: Evidence, own_document: str | None = None, others: dict[str, 
     return f"<blockquote>{cite}: “{escape(_one_line(e.quote))}”</blockquote>"
 
 
+def _row_filters(choices: dict[str, list[str]]) -> str:
+    """Pickers that show only the table rows whose data-<name> is the value picked (the values are the
+    product's own: no document text reaches the script)."""
+    pickers = "".join(
+        f'<label>{name.capitalize()} <select data-filter="{name}"><option value="">every {name}</option>'
+        + "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in values) + "</select></label> "
+        for name, values in choices.items()
+    )
+    script = (
+        "<script>for(const s of document.querySelectorAll('select[data-filter]'))s.addEventListener('change',()=>{"
+        "const picked=[...document.querySelectorAll('select[data-filter]')].filter(p=>p.value);"
+        "for(const r of document.querySelectorAll('tr[data-status]'))"
+        "r.hidden=!picked.every(p=>r.dataset[p.dataset.filter]===p.value);});</script>"
+    )
+    return f'<p class="filters">{pickers}</p>{script}'
+
+
 def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
     rows = []
     for f in review.findings:
         wording = f"<p><b>Suggested wording:</b> {escape(f.suggested_wording)}</p>" if f.suggested_wording else ""
         rows.append(
-            f'<tr><td>{escape(f.title)}</td><td class="{f.status.value}">{_STATUS_MARK[f.status]}</td>'
+            f'<tr data-status="{f.status.value}" data-severity="{escape(f.severity.value)}"><td>{escape(f.title)}</td>'
+            f'<td class="{f.status.value}">{_STATUS_MARK[f.status]}</td>'
             f"<td>{escape(f.severity.value)}</td><td>{escape(f.reason)}{''.join(_quote_html(e) for e in f.evidence)}"
             f"{wording}<small>Source: {escape(f.source)}</small></td></tr>"
         )
@@ -190,7 +213,9 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
         f"<h1>QTA gap review: {escape(review.title)}</h1><p>{escape(review.filename)} · site {escape(review.site or '?')}"
         f" · {escape(review.playbook)} · backend {escape(review.backend)}</p><p><b>{escape(_qta_counts(review))}</b></p>"
         + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
-        + "<table><tr><th>Element</th><th>Status</th><th>Severity</th><th>Why, and the clauses</th></tr>"
+        + _row_filters({"status": [s.value for s in ElementStatus],
+                        "severity": sorted({f.severity.value for f in review.findings})})
+        + '<table id="elements"><tr><th>Element</th><th>Status</th><th>Severity</th><th>Why, and the clauses</th></tr>'
         + "".join(rows)
         + "</table><h2>Cited pages</h2>"
         + _highlighted_pages(pages, evidence, review.document_id)
@@ -200,7 +225,8 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
 
 def event_html(event: InvestigationEvent, pages: dict[int, str], others: dict[str, Document] | None = None) -> str:
     flags = "".join(
-        f"<li><b>{escape(f.code.value)}</b>: {escape(f.reason)} <i>(found by {escape(f.signal)})</i>"
+        f'<li title="{escape(f.code.value)}"><b>{escape(_words(f.code.value))}</b>: {escape(f.reason)} '
+        f"<i>(found by {escape(f.signal)})</i>"
         f"{''.join(_quote_html(e, event.document_id, others) for e in f.evidence)}</li>"
         for f in event.flags
     )

@@ -48,9 +48,10 @@ def quote_boxes(data: bytes, number: int, quote: str) -> list[Box]:
         squeezed = "".join(chars[i] for i in kept).casefold()
         lines: list[list[float]] = []  # left, bottom, right, top in PDF points, one per line of the page
         for i in _found(squeezed, quote, kept):
-            left, bottom, right, top = text.get_charbox(i)
+            left, bottom, right, top = text.get_charbox(i, loose=True)  # the font's height, not the glyph's
             line = lines[-1] if lines else None
-            if line and abs(bottom - line[1]) < (top - bottom) * 0.6 + 1 and left >= line[0] - 1:
+            middle = (bottom + top) / 2
+            if line and line[1] <= middle <= line[3] and left >= line[0] - 1:  # on the same line, further along
                 line[:] = min(line[0], left), min(line[1], bottom), max(line[2], right), max(line[3], top)
             else:
                 lines.append([left, bottom, right, top])

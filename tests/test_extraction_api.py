@@ -71,7 +71,7 @@ def test_triage_ingested_events_and_findings(client, corpus_dir):
     assert [e["document_id"] for e in stored] == [event["document_id"]]
     assert client.get("/events", params={"risk": "LOW"}).json() == []
     report = client.get(f"/events/{event['document_id']}", params={"format": "markdown"}).text
-    assert "**notified_late**" in report and "Risk HIGH" in report
+    assert "**Notified late**" in report and "Risk HIGH" in report
     qta = next(d for d in client.get("/documents").json() if d["kind"] == "qta")
     assert f"{qta['title']} ({QTA})" in report and f"document {qta['id']}" not in report  # the clause's agreement, named
     page = client.get(f"/events/{event['document_id']}", params={"format": "html"}).text

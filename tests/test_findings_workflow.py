@@ -242,3 +242,51 @@ def test_the_register_exports_as_csv_and_excel_with_states_and_inert_cells(track
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][:4] == ("key", "finding", "severity", "state") and len(values) == 2
     assert values[1][0] == late["key"] and values[1][4].startswith("'=")
+
+
+def test_the_scope_narrows_every_page_and_each_page_opens_its_evidence(browser, open_site):
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.goto(str(open_site.base_url))
+    page.click("#tab-documents")
+    page.wait_for_function("document.querySelectorAll('#documents tbody tr').length === 2")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    late_row = page.locator("#documents tbody tr", has_text=LATE)
+    assert "high" in late_row.inner_text() and "v1" in late_row.inner_text() and "2024-09-23" in late_row.inner_text()
+    page.fill("#document-search", "f4480 nc-2024")  # every word, in any field: title, file, records, batches
+    page.wait_for_function("document.querySelectorAll('#documents tbody tr').length === 1")
+    assert page.locator("#document-counts").inner_text() == "1 of 2 documents"
+    page.fill("#document-search", "")
+    page.click("button[data-sort-documents=title]")
+    titles = page.locator("#documents tbody tr td:first-child div:first-child").all_inner_texts()
+    assert titles == sorted(titles, key=str.lower)
+    page.select_option("#scope", "site:NGB-CORK")  # neither document is Northgate's
+    page.wait_for_function("document.querySelector('#document-counts').textContent === '0 of 0 documents'")
+    page.select_option("#scope", "site:SFF-MONZA")
+    page.wait_for_function("document.querySelectorAll('#documents tbody tr').length === 2")
+
+    page.click("#tab-dashboard")  # Stellaris, and the programs it fills (both)
+    page.wait_for_function("document.querySelectorAll('#site-risk tbody tr').length === 1")
+    assert page.locator("#site-risk tbody tr").get_attribute("data-site") == "SFF-MONZA"
+    page.wait_for_function("document.querySelectorAll('#program-readiness tbody tr').length === 2")
+    page.select_option("#scope", "program:HB-240")  # one program, and the sites of its supply chain
+    page.wait_for_function("document.querySelectorAll('#program-readiness tbody tr').length === 1")
+    assert page.locator("#program-readiness tbody tr").get_attribute("data-program") == "HB-240"
+    page.wait_for_function("document.querySelectorAll('#site-risk tbody tr').length === 3")
+    chart = open_site.get(page.get_attribute("#readiness-chart", "src"))
+    assert chart.text.count('class="readiness-bar"') == 1 and chart.text.count('class="axis-tick"') == 5
+    assert 'data-program="HB-240"' in chart.text
+    page.locator("#risk-signals summary").first.click()
+    page.locator("#risk-signals button.link").first.click()  # a signal opens the passage it rests on
+    page.locator("#source").wait_for()
+    assert page.locator("#source-title").inner_text()
+
+    qta = next(d for d in open_site.get("/documents").json() if d["kind"] == "qta")
+    missing = sum(f["status"] == "missing" for f in open_site.get(f"/qta/reviews/{qta['id']}").json()["findings"])
+    page.goto(f"{open_site.base_url}/qta/reviews/{qta['id']}?format=html")
+    page.select_option("select[data-filter=status]", "missing")
+    shown = page.locator("#elements tr[data-status]:visible")
+    assert missing and shown.count() == missing
+    assert {r.get_attribute("data-status") for r in shown.all()} == {"missing"}
+    page.select_option("select[data-filter=status]", "")
+    assert page.locator("#elements tr[data-status]:visible").count() == 17
+    page.close()

@@ -166,6 +166,24 @@ def eval_ocr(
     _write_report(report, result)
 
 
+@eval_app.command("pages")
+def eval_pages(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    scale: Annotated[int, typer.Option(help="Time the pages on this many copies of the corpus's records too")] = 10,
+    screenshots: Annotated[Path | None, typer.Option(help="Save a screenshot of each page here")] = None,
+    report: Path = Path("eval/reports/pages.json"),
+) -> None:
+    """Time for each web page to be ready in headless Chromium, on the sample corpus and at `scale` times it."""
+    from eval import pages
+
+    result = pages.run(corpus_dir, get_settings(), scale, screenshots)
+    table = Table("page", "documents", "stored findings", "ready (ms, median of 3)")
+    for t in result.timings:
+        table.add_row(t.page, str(t.documents), str(t.findings), f"{t.milliseconds:.0f}")
+    console.print(table)
+    _write_report(report, result)
+
+
 @eval_app.command("oversight")
 def eval_oversight(
     corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
