@@ -288,7 +288,7 @@ def test_the_web_app_boxes_a_cited_cell_on_the_scanned_page(server, browser):
     answer.locator(".cite").nth(1).click()  # the table row of day 12
     page.wait_for_function("document.querySelector('#source .scan img')?.naturalWidth > 0", timeout=30_000)
     boxes = page.locator("#source .word-box")
-    words = page.locator("#source mark").inner_text().split()
+    words = page.locator("#source mark").text_content().split()  # the page text, folded away below the drawn page
     assert boxes.count() == len(words) and [boxes.nth(i).get_attribute("title") for i in range(len(words))] == words
     image = page.locator("#source .scan img").bounding_box()
     scanned = next(d for d in http.get("/documents").json() if d["filename"] == BPR)
