@@ -61,6 +61,8 @@ def readiness(program: Annotated[str | None, typer.Argument(help="A program id; 
         console.print(f"[bold]{p.program} {p.name}: readiness {p.score:g}[/bold] (next: {nxt}); CTD at risk: "
                       f"{', '.join(p.ctd_sections_at_risk) or '-'}; {p.overdue_capas} CAPAs past due; "
                       f"{p.open_qta_gaps} QTA gaps", highlight=False)  # fmt: skip
+        if p.closed_left_out:
+            console.print(f"  open findings only: {p.closed_left_out} closed by people not counted", highlight=False)
         for i in p.items[:10]:
             console.print(f"  {i.weight:5.1f}  {i.title}", highlight=False)
         for chain in p.propagation:

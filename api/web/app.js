@@ -176,6 +176,8 @@ function finish(answer, data, ordinal) {
 // The source pane: a cited passage on its page as drawn (a PDF page, or a scan with its OCR boxes), highlighted,
 // with the page's text below (open by itself where there is no drawn page); next and previous walk the citations
 // of the same answer or list.
+// Bullets PDF writers put in the Symbol and Wingdings fonts' private code points: no font here draws them
+const SYMBOL_BULLETS = /[\uf0a7\uf0b7\uf0d8\uf0e0\uf076\uf0fc\uf06e]/g;
 let sourceList = [];
 let sourcePosition = 0;
 
@@ -200,8 +202,9 @@ async function showSource() {
   $("source-position").textContent = sourceList.length > 1 ? `citation ${sourcePosition + 1} of ${sourceList.length}` : "";
   $("source-previous").disabled = sourcePosition === 0;
   $("source-next").disabled = sourcePosition >= sourceList.length - 1;
-  const mark = el("mark", page.text.slice(citation.start, citation.end));
-  $("source-text").replaceChildren(page.text.slice(0, citation.start), mark, page.text.slice(citation.end));
+  const text = page.text.replace(SYMBOL_BULLETS, "•");  // one character for one: the offsets still hold
+  const mark = el("mark", text.slice(citation.start, citation.end));
+  $("source-text").replaceChildren(text.slice(0, citation.start), mark, text.slice(citation.end));
   let drawn = [];
   if (page.scan) {
     drawn = [el("div", `Scanned page, OCR confidence ${page.scan.confidence}`, "meta"),
