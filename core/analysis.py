@@ -67,7 +67,7 @@ def observation_code(category: str) -> str:
 
 class FindingRow(BaseModel):
     """One weakness flag, QTA gap, observation or overdue commitment, linked to what it concerns, for aggregation
-    across documents. `due` and `evidence` are carried by the rows derived when the register is read, not stored."""
+    across documents. `due` is carried by the rows derived when the register is read (overdue commitments)."""
 
     id: int | None = None
     document_id: str
@@ -80,4 +80,4 @@ class FindingRow(BaseModel):
     batch_ids: list[str] = Field(default_factory=list)
     summary: str
     due: date | None = Field(None, description="When what it asks for was due (a CAPA, an action item)")
-    evidence: Evidence | None = Field(None, description="The passage it quotes, where the row carries it")
+    evidence: Evidence | None = Field(None, description="The passage it quotes (its first, where it quotes several)")

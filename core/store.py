@@ -183,8 +183,9 @@ findings = Table(
     Column("product", String(128)),
     Column("batch_ids", JSON, nullable=False),
     Column("summary", Text, nullable=False),
+    Column("evidence", JSON),  # the passage it quotes (none in a store older than the column)
 )
-_DERIVED = {"id", "due", "evidence"}  # a FindingRow's fields that are not columns
+_DERIVED = {"id", "due"}  # a FindingRow's fields that are not columns
 
 # What people did with findings (core/workflow.py): appended, never changed; a finding's state is its history
 finding_changes = Table(

@@ -121,7 +121,8 @@ class Extractor:
             kind, risk, batches, product = AnalysisKind.QTA_REVIEW, None, [], None
             rows = [
                 FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=gap_code(f.status.value, f.element_id),
-                           severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}")
+                           severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}",
+                           evidence=f.evidence[0] if f.evidence else None)
                 for f in result.findings
                 if f.status != ElementStatus.PRESENT
             ]  # fmt: skip
@@ -132,7 +133,8 @@ class Extractor:
             rows = [
                 FindingRow(document_id=detail.id, source=FindingSource.OBSERVATION, code=observation_code(c),
                            severity=severity, site=site, programs=meta.programs,
-                           summary=f"Observation {o.number}: {o.evidence.quote[:200]}")
+                           summary=f"Observation {o.number}: {o.evidence.quote[:200]}",
+                           evidence=next(x.evidence for x in o.categories if x.category == c))
                 for o in result.observations
                 for c in o.category_ids
             ]  # fmt: skip
@@ -140,7 +142,8 @@ class Extractor:
             kind, risk, batches, product = AnalysisKind.EVENT, result.risk.value, result.batch_ids, result.product
             rows = [
                 FindingRow(document_id=detail.id, source=FindingSource(kind.value), code=f.code.value, severity=result.risk.value.lower(),
-                           site=site, programs=meta.programs, product=product, batch_ids=batches, summary=f.reason)
+                           site=site, programs=meta.programs, product=product, batch_ids=batches, summary=f.reason,
+                           evidence=f.evidence[0] if f.evidence else None)
                 for f in result.flags
             ]  # fmt: skip
         analysis = Analysis(

@@ -181,7 +181,12 @@ def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024  # nothing runs off the side
 
     row = page.locator("#findings tbody tr", has=page.locator("strong", has_text="Notified late"))
-    assert row.locator("a").get_attribute("href").endswith("?format=html")  # the evidence, quoted on its page
+    assert row.locator("a").get_attribute("href").endswith("?format=html")  # the analysis, its quotes on its pages
+    row.locator("button.link").focus()
+    page.keyboard.press("Enter")  # and the quote it rests on, on the drawn page of the agreement it cites
+    page.wait_for_function("document.querySelector('#source .scan img, #source mark') && !document.querySelector('#source').hidden")
+    assert page.locator("#source-title").inner_text()
+    page.keyboard.press("Escape")
     row.locator("button", has_text="Work on it").focus()
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "finding-action"
@@ -198,7 +203,7 @@ def test_the_findings_register_in_the_browser_by_keyboard_at_1024_pixels(browser
 
     page.select_option("#finding-status", "closed")
     page.wait_for_function("document.querySelectorAll('#findings tbody tr').length === 1")
-    page.locator("#findings tbody tr button").click()
+    page.locator("#findings tbody tr button", has_text="Work on it").click()
     page.select_option("#finding-action", "close")
     page.fill("#finding-text", "again")
     page.click("#finding-submit")
@@ -290,3 +295,25 @@ def test_the_scope_narrows_every_page_and_each_page_opens_its_evidence(browser, 
     page.select_option("select[data-filter=status]", "")
     assert page.locator("#elements tr[data-status]:visible").count() == 17
     page.close()
+
+
+def test_every_finding_carries_the_passage_it_rests_on(tracked):
+    http, as_, corpus = tracked
+    findings = http.get("/findings", headers=as_[Role.VIEWER]).json()
+    assert {f["source"] for f in findings} >= {"event", "qta_review"}
+    drawn_pages = 0
+    for f in findings:
+        e = f["evidence"]
+        if f["code"].startswith("qta_missing"):
+            assert e is None  # nothing to quote for a clause the agreement lacks
+            continue
+        assert e is not None, f["name"]
+        page = http.get(f"/documents/{e['document_id']}/pages/{e['page']}", params={"start": e["start"], "end": e["end"]},
+                        headers=as_[Role.VIEWER]).json()  # fmt: skip
+        assert page["text"][e["start"] : e["end"]] == e["quote"]
+        if page["rendered_url"]:  # a PDF: the quote is boxed on the drawn page
+            assert page["highlight"] and all(0 <= b["left"] < 1 and 0 <= b["top"] < 1 for b in page["highlight"])
+            drawn = http.get(page["rendered_url"], headers=as_[Role.VIEWER])
+            assert drawn.headers["content-type"] == "image/png" and drawn.content.startswith(b"\x89PNG")
+            drawn_pages += 1
+    assert drawn_pages  # the report's flags, on its PDF page

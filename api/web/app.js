@@ -486,11 +486,9 @@ async function loadDashboard() {
 const EVIDENCE = {
   event: (id) => `/events/${id}?format=html`,
   overdue_capa: (id) => `/events/${id}?format=html`,
-  overdue_action: (id) => `/documents/${id}`,
   qta_review: (id) => `/qta/reviews/${id}?format=html`,
   observation: (id) => `/observations/${id}?format=html`,
-  new_version: (id) => `/documents/${id}`,
-};
+};  // minutes and new versions have no analysis page: their quote opens in the source pane
 const SEVERITY_ORDER = ["critical", "high", "major", "medium", "minor", "low"];
 let findingSort = "severity";
 let findingsRequest = 0;
@@ -535,9 +533,13 @@ async function loadFindings() {
     const name = el("td");
     name.append(el("strong", f.name), el("div", f.summary, "meta"));
     const doc = el("td");
-    const link = el("a", titles[f.document_id] || "the document");
-    link.href = (EVIDENCE[f.source] || EVIDENCE.new_version)(encodeURIComponent(f.document_id));
-    link.target = "_blank";
+    const title = titles[f.document_id] || "the document";
+    const view = EVIDENCE[f.source];
+    const link = view ? el("a", title) : el("span", title);
+    if (view) {
+      link.href = view(encodeURIComponent(f.document_id));
+      link.target = "_blank";
+    }
     doc.append(link);
     if (f.evidence) doc.append(" ", quoteButton(f.evidence));  // the quoted passage itself, on its page
     const due = f.state.due || f.due;
