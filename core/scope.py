@@ -18,6 +18,7 @@ from core.auth import Principal
 from core.chat import ChatTurn
 from core.documents import Chunk, Document, DocumentDetail, Page, PageScan
 from core.errors import NotFoundError
+from core.evidence import Evidence
 from core.passages import MASK, PassagePrograms, Span, mask, overlaps
 from core.portfolio import Portfolio
 from core.store import RecordStore
@@ -198,7 +199,8 @@ class ScopedStore:
         ]
 
     def list_findings(self, *args, **kwargs) -> list[FindingRow]:
-        rows = [f for f in self._store.list_findings(*args, **kwargs) if self.visible(f.document_id)]
+        rows = [f.model_copy(update={"evidence": self._own_evidence(f.evidence)})
+                for f in self._store.list_findings(*args, **kwargs) if self.visible(f.document_id)]  # fmt: skip
         if self._passages is None:
             return rows
         narrowed = []
@@ -208,6 +210,13 @@ class ScopedStore:
                                                  "batch_ids": self._own_ids(f.batch_ids, f.document_id),
                                                  "summary": self.masked(f.summary)}))  # fmt: skip
         return narrowed
+
+    def _own_evidence(self, evidence: Evidence | None) -> Evidence | None:
+        """A quote as this view may read it: none from a document it does not see, withheld words masked."""
+        if evidence is None or not self.visible(evidence.document_id):
+            return None
+        withheld = self.withheld(evidence.document_id)
+        return Evidence.model_validate(_masked_payload(evidence.model_dump(mode="json"), withheld)) if withheld else evidence
 
     def _masked_analysis(self, analysis: Analysis) -> Analysis:
         """Quotes from withheld passages masked; the programs and product it links to narrowed to the view."""

@@ -195,3 +195,43 @@ def test_a_scoped_view_gives_a_documents_passages_as_its_whole_corpus_read_does(
     assert "veltrusimab" not in " ".join(c.text for c in view.chunks_of(agreement))
     assert "veltrusimab" in " ".join(c.text for c in store.chunks_of(agreement))
     store.engine.dispose()
+
+
+def test_a_scoped_view_quotes_a_finding_as_it_reads_the_page_and_never_draws_what_it_withholds(tmp_path, corpus_dir):
+    """A finding's quote from a passage the view withholds comes masked, one from a document it cannot see not at
+    all; the drawn page of a document with withheld passages is not given (it would show them)."""
+    from core.analysis import FindingRow, FindingSource
+    from core.auth import Principal
+    from core.evidence import Evidence
+    from core.passages import MASK
+    from core.portfolio import load_portfolio
+    from core.programs import load_programs
+    from core.scope import PassagePrograms, ScopedStore
+    from core.store import RecordStore, findings
+    from ingestion.pipeline import prepare
+
+    settings = Settings(data_dir=tmp_path)
+    store = RecordStore(settings.sqlalchemy_url)
+    names = ["QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf", "BPR_HB-101_DS_24-017.pdf"]
+    for name in names:
+        store.add(prepare(name, (corpus_dir / name).read_bytes(), settings, load_portfolio()))
+    documents = {d.filename: d.id for d in store.list_documents()}
+    agreement, batch_record = documents[names[0]], documents[names[1]]
+    hb240 = Principal(name="partner", kind="key", role=Role.VIEWER, programs=["HB-240"])
+    view = ScopedStore(store, hb240, PassagePrograms(store, load_portfolio(), load_programs()))
+    page, spans = next((p, s) for p, s in sorted(view.withheld(agreement).items()) if s)
+    text = store.page_text(agreement, page)
+    start, end = max(0, spans[0][0] - 20), spans[0][1]  # a quote running into a withheld passage
+    quoted = Evidence(document_id=agreement, page=page, start=start, end=end, quote=text[start:end])
+    elsewhere = Evidence(document_id=batch_record, page=1, start=0, end=20, quote=store.page_text(batch_record, 1)[:20])
+    for evidence in (quoted, elsewhere):  # as an analysis writes them
+        with store.engine.begin() as conn:
+            row = FindingRow(document_id=agreement, source=FindingSource.QTA_REVIEW, code="qta_vague:x", severity="minor",
+                             programs=["HB-101", "HB-240"], summary="a vague clause", evidence=evidence)  # fmt: skip
+            conn.execute(findings.insert().values(row.model_dump(mode="json", exclude={"id", "due"})))
+    seen = [f.evidence for f in view.list_findings()]
+    assert seen[1] is None  # the batch record is HB-101's alone
+    assert MASK in seen[0].quote and seen[0].quote == view.page_text(agreement, page)[start:end] != quoted.quote
+    assert [f.evidence for f in store.list_findings()] == [quoted, elsewhere]  # the store keeps them whole
+    assert store.original(agreement) and view.original(agreement) is None and view.original(batch_record) is None
+    store.engine.dispose()

@@ -223,6 +223,17 @@ def test_a_document_of_two_programs_shows_a_scoped_key_only_its_own_programs_pas
     digest = http.get(f"/summaries/{run.id}", params={"format": "markdown"}, headers=h).text
     assert not _hb101_named(digest, store), _hb101_named(digest, store)
 
+    findings = http.get("/findings", headers=h).json()  # the register: its summaries and the quotes it opens
+    assert findings and any(f["evidence"] for f in findings)
+    assert not _hb101_named(json.dumps(findings), store), _hb101_named(json.dumps(findings), store)
+    for e in (f["evidence"] for f in findings if f["evidence"]):  # each quote as the key reads its page: masked alike
+        seen = http.get(f"/documents/{e['document_id']}/pages/{e['page']}", headers=h).json()["text"]
+        assert seen[e["start"] : e["end"]] == e["quote"]
+    pdf = next(d for d in shared if d.file_type == "pdf")
+    assert http.get(f"/documents/{pdf.id}/pages/1", headers=admin).json()["rendered_url"]
+    assert http.get(f"/documents/{pdf.id}/pages/1", headers=h).json()["rendered_url"] is None  # drawn, it would show HB-101
+    assert http.get(f"/documents/{pdf.id}/pages/1/rendered.png", headers=h).status_code == 404
+
 
 def test_a_site_scoped_key_sees_only_that_sites_risk_and_papers(secured):
     http, keys, _, _ = secured
