@@ -23,6 +23,7 @@ from core.oversight import Dimension, DimensionScore, PartnerRisk, Signal, Trend
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
+from core.workflow import code_words
 from prompts.loader import load_data
 
 # Kinds whose sentences are read for cues; investigation reports and agreements speak through their analyses
@@ -113,7 +114,7 @@ class RiskScorer:
                 self._signal(
                     Dimension.QUALITY_SYSTEM,
                     "flag",
-                    f"weak investigation: {flag.code.value.replace('_', ' ')}",
+                    f"weak investigation: {code_words(flag.code.value, capital=False)}",
                     self.config["flag_points"],
                     dated,
                     doc,

@@ -19,6 +19,7 @@ from core.observations import RegulatoryFindings
 from core.portfolio import Portfolio
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
+from core.workflow import code_words
 
 STRUCTURED_INTENTS = {Intent.EVENTS, Intent.COUNT, Intent.CAPAS_DUE, Intent.CAPAS, Intent.QTA_GAPS, Intent.QTA_TERMS,
                       Intent.OBSERVATIONS}  # fmt: skip
@@ -140,7 +141,7 @@ class StructuredAnswerer:
         flags = [f for f in event.flags if f.code in frame.flags]
         basis = [f.evidence[0] for f in flags if f.evidence]  # the quote each weakness asked about rests on
         if flags:
-            text += "; flagged: " + ", ".join(f.code.value.replace("_", " ") for f in flags)
+            text += "; flagged: " + ", ".join(code_words(f.code.value, capital=False) for f in flags)
         late = [f for f in flags if f.code in _LATENESS]  # flags holds only those asked about
         if late:
             # a derived claim cites its basis: the dates it counts between and the agreement's clause and limit

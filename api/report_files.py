@@ -126,7 +126,8 @@ def markdown_pdf(markdown: str, title: str = "Report") -> bytes:
             width = max(len(r) for r in block.rows)
             rows = [[Paragraph(_pdf_markup(c), cell) for c in r + [""] * (width - len(r))] for r in block.rows]
             table = Table(rows, colWidths=[(A4[0] - 40 * mm) / width] * width, repeatRows=1)
-            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, "#999999"), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, "#999999"), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                       ("BACKGROUND", (0, 0), (-1, 0), "#eeeeee")]))  # the header row
             flow += [table, Spacer(1, 4 * mm)]
         else:
             flow.append(Paragraph(_pdf_markup(block.text), quote if block.kind == "quote" else styles["BodyText"]))

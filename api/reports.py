@@ -15,6 +15,7 @@ from core.evidence import Evidence
 from core.investigations import InvestigationEvent
 from core.observations import RegulatoryFindings
 from core.qta import ElementStatus, QtaReview
+from core.workflow import code_words
 
 _STATUS_MARK = {
     ElementStatus.PRESENT: "✓ present",
@@ -36,11 +37,6 @@ def _cite(e: Evidence, own_document: str | None = None, others: dict[str, Docume
         return where
     other = (others or {}).get(e.document_id)
     return f"{other.title} ({other.filename}), {where}" if other else f"document {e.document_id}, {where}"
-
-
-def _words(code: str) -> str:
-    """A flag's code as words: "notified_late" is "Notified late"."""
-    return code.replace("_", " ").capitalize()
 
 
 def _one_line(text: str) -> str:
@@ -108,7 +104,7 @@ def event_markdown(event: InvestigationEvent, others: dict[str, Document] | None
     ] or ["- none stated"]
     lines += ["", "## Weak-investigation flags", ""]
     for flag in event.flags:
-        lines += [f"- **{_words(flag.code.value)}**: {flag.reason} _(found by {flag.signal})_"]
+        lines += [f"- **{code_words(flag.code.value)}**: {flag.reason} _(found by {flag.signal})_"]
         lines += [f'  > "{_one_line(e.quote)}" — {_cite(e, event.document_id, others)}' for e in flag.evidence]
     lines += ["- none"] if not event.flags else []
     if event.reading_notes:
@@ -225,7 +221,7 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
 
 def event_html(event: InvestigationEvent, pages: dict[int, str], others: dict[str, Document] | None = None) -> str:
     flags = "".join(
-        f'<li title="{escape(f.code.value)}"><b>{escape(_words(f.code.value))}</b>: {escape(f.reason)} '
+        f'<li title="{escape(f.code.value)}"><b>{escape(code_words(f.code.value))}</b>: {escape(f.reason)} '
         f"<i>(found by {escape(f.signal)})</i>"
         f"{''.join(_quote_html(e, event.document_id, others) for e in f.evidence)}</li>"
         for f in event.flags

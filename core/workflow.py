@@ -74,18 +74,27 @@ class WorkflowError(ValueError):
     """A change that does not apply to the finding as it stands (said in words)."""
 
 
+_ACRONYMS = {"capa": "CAPA", "capas": "CAPAs", "oos": "OOS", "qta": "QTA", "ctd": "CTD", "gmp": "GMP"}
+
+
+def code_words(code: str, capital: bool = True) -> str:
+    """A code in words: "retraining_only_capa" is "Retraining only CAPA"."""
+    words = " ".join(_ACRONYMS.get(w, w) for w in code.split("_"))
+    return words[:1].upper() + words[1:] if capital else words
+
+
 def finding_name(row: FindingRow) -> str:
     """The code in words: "qta_missing:change_control" is "QTA gap (missing): change control"."""
     if row.source == FindingSource.QTA_REVIEW and ":" in row.code:
         status, element = row.code.split(":", 1)
-        return f"QTA gap ({status.removeprefix('qta_')}): {element.replace('_', ' ')}"
+        return f"QTA gap ({status.removeprefix('qta_')}): {code_words(element, capital=False)}"
     if row.source == FindingSource.OBSERVATION:
         return f"Inspection observation: {row.code.removeprefix('observation:').replace('_', ' ')}"
     if row.source == FindingSource.OVERDUE_CAPA:
         return "CAPA past due"
     if row.source == FindingSource.OVERDUE_ACTION:
         return "Action item past due"
-    return row.code.replace("_", " ").capitalize()
+    return code_words(row.code)
 
 
 def base_key(document_id: str, source: FindingSource, code: str) -> str:

@@ -78,7 +78,7 @@ def run(corpus_dir: Path, settings: Settings, scale: int = 10) -> OversightRepor
         try:
             checks, digest = _score(store, local, gold)
             timings = [_timed_nightly(store, local)]
-            _multiply(store, scale)
+            multiply(store, scale)
             timings.append(_timed_nightly(store, local))
         finally:
             store.engine.dispose()
@@ -151,7 +151,7 @@ def _timed_nightly(store: RecordStore, settings: Settings) -> NightlyTiming:
     return NightlyTiming(documents=len(store.list_documents()), seconds=round(time.perf_counter() - started, 2))
 
 
-def _multiply(store: RecordStore, factor: int) -> None:
+def multiply(store: RecordStore, factor: int) -> None:
     """Copies of every document and what hangs off it, under new ids (suffix -2, -3, ...)."""
     with store.engine.begin() as conn:
         rows = {

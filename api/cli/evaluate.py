@@ -174,9 +174,9 @@ def eval_pages(
     report: Path = Path("eval/reports/pages.json"),
 ) -> None:
     """Time for each web page to be ready in headless Chromium, on the sample corpus and at `scale` times it."""
-    from eval import pages
+    from api import page_timings
 
-    result = pages.run(corpus_dir, get_settings(), scale, screenshots)
+    result = page_timings.run(corpus_dir, get_settings(), scale, screenshots)
     table = Table("page", "documents", "stored findings", "ready (ms, median of 3)")
     for t in result.timings:
         table.add_row(t.page, str(t.documents), str(t.findings), f"{t.milliseconds:.0f}")

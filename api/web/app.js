@@ -25,6 +25,7 @@ for (const tab of document.querySelectorAll(".tab")) {
   tab.addEventListener("click", () => {
     document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
     document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== `view-${tab.dataset.view}`));
+    $("source").hidden = true;  // a citation belongs to the page it was opened from
     if (tab.dataset.view === "documents") loadDocuments();
     if (tab.dataset.view === "dashboard") loadDashboard();
     if (tab.dataset.view === "findings") loadFindings();

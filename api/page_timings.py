@@ -21,7 +21,7 @@ from api.ingest import ingest_path
 from api.loopback import serving
 from core.config import Settings
 from core.portfolio import load_portfolio
-from eval.oversight import _multiply
+from eval.oversight import multiply
 from retrieval.corpus import Corpus
 
 CHROMIUM = os.environ.get("CDMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -86,6 +86,17 @@ def _visits(page, documents: int, findings: int, shots: Path | None, suffix: str
                           milliseconds=round(statistics.median(sources), 1)))  # fmt: skip
     if shots:
         page.screenshot(path=str(shots / f"chat{suffix}.png"))
+        page.set_viewport_size({"width": 1024, "height": 768})  # the narrowest screen the pages are made for
+        page.click("#tab-findings")
+        page.wait_for_function(checks["findings"][1])
+        page.screenshot(path=str(shots / f"findings-1024{suffix}.png"))
+        review = page.evaluate("""fetch('/findings').then((r) => r.json()).then((found) => {
+            const gaps = {};  // the agreement with the most gaps: the review worth a picture
+            for (const f of found) if (f.source === 'qta_review') gaps[f.document_id] = (gaps[f.document_id] || 0) + 1;
+            return Object.entries(gaps).sort((a, b) => b[1] - a[1])[0][0];
+        })""")
+        page.goto(f"{page.url.split('#')[0].rstrip('/')}/qta/reviews/{review}?format=html")
+        page.screenshot(path=str(shots / f"qta-review{suffix}.png"))
     return out
 
 
@@ -108,7 +119,7 @@ def run(corpus_dir: Path, settings: Settings, scale: int = 10, shots: Path | Non
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for factor in (1, scale):
                     if factor > 1:
-                        _multiply(corpus.store, factor)
+                        multiply(corpus.store, factor)
                     with serving(local, corpus) as url:
                         page = browser.new_page(viewport={"width": 1280, "height": 900})
                         page.goto(url)
