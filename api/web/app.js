@@ -200,7 +200,8 @@ async function showSource() {
   if (request !== sourceRequest) return;
   $("source-title").textContent = page.title;
   $("source-page").textContent = `${page.filename} · page ${page.number} of ${page.page_count}`;
-  $("source-position").textContent = sourceList.length > 1 ? `citation ${sourcePosition + 1} of ${sourceList.length}` : "";
+  document.querySelector(".source-nav").hidden = sourceList.length < 2;  // one quote: nothing to walk
+  $("source-position").textContent = `citation ${sourcePosition + 1} of ${sourceList.length}`;
   $("source-previous").disabled = sourcePosition === 0;
   $("source-next").disabled = sourcePosition >= sourceList.length - 1;
   const text = page.text.replace(SYMBOL_BULLETS, "•");  // one character for one: the offsets still hold
