@@ -88,7 +88,9 @@ def test_a_conversation_survives_a_reload_and_exports_with_its_citations(browser
     page.locator(".turn .a .meta").wait_for(timeout=30_000)
     assert page.locator(".turn .q").first.inner_text() == "Which open deviations touch batch 24-021?"
     assert "DEV-2024-038" in page.locator(".turn .a .sentence").first.inner_text()
-    assert page.locator("#sessions button", has_text="batch 24-021").count() == 1  # and is listed to reopen
+    listed = page.locator("#sessions button", has_text="batch 24-021")  # and is listed to reopen (its own request)
+    listed.wait_for(state="attached")
+    assert listed.count() == 1
     exported = site.get(page.get_attribute("#export-session", "href"))
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/markdown")
     markdown = exported.text
