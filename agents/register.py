@@ -53,7 +53,9 @@ class FindingRegister:
         found = tracked_findings(self.view, self.rows(site, program, code), status)
         documents = self.view.documents_by_id(list({f.document_id for f in found}))
         for f in found:
-            f.raised = f.due if f.due else _document_date(documents.get(f.document_id))
+            doc = documents.get(f.document_id)
+            f.document_title, f.filename = (doc.title, doc.filename) if doc else (None, None)
+            f.raised = f.due if f.due else _document_date(doc)
             f.age_days = (self.today - f.raised).days if f.raised else None
             due = f.state.due or f.due
             f.late = bool(due and due < self.today and f.state.status != FindingStatus.CLOSED)

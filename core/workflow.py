@@ -67,6 +67,8 @@ class TrackedFinding(FindingRow):
                                 "its commitment fell due")  # fmt: skip
     age_days: int | None = Field(None, description="Days since it was raised")
     late: bool = Field(False, description="Open past its due date (the assignment's, or the commitment's own)")
+    document_title: str | None = Field(None, description="The title of the document it comes from")
+    filename: str | None = None
     state: FindingState = Field(default_factory=FindingState)
 
 

@@ -517,12 +517,8 @@ async function loadFindings() {
   const params = pageParams([["status", "finding-status"], ["site", "finding-site"], ["program", "finding-program"]]);
   $("export-csv").href = `/findings/export?${params}&format=csv`;
   $("export-xlsx").href = `/findings/export?${params}&format=xlsx`;
-  const [findings, documents] = await Promise.all([
-    fetch(`/findings?${params}`).then((r) => r.json()),
-    fetch("/documents").then((r) => r.json()),
-  ]);
+  const findings = await (await fetch(`/findings?${params}`)).json();
   if (request !== findingsRequest) return;
-  const titles = Object.fromEntries(documents.map((d) => [d.id, d.title]));
   const counts = {};
   for (const f of findings) counts[f.state.status] = (counts[f.state.status] || 0) + 1;
   $("finding-counts").textContent = `${findings.length} finding${findings.length === 1 ? "" : "s"}: ` +
@@ -535,7 +531,7 @@ async function loadFindings() {
     const name = el("td");
     name.append(el("strong", f.name), el("div", f.summary, "meta"));
     const doc = el("td");
-    const title = titles[f.document_id] || "the document";
+    const title = f.document_title || "the document";
     const view = EVIDENCE[f.source];
     const link = view ? el("a", title) : el("span", title);
     if (view) {
