@@ -142,6 +142,11 @@ def test_the_cli_works_on_findings_alone_and_beside_the_server(tmp_path, model_c
         assert closed.returncode == 0 and f"{key}: closed" in closed.stdout, closed.stdout
         actors = [e["actor"] for e in http.get("/audit", params={"action": "finding_close"}).json()]
         assert actors == [f"cli:{getpass.getuser()}"]
+        refused = cdmo(env, "reanalyse")  # it needs the store to itself
+        assert refused.returncode == 2 and "stop" in refused.stdout.lower(), refused.stdout
+    again = cdmo(env, "reanalyse")  # today's readers over what is stored; the work on each finding stays
+    assert again.returncode == 0 and "1 document read again" in again.stdout, again.stdout
+    assert key in cdmo(env, "findings", "--status", "closed").stdout
     assert key in cdmo(env, "findings", "--status", "closed").stdout
     assert cdmo(env, "finding", "nope:event:x", "acknowledge").returncode == 2
     register = tmp_path / "register.xlsx"

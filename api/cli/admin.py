@@ -35,6 +35,16 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
         raise typer.Exit(1)
 
 
+@app.command()
+def reanalyse() -> None:
+    """Read every current document's analysis again with today's readers (after an upgrade): QTA reviews,
+    triages, regulators' observations and the findings they give, each audited; the work people did on a finding
+    stays with it. Needs the store to itself (stop the server first)."""
+    with store_access(get_settings(), own="`cdmo reanalyse`") as store:
+        done, before, after = store.reanalyse()
+    console.print(f"{done} document{'s' * (done != 1)} read again; {before} findings before, {after} now", highlight=False)
+
+
 users_app = typer.Typer(help="People who log in (when CDMO_AUTH_ENABLED is on)", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 

@@ -177,6 +177,16 @@ class LocalStore:
         except (NotFoundError, WorkflowError) as exc:
             raise Refused(str(exc)) from None
 
+    def reanalyse(self) -> tuple[int, int, int]:
+        """Every current document's review, triage or reading of observations done again with today's readers
+        (the findings keep their keys, so what people did with them stands); (documents, findings before, after)."""
+        from extraction.service import Extractor
+
+        before = len(self.records.list_findings())
+        extractor = Extractor(self.settings, self.records, self.portfolio)
+        done = sum(extractor.analyse_stored(doc.id, self.actor) is not None for doc in self.records.list_documents())
+        return done, before, len(self.records.list_findings())
+
     def check(self, repair: bool = False) -> ConsistencyReport:
         from retrieval.integrity import check_store
 
