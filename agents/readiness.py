@@ -12,7 +12,7 @@ import logging
 from datetime import date, timedelta
 
 from agents.register import capa_key
-from agents.structured import event_status, overdue_capas
+from agents.structured import event_status, numbered_overdue_capas
 from core.analysis import AnalysisKind, FindingSource, gap_code, observation_code
 from core.investigations import InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
@@ -125,21 +125,19 @@ class ReadinessAssessor:
                         **common,
                     )
                 )
-            late = overdue_capas(e, self.today)
-            for position, capa in enumerate(e.capas, start=1):
-                if capa in late:
-                    items.append(
-                        ReadinessItem(
-                            kind="overdue_capa",
-                            title=f"{record}: CAPA past due: {capa.action}",
-                            severity="overdue",
-                            weight=_OVERDUE_CAPA_POINTS * factor,
-                            due=capa.due,
-                            evidence=capa.evidence,
-                            findings=[capa_key(e, position)],
-                            **common,
-                        )
+            for position, capa in numbered_overdue_capas(e, self.today):
+                items.append(
+                    ReadinessItem(
+                        kind="overdue_capa",
+                        title=f"{record}: CAPA past due: {capa.action}",
+                        severity="overdue",
+                        weight=_OVERDUE_CAPA_POINTS * factor,
+                        due=capa.due,
+                        evidence=capa.evidence,
+                        findings=[capa_key(e, position)],
+                        **common,
                     )
+                )
         return items
 
     def _gap_items(self, chain: ProgramChain, program_id: str, factor: float) -> list[ReadinessItem]:

@@ -11,7 +11,7 @@ fall due.
 from datetime import date, datetime
 
 from agents.action_items import ActionItem, action_items
-from agents.structured import overdue_capas
+from agents.structured import numbered_overdue_capas
 from core.analysis import AnalysisKind, FindingRow, FindingSource
 from core.auth import Principal
 from core.documents import Document
@@ -30,9 +30,13 @@ from core.workflow import (
 ACTION_SEVERITY = "medium"  # an agreed action left undone; a CAPA past due weighs as its event's risk
 
 
+def capa_code(position: int) -> str:
+    """The finding code of an event's CAPA at `position` (1 for its first), past due."""
+    return f"capa_overdue:{position}"
+
+
 def capa_key(event: InvestigationEvent, position: int) -> str:
-    """The finding key of the event's CAPA at `position` (1 for its first), past due."""
-    return base_key(event.document_id, FindingSource.OVERDUE_CAPA, f"capa_overdue:{position}")
+    return base_key(event.document_id, FindingSource.OVERDUE_CAPA, capa_code(position))
 
 
 class FindingRegister:
@@ -72,13 +76,10 @@ class FindingRegister:
         rows = []
         for analysis in self.view.list_analyses(kind=AnalysisKind.EVENT):
             event = InvestigationEvent.model_validate(analysis.payload)
-            late = overdue_capas(event, self.today)
-            for position, capa in enumerate(event.capas, start=1):
-                if capa not in late:
-                    continue
+            for position, capa in numbered_overdue_capas(event, self.today):
                 owner = f", owner {capa.owner}" if capa.owner else ""
                 rows.append(FindingRow(
-                    document_id=event.document_id, source=FindingSource.OVERDUE_CAPA, code=f"capa_overdue:{position}",
+                    document_id=event.document_id, source=FindingSource.OVERDUE_CAPA, code=capa_code(position),
                     severity=event.risk.value.lower(), site=event.site, programs=analysis.programs,
                     product=event.product, batch_ids=event.batch_ids, due=capa.due, evidence=capa.evidence,
                     summary=f"{event.record_id or event.title}: {capa.action} (due {capa.due}{owner}; the event is open)",

@@ -49,7 +49,7 @@ def _ready(page, action, condition: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _visits(page, documents: int, findings: int, shots: Path | None, suffix: str) -> list[PageTiming]:
+def _visits(page, documents: int, findings: int, shots: Path | None) -> list[PageTiming]:
     def tab(name: str):
         return lambda: (page.click("#tab-chat"), page.click(f"#tab-{name}"))
 
@@ -67,7 +67,7 @@ def _visits(page, documents: int, findings: int, shots: Path | None, suffix: str
         times = [_ready(page, action, condition) for _ in range(3)]
         out.append(PageTiming(page=name, documents=documents, findings=findings, milliseconds=round(statistics.median(times), 1)))
         if shots:
-            page.screenshot(path=str(shots / f"{name.split()[0]}{suffix}.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name.split()[0]}.png"), full_page=True)
 
     def ask():
         page.click("#tab-chat")
@@ -85,18 +85,18 @@ def _visits(page, documents: int, findings: int, shots: Path | None, suffix: str
     out.append(PageTiming(page="citation on its page", documents=documents, findings=findings,
                           milliseconds=round(statistics.median(sources), 1)))  # fmt: skip
     if shots:
-        page.screenshot(path=str(shots / f"chat{suffix}.png"))
+        page.screenshot(path=str(shots / f"chat.png"))
         page.set_viewport_size({"width": 1024, "height": 768})  # the narrowest screen the pages are made for
         page.click("#tab-findings")
         page.wait_for_function(checks["findings"][1])
-        page.screenshot(path=str(shots / f"findings-1024{suffix}.png"))
+        page.screenshot(path=str(shots / f"findings-1024.png"))
         review = page.evaluate("""fetch('/findings').then((r) => r.json()).then((found) => {
             const gaps = {};  // the agreement with the most gaps: the review worth a picture
             for (const f of found) if (f.source === 'qta_review') gaps[f.document_id] = (gaps[f.document_id] || 0) + 1;
             return Object.entries(gaps).sort((a, b) => b[1] - a[1])[0][0];
         })""")
         page.goto(f"{page.url.split('#')[0].rstrip('/')}/qta/reviews/{review}?format=html")
-        page.screenshot(path=str(shots / f"qta-review{suffix}.png"))
+        page.screenshot(path=str(shots / f"qta-review.png"))
     return out
 
 
@@ -125,7 +125,7 @@ def run(corpus_dir: Path, settings: Settings, scale: int = 10, shots: Path | Non
                         page.goto(url)
                         documents = len(corpus.store.list_documents())
                         findings = len(corpus.store.list_findings())
-                        timings += _visits(page, documents, findings, shots if factor == 1 else None, "")
+                        timings += _visits(page, documents, findings, shots if factor == 1 else None)
                         page.close()
                 browser.close()
         finally:
