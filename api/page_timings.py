@@ -85,18 +85,18 @@ def _visits(page, documents: int, findings: int, shots: Path | None) -> list[Pag
     out.append(PageTiming(page="citation on its page", documents=documents, findings=findings,
                           milliseconds=round(statistics.median(sources), 1)))  # fmt: skip
     if shots:
-        page.screenshot(path=str(shots / f"chat.png"))
+        page.screenshot(path=str(shots / "chat.png"))
         page.set_viewport_size({"width": 1024, "height": 768})  # the narrowest screen the pages are made for
         page.click("#tab-findings")
         page.wait_for_function(checks["findings"][1])
-        page.screenshot(path=str(shots / f"findings-1024.png"))
+        page.screenshot(path=str(shots / "findings-1024.png"))
         review = page.evaluate("""fetch('/findings').then((r) => r.json()).then((found) => {
             const gaps = {};  // the agreement with the most gaps: the review worth a picture
             for (const f of found) if (f.source === 'qta_review') gaps[f.document_id] = (gaps[f.document_id] || 0) + 1;
             return Object.entries(gaps).sort((a, b) => b[1] - a[1])[0][0];
         })""")
         page.goto(f"{page.url.split('#')[0].rstrip('/')}/qta/reviews/{review}?format=html")
-        page.screenshot(path=str(shots / f"qta-review.png"))
+        page.screenshot(path=str(shots / "qta-review.png"))
     return out
 
 
