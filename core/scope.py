@@ -12,6 +12,8 @@ leaves the store (pages, chunks, tables, OCR words and images, quotes in analyse
 
 import io
 import re
+import sys
+from collections.abc import Callable
 
 from core.analysis import Analysis, FindingRow, VersionReview
 from core.auth import Principal
@@ -215,14 +217,31 @@ class ScopedStore:
         """A quote as this view may read it: none from a document it does not see, withheld words masked."""
         if evidence is None or not self.visible(evidence.document_id):
             return None
-        withheld = self.withheld(evidence.document_id)
-        return Evidence.model_validate(_masked_payload(evidence.model_dump(mode="json"), withheld)) if withheld else evidence
+        if not self.withheld(evidence.document_id):
+            return evidence
+        return Evidence.model_validate(_masked_payload(evidence.model_dump(mode="json"), self._spans_of(evidence.document_id)))
+
+    def _spans_of(self, document_id: str) -> Callable[[str | None, int], list[Span]]:
+        """What this view withholds on a page of the document a quote comes from (the analysed document unless the
+        quote names another, as an event's lateness flag quotes its site's agreement): all of a page of a document
+        it cannot see."""
+        withheld: dict[str, dict[int, list[Span]]] = {}
+
+        def spans(quoted: str | None, page: int) -> list[Span]:
+            source = quoted or document_id
+            if not self.visible(source):
+                return [(0, sys.maxsize)]
+            if source not in withheld:
+                withheld[source] = self.withheld(source)
+            return withheld[source].get(page, [])
+
+        return spans
 
     def _masked_analysis(self, analysis: Analysis) -> Analysis:
         """Quotes from withheld passages masked; the programs and product it links to narrowed to the view."""
+        payload = _masked_payload(analysis.payload, self._spans_of(analysis.document_id))
         if self._passages is None:
-            return analysis
-        payload = _masked_payload(analysis.payload, self.withheld(analysis.document_id))
+            return analysis.model_copy(update={"payload": payload})
         if "programs" in payload:
             payload["programs"] = self._own(payload["programs"])
         if payload.get("product") and not self._own_product(payload["product"]):
@@ -283,19 +302,20 @@ def _masked_table(table: Table, spans: list[Span]) -> Table:
 _QUOTED_FIELDS = ("text", "action")  # what a Quoted value or a CAPA says, read from its evidence
 
 
-def _masked_payload(value, withheld: dict[int, list[Span]]):
+def _masked_payload(value, spans_of: Callable[[str | None, int], list[Span]]):
     """A stored review or event (JSON) with every quote from a withheld passage masked, and the value read
-    from it (a description, a root cause, a CAPA's action) too."""
+    from it (a description, a root cause, a CAPA's action) too. `spans_of(document, page)`: what is withheld
+    on the page a quote comes from."""
     if isinstance(value, list):
-        return [_masked_payload(v, withheld) for v in value]
+        return [_masked_payload(v, spans_of) for v in value]
     if not isinstance(value, dict):
         return value
     if {"page", "start", "end", "quote"} <= value.keys():
-        spans = withheld.get(value["page"], [])
+        spans = spans_of(value.get("document_id"), value["page"])
         if overlaps(value["start"], value["end"], spans):
             return {**value, "quote": mask(value["quote"], spans, value["start"])}
         return value
-    out = {k: _masked_payload(v, withheld) for k, v in value.items()}
+    out = {k: _masked_payload(v, spans_of) for k, v in value.items()}
     evidence = out.get("evidence")
     quotes = evidence if isinstance(evidence, list) else [evidence] if isinstance(evidence, dict) else []
     if any(MASK in (q.get("quote") or "") for q in quotes):

@@ -235,3 +235,41 @@ def test_a_scoped_view_quotes_a_finding_as_it_reads_the_page_and_never_draws_wha
     assert [f.evidence for f in store.list_findings()] == [quoted, elsewhere]  # the store keeps them whole
     assert store.original(agreement) and view.original(agreement) is None and view.original(batch_record) is None
     store.engine.dispose()
+
+
+def test_a_quote_from_another_document_is_masked_by_what_the_view_withholds_there(tmp_path, corpus_dir):
+    """An event's lateness flag quotes its site's agreement: the quote is masked by what the view withholds in the
+    agreement, and wholly where it comes from a document the view cannot see."""
+    from core.analysis import Analysis, AnalysisKind
+    from core.auth import Principal
+    from core.passages import MASK
+    from core.portfolio import load_portfolio
+    from core.programs import load_programs
+    from core.scope import PassagePrograms, ScopedStore
+    from core.store import RecordStore, utcnow
+    from ingestion.pipeline import prepare
+
+    settings = Settings(data_dir=tmp_path)
+    store = RecordStore(settings.sqlalchemy_url)
+    names = ["QA-NGB-HB-002_Quality_Agreement_Northgate_Rev3.pdf", "BPR_HB-101_DS_24-017.pdf", "BPR_HB-240_DS_24-033.pdf"]
+    for name in names:
+        store.add(prepare(name, (corpus_dir / name).read_bytes(), settings, load_portfolio()))
+    agreement, hb101_record, hb240_record = ({d.filename: d.id for d in store.list_documents()}[n] for n in names)
+    hb240 = Principal(name="partner", kind="key", role=Role.VIEWER, programs=["HB-240"])
+    view = ScopedStore(store, hb240, PassagePrograms(store, load_portfolio(), load_programs()))
+    page, spans = next((p, s) for p, s in sorted(view.withheld(agreement).items()) if s)
+    text = store.page_text(agreement, page)
+    start, end = spans[0]
+
+    def quote(document_id, page, start, end):
+        return {"document_id": document_id, "page": page, "start": start, "end": end,
+                "quote": store.page_text(document_id, page)[start:end]}  # fmt: skip
+
+    payload = {"flags": [{"code": "notified_late", "evidence": [quote(agreement, page, start, end),
+                                                                quote(hb101_record, 1, 0, 30)]}]}  # fmt: skip
+    store.save_analysis(Analysis(document_id=hb240_record, kind=AnalysisKind.EVENT, backend="rules", payload=payload,
+                                 analysed_at=utcnow(), programs=["HB-240"]), [])  # fmt: skip
+    seen = next(a for a in view.list_analyses() if a.document_id == hb240_record).payload["flags"][0]["evidence"]
+    assert seen[0]["quote"] == view.page_text(agreement, page)[start:end] != text[start:end]  # as the view reads it
+    assert set(seen[1]["quote"].replace(" ", "").replace("\n", "")) == {MASK}  # HB-101's record: nothing of it
+    store.engine.dispose()
