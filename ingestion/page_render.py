@@ -16,11 +16,18 @@ from core.documents import Box
 RENDER_SCALE = 1.5  # 108 dpi: readable beside the chat at half a screen's width, about 150 KB a page as PNG
 
 
+class UndrawablePage(ValueError):
+    """A page pdfium cannot open or draw (a PDF pypdf read but pdfium refuses): its text is shown instead."""
+
+
 def _page(data: bytes, number: int):
-    pdf = pdfium.PdfDocument(data)
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise UndrawablePage(f"the file cannot be drawn: {exc}") from None
     if not 1 <= number <= len(pdf):
         pdf.close()
-        raise IndexError(number)
+        raise UndrawablePage(f"no page {number}")
     return pdf, pdf[number - 1]
 
 

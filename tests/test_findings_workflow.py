@@ -322,3 +322,20 @@ def test_every_finding_carries_the_passage_it_rests_on(tracked):
             assert drawn.headers["content-type"] == "image/png" and drawn.content.startswith(b"\x89PNG")
             drawn_pages += 1
     assert drawn_pages  # the report's flags, on its PDF page
+
+
+def test_a_page_pdfium_cannot_draw_opens_on_its_text(tracked):
+    """A kept original pdfium refuses (damaged after it was read): the citation opens on the page's text, and the
+    drawn page is refused with the reason, not a server error."""
+    from sqlalchemy import update
+
+    from core.store import originals
+
+    http, as_, corpus = tracked
+    late = next(d for d in corpus.store.list_documents() if d.filename == LATE)
+    with corpus.store.engine.begin() as conn:
+        conn.execute(update(originals).where(originals.c.document_id == late.id).values(data=b"%PDF-1.4 damaged"))
+    page = http.get(f"/documents/{late.id}/pages/1", params={"start": 0, "end": 40}, headers=as_[Role.VIEWER])
+    assert page.status_code == 200 and page.json()["rendered_url"] is None and page.json()["text"]
+    drawn = http.get(f"/documents/{late.id}/pages/1/rendered.png", headers=as_[Role.VIEWER])
+    assert drawn.status_code == 404 and "cannot be drawn" in drawn.json()["detail"]

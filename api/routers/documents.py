@@ -23,7 +23,7 @@ from core.documents import (
 )
 from core.errors import IngestError, NotFoundError
 from core.jobs import IngestJob
-from ingestion.page_render import page_png, quote_boxes
+from ingestion.page_render import UndrawablePage, page_png, quote_boxes
 from core.store import utcnow
 from core.tables import Table
 from retrieval.corpus import Corpus
@@ -204,8 +204,11 @@ def get_page(
     if text is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no page {number}")
     scan = corpus.store.page_scan(document_id, number)
-    original = None if scan else _rendered(corpus, doc, number)
-    highlight = quote_boxes(original, number, text[start:end]) if original and start is not None and end else []
+    original, highlight = None if scan else _rendered(corpus, doc, number), []
+    try:
+        highlight = quote_boxes(original, number, text[start:end]) if original and start is not None and end else []
+    except UndrawablePage:
+        original = None  # the page's text, highlighted, is what there is
     return PageText(
         document_id=doc.id,
         title=doc.title,
@@ -231,7 +234,11 @@ def get_rendered_page(document_id: str, number: int, corpus: Annotated[Corpus, D
     original = _rendered(corpus, doc, number) if 1 <= number <= doc.page_count else None
     if original is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename} has no drawn page {number}")
-    return Response(page_png(original, number), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    try:
+        image = page_png(original, number)
+    except UndrawablePage as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{doc.filename}, page {number}: {exc}") from None
+    return Response(image, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get(
