@@ -68,8 +68,9 @@ def _site_risks(state: RequestState, scope: Scope, as_of: date | None = None) ->
 
 
 def _readiness(state: RequestState, scope: Scope, as_of: date | None = None) -> list[ProgramReadiness]:
-    shown = scope.programs(_programs(state))
-    return [p for p in _assessor(state, as_of).all_programs() if shown is None or p.program in shown]
+    assessor = _assessor(state, as_of)
+    shown = scope.programs(assessor.programs)  # the programs file as the assessor read it: read once
+    return [p for p in assessor.all_programs() if shown is None or p.program in shown]
 
 
 @router.get("/sites/risk", response_model=list[PartnerRisk])
