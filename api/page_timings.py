@@ -25,8 +25,9 @@ from eval.oversight import multiply
 from retrieval.corpus import Corpus
 
 CHROMIUM = os.environ.get("CDMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
+# a closed network: no background connections, no component updates (see the machine notes in the README)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 QUESTION = "What was the root cause of the torn isolator glove on lot F4480, and which CAPAs followed?"
 AS_OF = date(2024, 11, 25)  # the sample corpus's time, as `make run` judges it
 
@@ -116,7 +117,7 @@ def run(corpus_dir: Path, settings: Settings, scale: int = 10, shots: Path | Non
                 if path.is_file():
                     ingest_path(corpus, portfolio, path)
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for factor in (1, scale):
                     if factor > 1:
                         multiply(corpus.store, factor)

@@ -2,7 +2,6 @@
 
 import ipaddress
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -192,15 +191,11 @@ def chat_corpus(tmp_path_factory, corpus_dir, embedder):
     corpus.close()
 
 
-CHROMIUM = os.environ.get("CDMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# a closed network: no background connections, no component updates (see the machine notes in the README)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium driven by Playwright (installed by `make test`; never a downloaded browser)."""
+    from api.page_timings import CHROMIUM, CHROMIUM_ARGS  # the browser and flags `cdmo eval pages` drives too
+
     playwright = pytest.importorskip("playwright.sync_api", reason="installed by `make test` (the test extra)")
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package")
