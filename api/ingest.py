@@ -69,6 +69,7 @@ def _add(
             # fresh upload would get (its contents decide it), so that nothing about the store is revealed
             if principal and (reason := principal.may_write(existing.metadata.programs, existing.metadata.sites)):
                 raise IngestError(safe_filename(name), reason)
+            corpus.store.keep_original(existing.id, data)  # stored before originals were kept: kept now
             result, file_type = corpus.unchanged(existing), existing.file_type
         else:
             with file_work(name, corpus.settings, on_progress):

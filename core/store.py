@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from core.analysis import Analysis, FindingRow, FindingSource, VersionReview, VersionReviewStatus
 from core.audit import GENESIS, AuditVerification, entry_hash
@@ -884,6 +885,15 @@ class RecordStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return PageScan(**row) if row else None
+
+    def keep_original(self, document_id: str, data: bytes) -> None:
+        """Keep the file of a document stored before originals were kept, when its same bytes arrive again."""
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(originals.c.document_id).where(originals.c.document_id == document_id)).first() is None:
+                    conn.execute(originals.insert().values(document_id=document_id, data=data))
+        except IntegrityError:
+            pass  # the same file, sent twice at once: the other upload kept it
 
     def original(self, document_id: str) -> bytes | None:
         """The file as it was received (None for a document stored before originals were kept)."""

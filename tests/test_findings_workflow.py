@@ -339,3 +339,21 @@ def test_a_page_pdfium_cannot_draw_opens_on_its_text(tracked):
     assert page.status_code == 200 and page.json()["rendered_url"] is None and page.json()["text"]
     drawn = http.get(f"/documents/{late.id}/pages/1/rendered.png", headers=as_[Role.VIEWER])
     assert drawn.status_code == 404 and "cannot be drawn" in drawn.json()["detail"]
+
+
+def test_a_document_stored_before_originals_were_kept_gets_its_file_when_sent_again(tracked, corpus_dir):
+    from sqlalchemy import delete
+
+    from core.store import originals
+    from tests.conftest import upload
+
+    http, as_, corpus = tracked
+    late = next(d for d in corpus.store.list_documents() if d.filename == LATE)
+    with corpus.store.engine.begin() as conn:  # as a store from before this release holds it
+        conn.execute(delete(originals).where(originals.c.document_id == late.id))
+    assert http.get(f"/documents/{late.id}/pages/1", headers=as_[Role.VIEWER]).json()["rendered_url"] is None
+    data = (corpus_dir / LATE).read_bytes()
+    sent = upload(http, [("files", (LATE, data))], headers=as_[Role.REVIEWER])
+    assert sent.status_code in (200, 201) and sent.json()[0]["result"]["status"] == "unchanged"
+    assert corpus.store.original(late.id) == data
+    assert http.get(f"/documents/{late.id}/pages/1", headers=as_[Role.VIEWER]).json()["rendered_url"]
