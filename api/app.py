@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
 
     @app.get("/health", tags=["health"], responses={503: {"description": "The store cannot answer, and why"}})
     def health():
-        """ok when the records and the vector index both answer a small read; 503 with the problems when not."""
+        """ok when the records and the vector index both answer a small read; 503 with the problems when not;
+        degraded (200: search answers) when the vectors were made by another arithmetic and uploads wait for
+        `cdmo check --repair`. `vectors` says whose arithmetic the index holds."""
         problems = []
         try:
             corpus = state.corpus
@@ -108,7 +110,11 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             problems.append(unexpected(log, "reading the store", exc))
         if problems:
             return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return {"status": "ok"}
+        if not corpus.arithmetic.mixable:
+            return {"status": "degraded", "problems": [f"{corpus.arithmetic.words}: uploads are refused until "
+                                                       "`cdmo check --repair` embeds every passage again"],
+                    "vectors": corpus.arithmetic.state}  # fmt: skip
+        return {"status": "ok", "vectors": corpus.arithmetic.state}
 
     @app.get("/portfolio", response_model=Portfolio, tags=["portfolio"])
     def portfolio(who: Annotated[Principal, Depends(get_principal)]) -> Portfolio:

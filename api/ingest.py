@@ -126,6 +126,8 @@ def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str, principal: P
 
 
 def summary(found) -> str:
+    if found is None:  # a commercial agreement without a quality section
+        return "stored and searchable; not reviewed: not a quality agreement, and no quality section"
     if isinstance(found, RegulatoryFindings):
         where = found.site or found.site_reason
         return f"{len(found.observations)} observation{'s' * (len(found.observations) != 1)} ({where})"
@@ -133,7 +135,8 @@ def summary(found) -> str:
         count = len(found.flags)
         return f"{found.type.value} event, risk {found.risk.value}, {count} weakness flag{'s' * (count != 1)}"
     gaps = {s: len(found.by_status(s)) for s in (ElementStatus.MISSING, ElementStatus.VAGUE, ElementStatus.CONFLICTING)}
-    return "QTA review: " + ", ".join(f"{n} {s.value}" for s, n in gaps.items())
+    counts = ", ".join(f"{n} {s.value}" for s, n in gaps.items())
+    return f"QTA review of its quality section: {counts}" if found.scope else f"QTA review: {counts}"
 
 
 def read_upload(upload: UploadFile, limit: int) -> tuple[str, bytes]:

@@ -55,6 +55,7 @@ def qta_markdown(review: QtaReview) -> str:
         f"File `{review.filename}` (document {review.document_id}); site {review.site or 'unknown'}.",
         f"Playbook: {review.playbook}. Backend: {review.backend}.",
         "",
+        *([f"Read: {review.scope}.", ""] if review.scope else []),
         _qta_counts(review),
         "",
     ]
@@ -207,7 +208,9 @@ def qta_html(review: QtaReview, pages: dict[int, str]) -> str:
     evidence = [e for f in review.findings for e in f.evidence] + review.hostile_text
     body = (
         f"<h1>QTA gap review: {escape(review.title)}</h1><p>{escape(review.filename)} · site {escape(review.site or '?')}"
-        f" · {escape(review.playbook)} · backend {escape(review.backend)}</p><p><b>{escape(_qta_counts(review))}</b></p>"
+        f" · {escape(review.playbook)} · backend {escape(review.backend)}</p>"
+        + (f'<p class="scope">Read: {escape(review.scope)}.</p>' if review.scope else "")
+        + f"<p><b>{escape(_qta_counts(review))}</b></p>"
         + (f"<h2>Text addressed to an AI reviewer (ignored)</h2>{hostile}" if hostile else "")
         + _row_filters({"status": [s.value for s in ElementStatus],
                         "severity": sorted({f.severity.value for f in review.findings})})

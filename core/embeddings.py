@@ -4,16 +4,27 @@ Two engines behind one interface. `TorchEmbedder` is plain sentence-transformers
 exports the same weights to ONNX once (cached under the data folder, keyed by the weights' hash),
 optionally quantizes them to int8, and runs them with onnxruntime; texts are batched by token length
 so that little time goes into padding. The eval and the benchmark compare them.
+
+The default is fp32 because its vectors do not depend on the processor. onnxruntime's int8 kernels do: on
+AVX2 (and AVX-512 without VNNI) a u8 x s8 product pair is summed in a saturating 16-bit lane, with VNNI it is
+not, so the same text gets vectors 0.99 apart in cosine on two machines and near ties change order (measured:
+the int8 model on AVX2 against the same model computed exactly, as VNNI does, cosine 0.991 to 0.993). fp32
+differs between CPUs only in the order of its sums, about 1e-7. `EmbeddingStamp` records which arithmetic
+made an index, so that vectors of two arithmetics are never mixed (retrieval.arithmetic).
 """
 
 import hashlib
 import os
+import platform
 import threading
 import warnings
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from core.config import EmbeddingBackend, Settings
 from core.work import step
@@ -24,9 +35,54 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MAX_TOKENS = 256  # the model's max_seq_length
 
 
+# the instruction sets that decide how an embedding model's kernels compute, and how fast
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
+
+
+class Processor(BaseModel):
+    model: str
+    features: list[str] = Field(description="Those of CPU_FEATURES this processor has")
+
+    def describe(self) -> str:
+        return f"{self.model} ({', '.join(self.features) or 'none of ' + '/'.join(CPU_FEATURES[:3])})"
+
+
+@lru_cache(maxsize=1)
+def processor() -> Processor:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)}
+    flags = fields.get("flags", "").split()
+    model = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    return Processor(model=model, features=[f for f in CPU_FEATURES if f in flags])
+
+
+class EmbeddingStamp(BaseModel):
+    """Which arithmetic made a vector index: engine, weights, runtime and processor."""
+
+    engine: str = Field(description="The embedder's name, e.g. onnx:model")
+    weights: str = Field(description="The first 16 hex digits of the weights file's SHA-256")
+    runtime: str = Field(description="The inference library and its version")
+    processor: Processor
+    exact: bool = Field(
+        True, description="Whether a text's vector is the same whatever it is batched with (false for int8: its "
+        "activations are scaled per batch), so that stored vectors can be judged by embedding a few again",
+    )
+    made_at: datetime
+
+    def same_arithmetic(self, other: "EmbeddingStamp") -> bool:
+        """Whether both stamps name one engine, weights and runtime (the processor is judged by the vectors)."""
+        return (self.engine, self.weights, self.runtime) == (other.engine, other.weights, other.runtime)
+
+    def describe(self) -> str:
+        return f"{self.engine} ({self.runtime}) on {self.processor.describe()}"
+
+
 class Embedder(Protocol):
     name: str
     dimension: int
+    runtime: str
+    weights: str
+    exact: bool  # see EmbeddingStamp.exact
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
@@ -48,6 +104,9 @@ class TorchEmbedder:
         self.batch_size = batch_size
         self.dimension = self.model.get_embedding_dimension()
         self.name = f"torch:{model_path.name}"
+        self.runtime = f"torch {torch.__version__}"
+        self.weights = weights_digest(model_path)
+        self.exact = True
 
     def embed(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(
@@ -76,6 +135,9 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.dimension = self.session.get_outputs()[0].shape[-1] or 384
         self.name = f"onnx{'-int8' if int8 else ''}:{model_path.name}"
+        self.runtime = f"onnxruntime {ort.__version__}"
+        self.weights = weights_digest(model_path)
+        self.exact = not int8
         self._lock = threading.Lock()  # one tokenizer, shared; onnxruntime sessions are thread-safe
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -104,11 +166,23 @@ class OnnxEmbedder:
         return out
 
 
+def stamp_of(embedder: Embedder) -> EmbeddingStamp:
+    """What makes this process's vectors, on this machine, now."""
+    return EmbeddingStamp(engine=embedder.name, weights=embedder.weights, runtime=embedder.runtime,
+                          processor=processor(), exact=embedder.exact, made_at=datetime.now().astimezone())  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def weights_digest(model_path: Path) -> str:
+    weights = model_path / "model.safetensors"
+    if not weights.exists():
+        return "unknown"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+
+
 def _exported(model_path: Path, cache_dir: Path, int8: bool) -> Path:
     """Export the model to ONNX once per weights file; writes go to a temp name, then rename."""
-    weights = model_path / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    target_dir = cache_dir / f"{model_path.name}-{digest}"
+    target_dir = cache_dir / f"{model_path.name}-{weights_digest(model_path)}"
     fp32 = target_dir / "model.onnx"
     int8_path = target_dir / "model-int8-per-channel.onnx"
     if not fp32.exists():

@@ -39,7 +39,9 @@ from core.analysis import Analysis, FindingRow, FindingSource, VersionReview, Ve
 from core.audit import GENESIS, AuditVerification, entry_hash
 from core.auth import ApiKeyInfo, AuditEntry, Principal, User
 from core.chat import ChatTurn
+from core.embeddings import EmbeddingStamp
 from core.documents import (
+    AGREEMENT_KINDS,
     Chunk,
     Document,
     DocumentDetail,
@@ -54,7 +56,7 @@ from core.identifiers import number_like
 from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
-from core.versions import Placement, judge_version
+from core.versions import Placement, amends, is_amendment, judge_version, keyed_by_number
 from core.workflow import FindingChange, FindingState, FindingStatus, applied, replayed
 
 metadata = MetaData()
@@ -358,6 +360,15 @@ login_attempts = Table(
 )
 _LOGIN_LOCK = 7_341_903
 
+# One row: which arithmetic (engine, weights, runtime, processor) made the vectors of the index, so that vectors
+# of another are never mixed with them (retrieval/arithmetic.py).
+embedding_stamps = Table(
+    "embedding_stamps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("stamp", JSON, nullable=False),
+)
+
 # One row; bumped on every change so that in-memory indexes (BM25) know when to rebuild.
 corpus_state = Table(
     "corpus_state",
@@ -406,12 +417,15 @@ class RecordStore:
         prepared: PreparedDocument,
         in_transaction: Callable[[], None] = lambda: None,
         audit: AuditEntry | None = None,
+        amendments: list[str] = (),
     ) -> None:
-        """Store a document; supersede the current version with the same key. All or nothing, its audit entry
-        included."""
+        """Store a document; supersede the current version with the same key; link the stored `amendments` of it
+        to it. All or nothing, its audit entry included."""
         doc = prepared.document
         with self.engine.begin() as conn:
             _recognise_known_numbers(conn, prepared)
+            if amendments:
+                conn.execute(update(documents).where(documents.c.id.in_(list(amendments))).values(related_to=doc.id))
             if doc.supersedes:
                 conn.execute(
                     update(documents)
@@ -805,13 +819,45 @@ class RecordStore:
         with self.engine.connect() as conn:
             return conn.execute(select(job_files.c.data).where(job_files.c.job_id == job_id)).scalar_one_or_none()
 
+    # --- the vectors' arithmetic ------------------------------------------------------------------
+
+    def embedding_stamp(self) -> EmbeddingStamp | None:
+        with self.engine.connect() as conn:
+            stamp = conn.execute(select(embedding_stamps.c.stamp)).scalar_one_or_none()
+        return EmbeddingStamp.model_validate(stamp) if stamp else None
+
+    def set_embedding_stamp(self, stamp: EmbeddingStamp) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(embedding_stamps.delete())
+            conn.execute(embedding_stamps.insert().values(id=1, stamp=stamp.model_dump(mode="json")))
+
+    def sample_chunks(self, n: int) -> list[tuple[Chunk, Document]]:
+        """`n` passages, the same ones on every call while the store holds them (the first ids in order)."""
+        query = select(chunks.c.id).order_by(chunks.c.id).limit(n)
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(query).scalars())
+        found = self.chunks_by_id(ids)
+        docs = self.documents_by_id(list({c.document_id for c in found.values()}))
+        return [(found[i], docs[found[i].document_id]) for i in ids if i in found]
+
     # --- reads --------------------------------------------------------------------------------
 
     def next_version(self, prepared: PreparedDocument, writer: Principal | None = None) -> Placement:
         """Where the document goes: numbered as the next version of the current one with its key when it reads
-        as one (core.versions); else beside it, linked, superseding nothing, and why, in words. A record the
-        `writer` may not see is neither superseded nor linked nor named: the new one goes beside it as if it
-        were not there (the refusal is for the audit trail, not for the writer)."""
+        as one (core.versions); else beside it, linked, superseding nothing, and why, in words; an amendment beside
+        the agreement it amends, linked to it. A record the `writer` may not see is neither superseded nor linked
+        nor named: the new one goes beside it as if it were not there (the refusal is for the audit trail, not
+        for the writer)."""
+        doc = prepared.document
+        if is_amendment(doc):
+            return self._amendment_placement(prepared, writer)
+        placement = self._placement(prepared, writer)
+        if doc.kind in AGREEMENT_KINDS:  # amendments that came before their agreement are linked to it now
+            placement.amendments = [d.id for d in self._unlinked_amendments()
+                                    if amends(d, doc) and (writer is None or writer.sees(d.metadata.programs, d.metadata.sites))]  # fmt: skip
+        return placement
+
+    def _placement(self, prepared: PreparedDocument, writer: Principal | None) -> Placement:
         doc = prepared.document
         previous = self.current_with_key(doc.document_key)
         if previous is None:
@@ -820,16 +866,44 @@ class RecordStore:
         if writer is not None and not writer.sees(previous.metadata.programs, previous.metadata.sites):
             doc = doc.model_copy(update={"document_key": beside})
             return Placement(prepared=prepared.model_copy(update={"document": doc}), refused=previous)
-        judgement = judge_version(doc, previous)
+        new_text = "\n".join(p.text for p in prepared.pages)
+        judgement = judge_version(doc, previous, new_text, "\n".join(p.text for p in self.pages(previous.id)))
         why = "; ".join(judgement.reasons)
         if judgement.is_version:
             doc = doc.model_copy(update={"version": previous.version + 1, "supersedes": previous.id})
             return Placement(prepared=prepared.model_copy(update={"document": doc}), previous=previous,
                              note=f"a new version of {previous.filename}: {why}")  # fmt: skip
+        if not keyed_by_number(doc):  # a generic title in common says nothing of a link: another document
+            doc = doc.model_copy(update={"document_key": beside})
+            return Placement(prepared=prepared.model_copy(update={"document": doc}),
+                             note=f"shares its title with {previous.filename} but is not a new version of it ({why}): "
+                                  "stored as a document of its own")  # fmt: skip
         doc = doc.model_copy(update={"document_key": beside, "related_to": previous.id})
         return Placement(prepared=prepared.model_copy(update={"document": doc}),
                          note=f"names {previous.filename} but is not a new version of it ({why}): stored beside it, "
                               "linked")  # fmt: skip
+
+    def _unlinked_amendments(self) -> list[Document]:
+        """Current agreements keyed by themselves (an amendment's key ends in its hash) and linked to nothing."""
+        query = select(documents).where(
+            documents.c.kind.in_([k.value for k in AGREEMENT_KINDS]) & documents.c.related_to.is_(None)
+            & documents.c.document_key.like("%~%") & (documents.c.status == DocumentStatus.CURRENT.value)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return [d for d in (_document(r) for r in conn.execute(query).mappings()) if is_amendment(d)]
+
+    def _amendment_placement(self, prepared: PreparedDocument, writer: Principal | None) -> Placement:
+        doc = prepared.document
+        agreements = [
+            d for kind in AGREEMENT_KINDS for d in self.list_documents(kind=kind)
+            if amends(doc, d) and (writer is None or writer.sees(d.metadata.programs, d.metadata.sites))
+        ]  # fmt: skip
+        if not agreements:
+            return Placement(prepared=prepared, note=f"amends {doc.metadata.agreement.amends[:120]}, which is not stored")
+        agreement = agreements[-1]
+        doc = doc.model_copy(update={"related_to": agreement.id})
+        return Placement(prepared=prepared.model_copy(update={"document": doc}),
+                         note=f"an amendment of {agreement.filename}: stored beside it, linked, replacing nothing")  # fmt: skip
 
     def generation(self) -> int:
         with self.engine.connect() as conn:

@@ -37,7 +37,7 @@ from core.documents import (
     Page,
     PreparedDocument,
 )
-from core.embeddings import Embedder, OnnxEmbedder, TorchEmbedder, default_model_path
+from core.embeddings import Embedder, OnnxEmbedder, TorchEmbedder, default_model_path, make_embedder, processor
 from core.search import SearchMode
 from core.portfolio import load_portfolio
 from core.store import RecordStore
@@ -48,10 +48,6 @@ from ingestion.pipeline import prepare
 from retrieval.corpus import Corpus, _payload, embedding_text
 from retrieval.vector_stores.keyword_shard import KeywordIndex
 from retrieval.vector_stores import open_vector_store
-
-# the instruction sets that decide how fast the embedding model runs on a CPU
-_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8")
-
 
 class Machine(BaseModel):
     cpu: str
@@ -117,10 +113,8 @@ def percentile_ms(seconds: list[float], q: float) -> float:
 
 
 def machine() -> Machine:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)}
-    flags, model = fields.get("flags", "").split(), fields.get("model name", "unknown")
-    return Machine(cpu=model, cores=os.cpu_count() or 1, features=[f for f in _FEATURES if f in flags],
+    cpu = processor()
+    return Machine(cpu=cpu.model, cores=os.cpu_count() or 1, features=cpu.features,
                    load_average_start=os.getloadavg()[0])  # fmt: skip
 
 
@@ -322,7 +316,7 @@ def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads
     with tempfile.TemporaryDirectory(prefix="cdmo-bench-") as tmp, LoadSampler() as load:
         work = Path(tmp)
         model, cache = default_model_path(), work / "models"
-        int8 = OnnxEmbedder(model, cache, int8=True, batch_size=8, threads=threads)  # the default backend
+        default = make_embedder(Settings(data_dir=work, threads=threads))
         ingestion, quality, embedding = None, None, []
         if not search_only:
             torch_embedder = TorchEmbedder(model, 32, threads)
@@ -335,10 +329,10 @@ def run(corpus_dir: Path, sizes: list[int], engines: list[VectorEngine], threads
         if not search_only:
             texts = [embedding_text(d, c.section, c.text) for d, c in base]
             texts = (texts * (512 // len(texts) + 1))[:512]
-            embedding = bench_embedding([torch_embedder, OnnxEmbedder(model, cache, False, 8, threads), int8], texts)
+            embedding = bench_embedding([torch_embedder, default, OnnxEmbedder(model, cache, True, 8, threads)], texts)
             bench_backend_quality(corpus_dir, work, embedding)
-        base_vectors = int8.embed([embedding_text(d, c.section, c.text) for d, c in base])
-        search = [bench_search(e, n, base, base_vectors, int8, work) for n in sizes for e in engines]
+        base_vectors = default.embed([embedding_text(d, c.section, c.text) for d, c in base])
+        search = [bench_search(e, n, base, base_vectors, default, work) for n in sizes for e in engines]
     if load.samples:
         host.load_average_mean = round(statistics.mean(load.samples), 2)
         host.load_average_max = round(max(load.samples), 2)

@@ -6,7 +6,7 @@ from core.analysis import Analysis, AnalysisKind, FindingRow, FindingSource, gap
 from core.audit import audit_entry
 from core.auth import Principal
 from core.config import Settings
-from core.documents import DocumentDetail, DocumentKind, PreparedDocument
+from core.documents import DocumentDetail, DocumentKind, PreparedDocument, QualitySection
 from core.investigations import InvestigationEvent
 from core.meaning import meaning
 from core.observations import RegulatoryFindings
@@ -21,17 +21,22 @@ from extraction.triage import assemble
 
 log = logging.getLogger(__name__)
 TRIAGED_KINDS = (DocumentKind.DEVIATION_REPORT, DocumentKind.OOS_INVESTIGATION, DocumentKind.CHANGE_CONTROL)
-ANALYSED_KINDS = (DocumentKind.QTA, *TRIAGED_KINDS, *OBSERVATION_KINDS)
+REVIEWED_KINDS = (DocumentKind.QTA, DocumentKind.COMMERCIAL_AGREEMENT)  # the latter: its quality section, if any
+ANALYSED_KINDS = (*REVIEWED_KINDS, *TRIAGED_KINDS, *OBSERVATION_KINDS)
 Result = QtaReview | InvestigationEvent | RegulatoryFindings
 # how much an observation weighs, by who made it: an FDA warning letter is the gravest finding a partner can have
 _OBSERVATION_SEVERITY = {DocumentKind.REGULATORY_LETTER: "high", DocumentKind.INSPECTION_OBSERVATIONS: "medium",
                          DocumentKind.AUDIT_REPORT: "medium"}  # fmt: skip
 
 
-def source_of(document: PreparedDocument | DocumentDetail) -> SourceText:
-    if isinstance(document, PreparedDocument):
-        return SourceText(document.document, document.pages, document.chunks)
-    return SourceText(document, document.pages, document.chunks)
+def source_of(document: PreparedDocument | DocumentDetail, within: QualitySection | None = None) -> SourceText:
+    """The document as extraction reads it; `within` a section, only the passages that start inside it (their
+    offsets still the page's)."""
+    doc = document.document if isinstance(document, PreparedDocument) else document
+    chunks = document.chunks
+    if within is not None:
+        chunks = [c for c in chunks if (within.page, within.start) <= (c.page, c.start) < (within.end_page, within.end)]
+    return SourceText(doc, document.pages, chunks)
 
 
 class Extractor:
@@ -66,6 +71,25 @@ class Extractor:
             grounding=grounding,
         )
 
+    def review_agreement(self, document: PreparedDocument | DocumentDetail, playbook: Playbook | None = None) -> QtaReview:
+        """A quality agreement reviewed whole; of a commercial agreement, its quality section alone (none without
+        one), and the review says which. Asked for explicitly (`review_qta` of a file), a commercial agreement with
+        no quality section is read whole, and the review says that too."""
+        doc = document.document if isinstance(document, PreparedDocument) else document
+        if doc.kind != DocumentKind.COMMERCIAL_AGREEMENT:
+            return self.review_qta(source_of(document), playbook)
+        identity = doc.metadata.agreement
+        name, section = (identity.name if identity else None) or "commercial agreement", identity and identity.quality_section
+        if section is None:
+            review = self.review_qta(source_of(document), playbook)
+            return review.model_copy(update={"scope": f"this {name} is not a quality agreement and has no quality "
+                                                      "section: it was read whole against the playbook"})  # fmt: skip
+        review = self.review_qta(source_of(document, within=section), playbook)
+        scope = f'the quality section "{section.heading}" (from p. {section.page}) of this {name}, not a quality agreement'
+        if section.refers_to_quality_agreement:
+            scope += "; the section says a separate quality agreement governs, so its gaps are shown, not raised"
+        return review.model_copy(update={"scope": scope, "governed_elsewhere": section.refers_to_quality_agreement})
+
     def triage(self, source: SourceText, agreement: SourceText | None = None) -> InvestigationEvent:
         """The event; lateness is judged against `agreement`, by default the site's current QTA in the corpus."""
         source.parties = source.parties or self.portfolio.sponsor_names
@@ -90,7 +114,11 @@ class Extractor:
         """Review or triage a stored document by its kind, and store the result (replacing any earlier one);
         with `actor`, audited in the same transaction."""
         detail = self.store.detail(document_id)
-        if detail.kind == DocumentKind.QTA:
+        if detail.kind == DocumentKind.COMMERCIAL_AGREEMENT:
+            if not (detail.metadata.agreement and detail.metadata.agreement.quality_section):
+                return None  # searchable, not reviewed: it is not a quality agreement and has no quality section
+            result = self.review_agreement(detail)
+        elif detail.kind == DocumentKind.QTA:
             result: QtaReview | InvestigationEvent = self.review_qta(source_of(detail))
             self.save(result, detail, actor)
             # the site's events were judged against the agreement in force before: judge them again
@@ -124,7 +152,7 @@ class Extractor:
                            severity=f.severity.value, site=site, programs=meta.programs, summary=f"{f.title}: {f.reason}",
                            evidence=f.evidence[0] if f.evidence else None)
                 for f in result.findings
-                if f.status != ElementStatus.PRESENT
+                if f.status != ElementStatus.PRESENT and not result.governed_elsewhere
             ]  # fmt: skip
         elif isinstance(result, RegulatoryFindings):
             # linked to the site the document concerns by its FEI or name and place, not by any name it mentions

@@ -13,6 +13,13 @@ from core.documents import Block, BlockKind, ParsedDocument
 from core.headings import NUMBERED_HEADING
 from core.tables import Table, column_starts, fits_columns, parse_table
 
+# lines that file a document rather than name it: an exhibit number, a confidentiality or execution stamp, a page
+_FILING_LABEL = re.compile(
+    r"^\s*(\[[^\]]{0,100}\]|(confidential( treatment requested)?|execution (version|copy)|conformed copy|final( version)?"
+    r"|redacted( version)?|draft)|ex(hibit|h\.?)?\s*[\w.()-]{1,12}|source:.*|page \d+.*|[\d.]{1,8}|-\s*\d+\s*-"
+    r"|table of contents)\s*$",
+    re.I,
+)
 _LIST_ITEM = re.compile(r"^\s*([-\u2022\u25aa\u25cf*\u2013]|\(?[a-z]\)|\(?[ivx]{1,4}\)|\d{1,2}\))\s+\S")
 _COLUMNS = re.compile(r"\S(\s{3,}|\s*\|\s*)\S")
 
@@ -93,9 +100,20 @@ def _line_spans(block: Block) -> list[tuple[int, int]]:
     return spans
 
 
+def is_filing_label(line: str) -> bool:
+    return bool(_FILING_LABEL.match(line))
+
+
 def first_heading(blocks) -> str:
-    """A title from the text: the document's opening line when it is short and no sentence, else its first heading."""
-    opening = blocks[0].text.split("\n")[0].strip()
+    """A title from the text: the document's opening line when it is short and no sentence, else its first heading;
+    lines that only file the document ("EXHIBIT 10.1", "[Confidential Treatment Requested]") are passed over."""
+    lines = [line.strip() for b in blocks[:8] for line in b.text.split("\n")[:4] if line.strip()]
+    opening = next((line for line in lines if not is_filing_label(line)), lines[0] if lines else "")
     if len(opening.split()) <= 12 and not opening.endswith("."):
         return opening
-    return next((b.text for b in blocks if b.kind == "heading"), opening[:80])
+    return heading_title(blocks) or opening[:80]
+
+
+def heading_title(blocks) -> str | None:
+    """The first heading that is not a filing label."""
+    return next((b.text for b in blocks if b.kind == BlockKind.HEADING and not is_filing_label(b.text)), None)

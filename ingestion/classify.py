@@ -6,6 +6,9 @@
 - Structure: labelled fields, headings and table columns typical of the kind (prompts/reading_bank.yaml),
   each counted at most twice so that a long document does not win by length.
 - Meaning: the opening's similarity to the bank's example openings of each kind.
+- Agreement name: the name an agreement gives itself (ingestion/agreements.py) says whether it is a quality
+  agreement (a quality, technical or GMP agreement) or a commercial one (supply, licence, joint venture ...),
+  whatever its file's first line ("EXHIBIT 10.1") says; an amendment is of its agreement's kind.
 Kinds the service does not analyse (procedures, certificates, letters) compete as `other`, so that an SOP
 about deviations is not read as a deviation. The confidence is the winner's share of the two best scores.
 A document that is unsure between an investigation and something else, and has an investigation's
@@ -15,13 +18,16 @@ structure, is read as an investigation so that it is triaged, and its reasons sa
 import re
 
 from core.config import Settings
-from core.documents import DocumentKind, KindReading, ParsedDocument
+from core.documents import AgreementIdentity, DocumentKind, KindReading, ParsedDocument
 from core.meaning import ReadingBank, load_bank, meaning
+from ingestion.agreements import says_quality
 
 _TITLE_PARTS = re.compile(r"\s+[-\u2013\u2014:|]\s+|:\s+")
 _LEAD, _LATER = 10.0, 2.5  # a kind phrase leading the title's first part; one in a later part
 _FIRST_ONLY = 4.0  # bonus for the phrase that comes first in the first part
 _MEANING_FLOOR, _MEANING_WEIGHT = 0.35, 12.0
+_NAMED = 10.0  # an agreement's own name: as strong as a title leading with its kind
+_UNNAMED = 4.0
 _OPENING = 700  # characters of text the meaning signal reads after the title
 _BODY = 5000  # characters the structure signals read
 _INVESTIGATIONS = (DocumentKind.DEVIATION_REPORT, DocumentKind.OOS_INVESTIGATION)
@@ -37,7 +43,7 @@ OWN_PREFIXES = {
 }
 
 
-def classify(parsed: ParsedDocument, settings: Settings | None = None) -> KindReading:
+def classify(parsed: ParsedDocument, settings: Settings | None = None, agreement: AgreementIdentity | None = None) -> KindReading:
     bank = load_bank(settings.reading_bank_path if settings else None)
     body = "\n".join(p.text for p in parsed.pages)[:_BODY]
     scores: dict[str, float] = {}
@@ -50,6 +56,8 @@ def classify(parsed: ParsedDocument, settings: Settings | None = None) -> KindRe
     names = [*bank.kinds, *(f"other:{n}" for n in bank.other)]
     _title_signal(parsed.title, bank, names, add)
     _prefix_signal(parsed.title, add)
+    if agreement is not None:
+        _agreement_signal(agreement, add)
     for name in names:
         entry = bank.kinds.get(name) or bank.other[name.split(":", 1)[1]]
         for pattern, weight in entry.structure:
@@ -80,6 +88,17 @@ def _title_signal(title: str, bank: ReadingBank, names: list[str], add) -> None:
                 add(name, _LATER, f"title names '{phrase}' after its first part")
     if first_hit:
         add(first_hit[1], _FIRST_ONLY, "the title's first kind phrase")
+
+
+def _agreement_signal(agreement: AgreementIdentity, add) -> None:
+    if agreement.amends and not says_quality(agreement.name):
+        kind = DocumentKind.QTA if says_quality(agreement.amends) else DocumentKind.COMMERCIAL_AGREEMENT
+        add(kind.value, _NAMED, f"amends a {agreement.amends[:60]}")
+    elif agreement.name:
+        kind = DocumentKind.QTA if says_quality(agreement.name) else DocumentKind.COMMERCIAL_AGREEMENT
+        add(kind.value, _NAMED, f"calls itself a {agreement.name[:60]}")
+    elif agreement.parties:  # an agreement between named parties that gives itself no name: most are commercial
+        add(DocumentKind.COMMERCIAL_AGREEMENT.value, _UNNAMED, "an agreement between named parties, of no name")
 
 
 def _prefix_signal(title: str, add) -> None:

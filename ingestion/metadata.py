@@ -54,19 +54,25 @@ def document_key(parsed: ParsedDocument, kind: DocumentKind, metadata: DocumentM
         return f"email:{content_hash}"  # each message is its own document, even one whose text repeats another's
     if kind == DocumentKind.BATCH_RECORD and metadata.batch_ids:
         return f"{kind.value}:{metadata.batch_ids[0]}"
+    if metadata.agreement and metadata.agreement.amends:  # an amendment is a document of its own, linked to its agreement
+        return f"{kind.value}:{_title_key(parsed.title)[:180]}~{content_hash[:12]}"
     head = parsed.title + "\n" + (parsed.pages[0].text[:600] if parsed.pages else "")
     own = [i for i in DOCUMENT_ID.findall(head) if i.split("-")[0] in OWN_PREFIXES.get(kind, ())]
     own = own or [i for i in metadata.document_ids if i in parsed.title]
     if own:
         return f"{kind.value}:{own[0]}"
-    title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", parsed.title, flags=re.I)
-    title = re.sub(r"\W+", " ", title).strip().lower()
+    title = _title_key(parsed.title)
     # minutes, regulators' letters and 483s ("WARNING LETTER", "Form FDA 483") and documents of no analysed kind
     # share titles across dates
     dated = kind in (DocumentKind.MEETING_MINUTES, DocumentKind.OTHER, DocumentKind.REGULATORY_LETTER,
                      DocumentKind.INSPECTION_OBSERVATIONS) and metadata.document_date  # fmt: skip
     suffix = f"@{metadata.document_date}" if dated else ""
     return f"{kind.value}:{title[:200]}{suffix}"  # bounded: the column holds 255 characters
+
+
+def _title_key(title: str) -> str:
+    title = re.sub(r"\b(rev(ision)?|version|v)\.?\s*[\d.]+\b", "", title, flags=re.I)
+    return re.sub(r"\W+", " ", title).strip().lower()
 
 
 def _dates(text: str) -> list[date]:

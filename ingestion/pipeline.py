@@ -1,14 +1,16 @@
 """One file in, one PreparedDocument out (nothing stored yet), or an IngestError naming the file."""
 
 import hashlib
+import re
 
 from core.config import Settings
-from core.documents import Document, PreparedDocument
+from core.documents import AGREEMENT_KINDS, Document, DocumentKind, PreparedDocument
 from core.errors import IngestError
 from core.portfolio import Portfolio
 from core.store import utcnow
 from core.work import current as current_work
 from core.work import file_work, step
+from ingestion.agreements import quality_section, read_agreement
 from ingestion.blocks import tables_of
 from ingestion.chunking import chunk_document
 from ingestion.classify import classify
@@ -16,6 +18,9 @@ from ingestion.filetypes import detect_file_type, safe_filename
 from ingestion.guards import check_archive, check_size
 from ingestion.metadata import document_key, extract_metadata
 from ingestion.parsers import parse
+
+
+_NAMES_AGREEMENT = re.compile(r"\b(agreement|contract|amendment|addendum)\b", re.I)
 
 
 def content_hash(data: bytes) -> str:
@@ -41,10 +46,16 @@ def _prepare(name: str, data: bytes, settings: Settings, portfolio: Portfolio) -
     digest = content_hash(data)
     doc_id = digest[:24]
     step("classifying and chunking")
-    reading = classify(parsed, settings)
+    agreement = read_agreement(parsed)
+    reading = classify(parsed, settings, agreement)
     kind = reading.kind
+    if kind in AGREEMENT_KINDS and agreement.name and not _NAMES_AGREEMENT.search(parsed.title):
+        parsed = parsed.model_copy(update={"title": agreement.name})  # "SUPPLY AGREEMENT", not "10. TERMINATION."
+    if kind == DocumentKind.COMMERCIAL_AGREEMENT:
+        agreement.quality_section = quality_section(parsed)
     metadata = extract_metadata(parsed, portfolio).model_copy(
-        update={"kind_confidence": reading.confidence, "kind_reasons": reading.reasons}
+        update={"kind_confidence": reading.confidence, "kind_reasons": reading.reasons,
+                "agreement": agreement if kind in AGREEMENT_KINDS else None}  # fmt: skip
     )
     chunks = chunk_document(parsed, doc_id, settings.chunk_target_words, settings.chunk_max_words)
     if not chunks:

@@ -15,12 +15,14 @@ from core.audit import audit_entry
 from core.auth import AuditEntry, Principal
 from core.config import Settings
 from core.documents import Chunk, Document, DocumentStatus, IngestResult, IngestStatus, PreparedDocument
-from core.embeddings import Embedder, shared_embedder
-from core.errors import IndexUnreadable, StoreBusyError
+from core.consistency import ArithmeticReport, ArithmeticState
+from core.embeddings import Embedder, shared_embedder, stamp_of
+from core.errors import IndexUnreadable, IngestError, StoreBusyError
 from core.identifiers import identifiers_in
 from core.ownership import claim_store
 from core.search import SearchFilters, SearchHit, SearchMode
 from core.store import RecordStore
+from retrieval import arithmetic
 from retrieval.hybrid import IdentifierMatches, relative_score_fusion
 from retrieval.vector_stores.keyword_shard import KeywordIndex
 from retrieval.vector_stores import ChunkPayload, VectorStore, date_key, open_vector_store
@@ -33,8 +35,19 @@ def embedding_text(document: Document, section: str, text: str) -> str:
     return f"{document.title}\n{section}\n{text}" if section and section not in text[:200] else f"{document.title}\n{text}"
 
 
+_BATCH = 256  # passages embedded and written at a time when many are embedded again
+
+
 class Corpus:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, vectors: VectorStore | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        vectors: VectorStore | None = None,
+        reembed_at_open: bool | None = None,
+    ):
+        """`reembed_at_open`: whether vectors of another arithmetic are embedded again now (default: the setting);
+        a check opens without, to report them."""
         self.settings = settings
         # the data folder's lock first: another process's engine files are never opened (StoreBusyError)
         self.ownership = claim_store(settings)
@@ -46,9 +59,45 @@ class Corpus:
             self.keywords = KeywordIndex.opened(settings.keywords_path)
             if self.keywords.count() != self.store.counts()["chunks"]:
                 self.sync_keywords()
+            self.arithmetic = self._arithmetic(settings.reembed_at_open if reembed_at_open is None else reembed_at_open)
         except BaseException:
             self.ownership.release()
             raise
+
+    def _arithmetic(self, reembed: bool) -> ArithmeticReport:
+        """Whether the stored vectors are this machine's (retrieval.arithmetic); when not and `reembed`, every
+        passage is embedded again from the records, and the index is stamped with what made it."""
+        sample = self.store.sample_chunks(arithmetic.SAMPLE)
+        try:
+            kept = self.vectors.vectors([c.id for c, _ in sample])
+        except Exception as exc:  # a damaged segment: every read of the index fails
+            raise IndexUnreadable(str(self.settings.vectors_path)) from exc
+        pairs = [(c, d) for c, d in sample if c.id in kept]
+        exact = pairs and self.embedder.exact  # an int8 index is judged by its stamp alone
+        fresh = self.embedder.embed([embedding_text(d, c.section, c.text) for c, d in pairs]) if exact else []
+        report = arithmetic.judge(self.store.embedding_stamp(), stamp_of(self.embedder), [kept[c.id] for c, _ in pairs], fresh)
+        if report.state == ArithmeticState.DIFFERS:
+            log.warning("%s: %s", report.words, "embedding every passage again" if reembed else "uploads are refused")
+            if reembed:
+                report = arithmetic.reembedded(report, self.reembed_all(), "when the store opened")
+        elif report.state == ArithmeticState.NEW or (report.state == ArithmeticState.SAME and report.stored is None):
+            self.store.set_embedding_stamp(report.current)  # the vectors from now on, or those found to be ours
+        return report
+
+    def reembed(self, rows: list[tuple[Chunk, Document]]) -> None:
+        """Embed passages again from their records and write their vectors (with their documents' payloads)."""
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            vectors = self.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
+            self.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
+
+    def reembed_all(self) -> int:
+        """Every passage embedded again by this machine's embedder, which is from now on the index's."""
+        with self._lock:
+            rows = list(self.store.iter_all_chunks())
+            self.reembed(rows)
+            self.store.set_embedding_stamp(stamp_of(self.embedder))
+            return len(rows)
 
     def keyword_drift(self) -> list[str]:
         """Passages whose keyword point is missing, stale (status) or has no chunk."""
@@ -98,6 +147,9 @@ class Corpus:
         doc = prepared.document
         if (existing := self.store.find_by_hash(doc.content_hash)) is not None:
             return _result(existing, IngestStatus.UNCHANGED)
+        if not self.arithmetic.mixable:
+            raise IngestError(doc.filename, f"not stored: {self.arithmetic.words}; stop the server and run "
+                                            "`cdmo check --repair`, which embeds every passage again")  # fmt: skip
         # embedding is the slow part: done before taking the lock, so other writes are not held up
         vectors = self._embedded(doc, prepared.chunks)
         with self._lock:
@@ -122,7 +174,7 @@ class Corpus:
                     self._set_status(previous.id, DocumentStatus.SUPERSEDED)
 
             try:
-                self.store.add(prepared, in_transaction=write_indexes, audit=entry)
+                self.store.add(prepared, in_transaction=write_indexes, audit=entry, amendments=placement.amendments)
             except BaseException:
                 self.vectors.delete_document(doc.id)
                 self.keywords.delete_document(doc.id)

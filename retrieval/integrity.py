@@ -1,7 +1,8 @@
 """Are the vector and keyword indexes what the records say they should be — and, with repair, make them so.
 
-The records win: they are written in one transaction, the index is derived from them. Three kinds of
-damage are looked for: drift (a chunk without a point, a point without a chunk, a stale current/superseded
+The records win: they are written in one transaction, the index is derived from them. Four kinds of
+damage are looked for: vectors of another arithmetic (retrieval.arithmetic: another engine, model or processor
+made them), which a repair embeds again, every one; drift (a chunk without a point, a point without a chunk, a stale current/superseded
 flag, as a crash between the two writes leaves), silent damage (vectors whose bytes were changed: every
 request still answers, but the nearest passages are wrong), found by embedding a sample of chunks again
 and comparing; and an index that cannot be opened or read at all, which a repair rebuilds from the records
@@ -17,13 +18,14 @@ import numpy as np
 
 from core.config import Settings
 from core.consistency import ConsistencyReport
+from core.consistency import ArithmeticState
 from core.errors import IndexUnreadable
-from retrieval.corpus import Corpus, _payload, embedding_text
+from retrieval import arithmetic
+from retrieval.corpus import Corpus, embedding_text
 
 log = logging.getLogger(__name__)
 SAMPLE = 200  # chunks embedded again per check (all of them when damage is found and a repair asked)
-_SAME = 0.95  # cosine between a stored vector and a fresh one, below which the stored one is damaged
-_BATCH = 256
+_BATCH = 256  # vectors read and compared at a time
 
 
 def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE) -> ConsistencyReport:
@@ -46,16 +48,18 @@ def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE
         report.damaged_vectors = _damaged(corpus, by_chunk, checked)
         report.vectors_checked = len(checked)
         report.keyword_drift = corpus.keyword_drift()
+        report.arithmetic = corpus.arithmetic
+        if repair and corpus.arithmetic.state == ArithmeticState.DIFFERS:
+            corpus.arithmetic = report.arithmetic = arithmetic.reembedded(corpus.arithmetic, corpus.reembed_all(), "by the repair")
+            report.damaged_vectors = []  # every vector was just made afresh
+            report.repaired = True
         if repair and report.damaged_vectors and len(checked) < len(present):
             report.damaged_vectors = _damaged(corpus, by_chunk, present)  # damage seen: look at every vector
             report.vectors_checked = len(present)
         if repair and not report.consistent:
             corpus.vectors.delete_points(report.orphan_points)
             redo = sorted(set(report.missing_vectors + report.wrong_status + report.damaged_vectors))
-            for start in range(0, len(redo), _BATCH):
-                batch = [by_chunk[i] for i in redo[start : start + _BATCH]]
-                vectors = corpus.embedder.embed([embedding_text(d, c.section, c.text) for c, d in batch])
-                corpus.vectors.upsert([c.id for c, _ in batch], vectors, [_payload(d) for _, d in batch])
+            corpus.reembed([by_chunk[i] for i in redo])
             corpus.sync_keywords()
             report.repaired = True
         return report
@@ -73,7 +77,7 @@ def _damaged(corpus: Corpus, by_chunk: dict, ids: list[str]) -> list[str]:
         for i, vector in zip(batch, fresh):
             kept = stored.get(i)
             norm = float(np.linalg.norm(kept)) if kept is not None else 0.0
-            if kept is None or not np.isfinite(norm) or norm == 0 or float(kept @ vector) / norm < _SAME:
+            if kept is None or not np.isfinite(norm) or norm == 0 or float(kept @ vector) / norm < arithmetic.DAMAGED:
                 damaged.append(i)
     return sorted(damaged)
 
@@ -82,7 +86,7 @@ def check_store(settings: Settings, repair: bool = False) -> ConsistencyReport:
     """Open the corpus and check it (`cdmo check`); an index that cannot be opened or read is reported, and
     with repair rebuilt from the records after its folder is moved aside (kept, never deleted here)."""
     try:
-        corpus = Corpus(settings)
+        corpus = Corpus(settings, reembed_at_open=False)  # vectors of another arithmetic are reported, or repaired
     except IndexUnreadable as exc:
         return _rebuilt(settings, str(exc)) if repair else ConsistencyReport(chunks=0, points=0, unreadable=str(exc))
     try:
@@ -102,7 +106,7 @@ def _rebuilt(settings: Settings, reason: str) -> ConsistencyReport:
     aside = settings.vectors_path.with_name(f"{settings.vectors_path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     shutil.move(settings.vectors_path, aside)
     log.warning("rebuilding the vector index from the records; the damaged one is in %s", aside)
-    corpus = Corpus(settings)
+    corpus = Corpus(settings, reembed_at_open=False)
     try:
         report = check_consistency(corpus, repair=True)
     finally:

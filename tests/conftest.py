@@ -89,7 +89,7 @@ def embedder(model_cache):
     """One model for the session: the corpus and the readers' meaning signal use it wherever they ask."""
     from core.embeddings import share_embedder
 
-    shared = OnnxEmbedder(default_model_path(), model_cache, int8=True, batch_size=32, threads=2)  # the default backend
+    shared = OnnxEmbedder(default_model_path(), model_cache, int8=False, batch_size=32, threads=2)  # the default backend
     share_embedder(Settings(), shared)
     return shared
 

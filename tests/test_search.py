@@ -46,10 +46,16 @@ def test_hit_carries_its_citation(sample_corpus):
     assert hit.title and hit.kind and hit.sites
 
 
-def test_dense_retrieval_finds_a_paraphrase(sample_corpus):
-    query = "Is the Irish drug substance plant being sold to an investor?"
-    hits = sample_corpus.search(query, limit=3, mode=SearchMode.DENSE)
-    assert any("Aldren Capital" in h.text for h in hits)
+@pytest.mark.parametrize("query", ["Who is buying the Cork facility?", "Who will own the manufacturing site after the divestment?"])
+def test_dense_retrieval_finds_a_paraphrase(sample_corpus, query):
+    """First by the dense vectors alone, and by a margin: fp32 on two processors differs by about 1e-7 in cosine,
+    so a lead of 0.02 holds on any of them. (The question asked before, "Is the Irish drug substance plant being
+    sold to an investor?", has its six best passages within 0.02 of each other: a tie, which int8 on a VNNI
+    processor broke the other way.)"""
+    best, second = sample_corpus.vectors.search(sample_corpus.embedder.embed([query])[0], 2, SearchFilters())
+    assert "Aldren Capital" in sample_corpus.store.chunks_by_id([best[0]])[best[0]].text
+    assert best[1] - second[1] > 0.02, (best, second)
+    assert "Aldren Capital" in sample_corpus.search(query, limit=1, mode=SearchMode.DENSE)[0].text
 
 
 @pytest.mark.parametrize("mode", list(SearchMode))

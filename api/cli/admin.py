@@ -23,6 +23,9 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
         console.print(report.unreadable, style="red", markup=False, highlight=False)
     if report.rebuilt_from:
         console.print(f"rebuilt from the records; the damaged index was moved to {report.rebuilt_from}", highlight=False)
+    if report.arithmetic is not None:
+        console.print(report.arithmetic.words, style=None if report.arithmetic.mixable else "red", markup=False,
+                      highlight=False)  # fmt: skip
     console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
                   f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
                   f"without a chunk, {len(report.wrong_status)} with a stale status, "

@@ -36,7 +36,7 @@ def eval_retrieval(
 
     from eval import retrieval
 
-    backends = backend or [EmbeddingBackend.ONNX_INT8, EmbeddingBackend.ONNX, EmbeddingBackend.TORCH]
+    backends = backend or [EmbeddingBackend.ONNX, EmbeddingBackend.ONNX_INT8, EmbeddingBackend.TORCH]
     with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
         result = retrieval.run(corpus_dir, Path(work), backends, k)
     categories = sorted({c for s in result.scores for c in s.recall_by_category})
@@ -52,6 +52,58 @@ def eval_retrieval(
         )
     console.print(table)
     _write_report(report, result)
+
+
+@eval_app.command("embeddings")
+def eval_embeddings(
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The sample corpus folder")] = Path("fixtures/corpus"),
+    backend: Annotated[list[EmbeddingBackend] | None, typer.Option(help="Engines to compare (repeatable)")] = None,
+    report: Path = Path("eval/reports/embeddings.json"),
+) -> None:
+    """Each engine's vectors against the fp32 reference on the retrieval gold: cosine and rank agreement at 5, 10."""
+    import tempfile
+
+    from eval import embeddings
+
+    with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
+        result = embeddings.run(corpus_dir, Path(work), backend or [EmbeddingBackend.ONNX, EmbeddingBackend.ONNX_INT8])
+    console.print(f"on {result.processor.describe()}; reference {result.reference}; {result.passages} passages, "
+                  f"{result.questions} questions", highlight=False)  # fmt: skip
+    table = Table("engine", "mean cosine", "lowest cosine", "agreement@5", "agreement@10", "passages/s")
+    for e in result.engines:
+        table.add_row(e.engine, f"{e.mean_cosine:.6f}", f"{e.lowest_cosine:.6f}", f"{e.agreement_at_5:.3f}",
+                      f"{e.agreement_at_10:.3f}", f"{e.passages_per_second:.1f}")  # fmt: skip
+    console.print(table)
+    _write_report(report, result)
+
+
+@eval_app.command("contracts")
+def eval_contracts(
+    source: Annotated[Path | None, typer.Option(help="A folder of .txt contracts; default: the CUAD archive")] = None,
+    report: Path = Path("eval/reports/contracts.json"),
+) -> None:
+    """Real commercial contracts (CUAD v1) prepared and placed as uploads are: kinds, versions, amendments, quality
+    sections, against eval/contracts/cuad_gold.yaml."""
+    import tempfile
+
+    from eval import contracts
+
+    with tempfile.TemporaryDirectory(prefix="cdmo-eval-") as work:
+        placed = contracts.run(Path(work), source or contracts.ARCHIVE)
+    score = contracts.score(placed, contracts.load_gold())
+    s = score.sections
+    table = Table("measure", "value")
+    table.add_row("contracts", str(score.contracts))
+    table.add_row("kinds", ", ".join(f"{k} {n}" for k, n in placed.kinds.items()))
+    table.add_row("typed qta", str(len(score.typed_qta)))
+    table.add_row("filed as a distinct contract's version", str(len(score.wrong_versions)))
+    table.add_row("linked to an unrelated document", str(len(score.wrong_links)))
+    table.add_row("amendments linked to their agreement", f"{score.amendments_linked} of {score.amendments_in_set}")
+    table.add_row("quality sections", f"P {s.precision:.3f} R {s.recall:.3f} ({s.found_right} of {s.with_section}; "
+                                      f"{len(s.found_elsewhere)} elsewhere, {len(s.false)} where none)")  # fmt: skip
+    table.add_row("seconds", f"{placed.seconds:.1f}")
+    console.print(table)
+    _write_report(report, score)
 
 
 @eval_app.command("qa")

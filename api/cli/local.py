@@ -98,24 +98,29 @@ class LocalStore:
             custom = load_playbook(playbook) if playbook else None
         except PlaybookError as exc:
             raise Refused(str(exc)) from None
-        return self._analysed(path, data, "review_qta", lambda extractor, source: extractor.review_qta(source, custom), fmt)
+        return self._analysed(path, data, "review_qta", lambda extractor, prepared: extractor.review_agreement(prepared, custom), fmt)
 
     def triage(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
-        return self._analysed(path, data, "triage", lambda extractor, source: extractor.triage(source), fmt)
+        from extraction.service import source_of
+
+        return self._analysed(path, data, "triage", lambda extractor, prepared: extractor.triage(source_of(prepared)), fmt)
 
     def observations(self, path: Path, data: bytes, fmt: ReportFormat) -> str | bytes:
-        return self._analysed(path, data, "read_observations", lambda extractor, source: extractor.observations(source), fmt)
+        from extraction.service import source_of
+
+        return self._analysed(path, data, "read_observations",
+                              lambda extractor, prepared: extractor.observations(source_of(prepared)), fmt)  # fmt: skip
 
     def _analysed(self, path: Path, data: bytes, action: str, analyse, fmt: ReportFormat) -> str | bytes:
         from api.reports import cited_documents, render
-        from extraction.service import Extractor, source_of
+        from extraction.service import Extractor
         from ingestion.pipeline import prepare
 
         try:
             prepared = prepare(path.name, data, self.settings, self.portfolio)
         except IngestError as exc:
             raise Refused(f"{exc.filename}: {exc.reason}") from None
-        result = analyse(Extractor(self.settings, self.records, self.portfolio), source_of(prepared))
+        result = analyse(Extractor(self.settings, self.records, self.portfolio), prepared)
         detail = {"filename": prepared.document.filename, "content_hash": prepared.document.content_hash}
         if action == "triage":
             detail["risk"] = result.risk.value

@@ -79,7 +79,7 @@ def review_qta(
         except PlaybookError as exc:
             raise _unprocessable(str(exc)) from None
     extractor = Extractor(state.settings, state.corpus.store, state.portfolio)
-    review = extractor.review_qta(source_of(prepared), custom)
+    review = extractor.review_agreement(prepared, custom)
     record(state.app.corpus.store, state.principal, "review_qta", backend=review.backend, prompt_version=review.playbook,
            detail={"filename": prepared.document.filename, "content_hash": prepared.document.content_hash})  # fmt: skip
     return _render(review, {p.number: p.text for p in prepared.pages}, format, state)

@@ -20,7 +20,7 @@ from lxml import html as lxml_html
 
 from core.documents import Block, BlockKind, FileType, Page, ParsedDocument
 from core.errors import IngestError
-from ingestion.blocks import blocks_from_text
+from ingestion.blocks import blocks_from_text, first_heading, heading_title
 
 _SKIPPED = {"Footer", "PageBreak", "PageNumber", "Image"}
 _KINDS = {"Title": BlockKind.HEADING, "ListItem": BlockKind.LIST_ITEM, "Table": BlockKind.TABLE}
@@ -76,7 +76,7 @@ def parse_with_unstructured(name: str, data: bytes, file_type: FileType) -> Pars
     if len(blocks) == (1 if header_lines else 0):
         raise IngestError(name, "document has no text")
     if not title:
-        title = next((b.text for b in blocks if b.kind == BlockKind.HEADING), blocks[0].text[:80])
+        title = heading_title(blocks) or blocks[0].text[:80]
     return ParsedDocument(file_type=file_type, title=title.strip()[:300], pages=pages, blocks=blocks)
 
 
@@ -133,5 +133,5 @@ def _plain_text(name: str, data: bytes) -> ParsedDocument:
     blocks = blocks_from_text(text, 1)
     if not blocks:
         raise IngestError(name, "document has no text")
-    title = next((b.text for b in blocks if b.kind == BlockKind.HEADING), blocks[0].text.strip().split("\n")[0][:80])
+    title = heading_title(blocks) or first_heading(blocks)
     return ParsedDocument(file_type=FileType.TEXT, title=title, pages=[Page(number=1, text=text)], blocks=blocks)
