@@ -70,6 +70,8 @@ def digest_markdown(d: Digest, risks: list[PartnerRisk], readiness: list[Program
             lines += [f"**{p.program}: {chain.origin}**", "", *[f"{n}. {s}" for n, s in enumerate(chain.steps, 1)], ""]
     lines += _section("Overdue", d.overdue)
     lines += _section("Pages that could not be read", d.unreadable_pages)
+    if d.audit_anchor:
+        lines += ["", f"Audit trail head: {d.audit_anchor} (keep it: `cdmo audit verify --against {d.audit_anchor}`)"]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -105,6 +107,9 @@ def digest_html(d: Digest, risks: list[PartnerRisk], readiness: list[ProgramRead
             steps = "".join(f"<li>{escape(s)}</li>" for s in chain.steps)
             body.append(f"<h3>{escape(p.program)}: {escape(chain.origin)}</h3><ol>{steps}</ol>")
     body += [_list_html("Overdue", d.overdue), _list_html("Pages that could not be read", d.unreadable_pages)]
+    if d.audit_anchor:
+        body.append(f"<p><small>Audit trail head: <code>{escape(d.audit_anchor)}</code> (keep it: "
+                    f"<code>cdmo audit verify --against {escape(d.audit_anchor)}</code>)</small></p>")  # fmt: skip
     style = (
         "body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1d2330}"
         ".urgent li{color:#a61b1b}svg{max-width:100%;background:#fff;border:1px solid #d9dee5}"

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from agents.partner_risk import RiskScorer
 from agents.readiness import ReadinessAssessor
 from agents.register import FindingRegister
-from core.analysis import AnalysisKind, FindingSource
+from core.analysis import AnalysisKind
 from core.documents import Document
 from core.investigations import FlagCode, InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
@@ -27,7 +27,6 @@ from core.portfolio import Portfolio
 from core.programs import Programs
 from core.qta import ElementStatus, QtaReview
 from core.store import RecordStore
-from core.workflow import base_key
 
 _URGENT_FLAGS = {FlagCode.NOTIFIED_LATE, FlagCode.OOS_INVALIDATED_WITHOUT_ASSIGNABLE_CAUSE}
 _GAPS = (ElementStatus.MISSING, ElementStatus.CONFLICTING, ElementStatus.VAGUE)
@@ -59,8 +58,9 @@ class DigestBuilder:
         new_ids = {d.id for d in new}
         risks, readiness = self.risk.all_sites(), self.readiness.all_programs()
         events, gaps, by_program, needs = {}, {}, {}, []
+        claims = self.store.claims()  # a note carrying a record's number is not that record's event
         for doc in new:
-            analysis = self.store.standing_analysis(doc.id)  # a held downgrade: the higher, earlier reading
+            analysis = self.store.standing_analysis(doc.id) if doc.id not in claims else None  # held: the higher reading
             if analysis is None:
                 continue
             if analysis.kind == AnalysisKind.EVENT:
@@ -93,8 +93,8 @@ class DigestBuilder:
                 DigestItem(text=f"{len(overdue)} CAPA{'s' * (len(overdue) > 1)} past due with the event still open")
             )
         closed = self.store.closed_findings()
-        actions = [item for code, item in FindingRegister(self.store, self.portfolio, self.today).late_actions()
-                   if base_key(item.document_id, FindingSource.OVERDUE_ACTION, code) not in closed]  # fmt: skip
+        actions = [item for key, item in FindingRegister(self.store, self.portfolio, self.today).late_actions()
+                   if key not in closed]  # fmt: skip
         if actions:
             needs.append(
                 DigestItem(

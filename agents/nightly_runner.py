@@ -50,6 +50,7 @@ class NightlyRunner:
             since, until, previous
         )
         digest.narrative = self._narrative(digest)
+        digest.audit_anchor = self.store.audit_anchor()
         folder = self.settings.summaries_path
         folder.mkdir(parents=True, exist_ok=True)
         markdown, html = folder / f"digest-{digest.id}.md", folder / f"digest-{digest.id}.html"
@@ -68,6 +69,9 @@ class NightlyRunner:
             program_scores=digest.program_scores,
         )
         self.store.save_summary_run(record)
+        if self.settings.audit_anchor_file:  # a file the operator keeps elsewhere (another disk, a backed-up share)
+            with self.settings.audit_anchor_file.open("a", encoding="utf-8") as anchors:
+                anchors.write(f"{until.isoformat()} {digest.audit_anchor}\n")
         if self.settings.smtp_host and self.settings.smtp_to and not record.mailed_to:
             self._mail(digest, markdown, html)
             record.mailed_to = list(self.settings.smtp_to)

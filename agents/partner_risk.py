@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from agents.structured import overdue_capas
 from core.analysis import AnalysisKind
-from core.documents import Document, DocumentKind
+from core.documents import Document, DocumentKind, DocumentStatus
 from core.evidence import Evidence
 from core.investigations import InvestigationEvent
 from core.observations import RegulatoryFindings
@@ -68,7 +68,9 @@ class RiskScorer:
         """Every signal of every site (computed once per scorer)."""
         if self._signals is None:
             found: dict[str, list[Signal]] = {}
-            documents = {d.id: d for d in self.store.list_documents()}
+            # a held downgrade counts its earlier, superseded version's analysis: that version is looked up too
+            documents = {d.id: d for d in self.store.list_documents(include_superseded=True)}
+            current = {d.id for d in documents.values() if d.status == DocumentStatus.CURRENT}
             for analysis in self.store.list_analyses():
                 doc = documents.get(analysis.document_id)
                 if doc is None or analysis.site is None:
@@ -83,7 +85,7 @@ class RiskScorer:
                     review = QtaReview.model_validate(analysis.payload)
                     found.setdefault(analysis.site, []).extend(self._gap_signals(review, doc))
             for doc in documents.values():
-                if doc.kind in _CUE_KINDS and doc.metadata.sites:
+                if doc.id in current and doc.kind in _CUE_KINDS and doc.metadata.sites:
                     for site, signal in self._cue_signals(doc):
                         found.setdefault(site, []).append(signal)
             self._signals = found

@@ -12,7 +12,7 @@ import logging
 from datetime import date, timedelta
 
 from agents.register import capa_key
-from agents.structured import event_status, numbered_overdue_capas
+from agents.structured import event_status, overdue_capas
 from core.analysis import AnalysisKind, FindingSource, gap_code, observation_code
 from core.investigations import InvestigationEvent, RiskLevel
 from core.observations import RegulatoryFindings
@@ -125,7 +125,7 @@ class ReadinessAssessor:
                         **common,
                     )
                 )
-            for position, capa in numbered_overdue_capas(e, self.today):
+            for capa in overdue_capas(e, self.today):
                 items.append(
                     ReadinessItem(
                         kind="overdue_capa",
@@ -134,7 +134,7 @@ class ReadinessAssessor:
                         weight=_OVERDUE_CAPA_POINTS * factor,
                         due=capa.due,
                         evidence=capa.evidence,
-                        findings=[capa_key(e, position)],
+                        findings=[capa_key(e, capa)],
                         **common,
                     )
                 )

@@ -2,41 +2,54 @@
 inspection observations, versions that lower their record) and what has fallen due since (the CAPAs of open
 events and the meeting action items past their date), each with its key, its state, its age and its due date.
 
-Overdue commitments are derived each time the register is read, as of the day it is judged on: a CAPA is
-known by its event's document and its place among the event's CAPAs ("capa_overdue:2", the second), an action
-item by its place among its minutes' items, so the key a person works under stays the same as more of them
-fall due.
+Overdue commitments are derived each time the register is read, as of the day it is judged on: a CAPA or an
+action item is known by its document and where its passage stands in it (core.workflow.item_key), so the key a
+person works under stays the same as more of them fall due, and means the same item in every view (a view
+narrowed to one program numbered the items it could see, so that one key named another program's item).
 """
 
+import re
 from datetime import date, datetime
 
 from agents.action_items import ActionItem, action_items
-from agents.structured import numbered_overdue_capas
+from agents.structured import overdue_capas
 from core.analysis import AnalysisKind, FindingRow, FindingSource
 from core.auth import Principal
 from core.documents import Document
-from core.investigations import InvestigationEvent
+from core.investigations import Capa, InvestigationEvent
 from core.portfolio import Portfolio
 from core.workflow import (
     FindingRequest,
     FindingStatus,
+    InvalidChange,
     TrackedFinding,
-    base_key,
     change_finding,
+    due_out_of_range,
+    item_key,
     shown_finding,
     tracked_findings,
 )
 
+class OutsideScope(PermissionError):
+    """A change a principal may not make: the finding concerns programs or sites beyond its scope (in words)."""
+
+
 ACTION_SEVERITY = "medium"  # an agreed action left undone; a CAPA past due weighs as its event's risk
 
 
-def capa_code(position: int) -> str:
-    """The finding code of an event's CAPA at `position` (1 for its first), past due."""
-    return f"capa_overdue:{position}"
+CAPA_CODE, ACTION_CODE = "capa_overdue", "action_overdue"
+# keys from before items were keyed by their passage: "<document>:overdue_capa:capa_overdue:2", the event's second
+# CAPA; "<document>:overdue_action:action_overdue:3", the third of its minutes' items in the register's order
+_POSITIONAL = re.compile(rf"^(?P<document>[^:]+):(?P<source>{FindingSource.OVERDUE_CAPA.value}|"
+                         rf"{FindingSource.OVERDUE_ACTION.value}):(?:{CAPA_CODE}|{ACTION_CODE}):(?P<position>\d+)$")  # fmt: skip
 
 
-def capa_key(event: InvestigationEvent, position: int) -> str:
-    return base_key(event.document_id, FindingSource.OVERDUE_CAPA, capa_code(position))
+def capa_key(event: InvestigationEvent, capa: Capa) -> str:
+    return item_key(event.document_id, FindingSource.OVERDUE_CAPA, CAPA_CODE, capa.evidence, capa.action)
+
+
+def action_key(item: ActionItem) -> str:
+    return item_key(item.document_id, FindingSource.OVERDUE_ACTION, ACTION_CODE, item.evidence, item.action)
 
 
 class FindingRegister:
@@ -66,8 +79,17 @@ class FindingRegister:
         return found
 
     def change(self, store, key: str, request: FindingRequest, who: Principal, at: datetime) -> TrackedFinding:
-        """Apply a person's change to a finding the view shows (NotFoundError otherwise), audited in `store`."""
-        return change_finding(store, shown_finding(self.rows(), key), key, request, who, at)
+        """Apply a person's change to a finding the view shows (NotFoundError otherwise), audited in `store`; a
+        finding that concerns programs or sites outside `who`'s scope too is changed only by someone whose scope
+        covers them all (OutsideScope), since a change holds for all of them."""
+        shown = shown_finding(self.rows(), key)
+        if (wrong := due_out_of_range(request, self.today)) is not None:
+            raise InvalidChange(wrong)
+        whole = shown_finding(FindingRegister(store, self.portfolio, self.today).rows(), key)  # not narrowed to a view
+        if (outside := who.lacks(whole.programs, [whole.site] if whole.site else [])) is not None:
+            raise OutsideScope(f"the finding {key} concerns {outside} too, outside your scope: a person whose scope "
+                               "covers all it concerns must change it")  # fmt: skip
+        return change_finding(store, shown, key, request, who, at)
 
     def shown(self, key: str) -> FindingRow:
         return shown_finding(self.rows(), key)
@@ -76,10 +98,11 @@ class FindingRegister:
         rows = []
         for analysis in self.view.list_analyses(kind=AnalysisKind.EVENT):
             event = InvestigationEvent.model_validate(analysis.payload)
-            for position, capa in numbered_overdue_capas(event, self.today):
+            for capa in overdue_capas(event, self.today):
                 owner = f", owner {capa.owner}" if capa.owner else ""
                 rows.append(FindingRow(
-                    document_id=event.document_id, source=FindingSource.OVERDUE_CAPA, code=capa_code(position),
+                    key=capa_key(event, capa), document_id=event.document_id, source=FindingSource.OVERDUE_CAPA,
+                    code=CAPA_CODE,
                     severity=event.risk.value.lower(), site=event.site, programs=analysis.programs,
                     product=event.product, batch_ids=event.batch_ids, due=capa.due, evidence=capa.evidence,
                     summary=f"{event.record_id or event.title}: {capa.action} (due {capa.due}{owner}; the event is open)",
@@ -87,23 +110,42 @@ class FindingRegister:
         return rows
 
     def late_actions(self) -> list[tuple[str, ActionItem]]:
-        """The action items past their date, each with its finding code ("action_overdue:3": its minutes' third)."""
-        late, positions = [], {}
-        for item in action_items(self.view, self.portfolio):  # every item, so each keeps its place
-            positions[item.document_id] = position = positions.get(item.document_id, 0) + 1
-            if item.due < self.today:
-                late.append((f"action_overdue:{position}", item))
-        return late
+        """The action items past their date, each with its finding key."""
+        return [(action_key(item), item) for item in action_items(self.view, self.portfolio) if item.due < self.today]
 
     def _overdue_actions(self) -> list[FindingRow]:
         return [
             FindingRow(
-                document_id=item.document_id, source=FindingSource.OVERDUE_ACTION, code=code, severity=ACTION_SEVERITY,
-                site=item.site, programs=item.programs, due=item.due, evidence=item.evidence,
+                key=key, document_id=item.document_id, source=FindingSource.OVERDUE_ACTION, code=ACTION_CODE,
+                severity=ACTION_SEVERITY, site=item.site, programs=item.programs, due=item.due, evidence=item.evidence,
                 summary=f"{item.action} (owner {item.owner}, due {item.due}; no record of it being done)",
             )  # fmt: skip
-            for code, item in self.late_actions()
+            for key, item in self.late_actions()
         ]
+
+
+def upgrade_positional_keys(store, portfolio: Portfolio) -> int:
+    """Work recorded under a key from before items were keyed by their passage moves to the item's own key, read
+    as the whole store numbered it (the view every unscoped caller had); returns the keys moved. Idempotent."""
+    old = [k for k in store.finding_keys_like("%:overdue_%:%_overdue:%") if _POSITIONAL.match(k)]
+    if not old:
+        return 0
+    items: dict[str, list[ActionItem]] = {}
+    for item in action_items(store, portfolio):  # the register's order, in which the old positions were counted
+        items.setdefault(item.document_id, []).append(item)
+    moved = {}
+    for key in old:
+        m = _POSITIONAL.match(key)
+        document, position = m["document"], int(m["position"]) - 1
+        if m["source"] == FindingSource.OVERDUE_CAPA.value:
+            analysis = store.analysis(document)
+            capas = InvestigationEvent.model_validate(analysis.payload).capas if analysis else []
+            if position < len(capas):
+                moved[key] = capa_key(InvestigationEvent.model_validate(analysis.payload), capas[position])
+        elif position < len(items.get(document, [])):
+            moved[key] = action_key(items[document][position])
+    store.rename_finding_keys(moved)
+    return len(moved)
 
 
 def _document_date(doc: Document | None) -> date | None:

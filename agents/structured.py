@@ -327,14 +327,9 @@ def _whole(listed: list, total: int) -> str:
 
 def overdue_capas(event: InvestigationEvent, today: date) -> list[Capa]:
     """CAPAs past their due date while their event is still open (a closed event closed its CAPAs)."""
-    return [c for _, c in numbered_overdue_capas(event, today)]
-
-
-def numbered_overdue_capas(event: InvestigationEvent, today: date) -> list[tuple[int, Capa]]:
-    """The overdue CAPAs, each with its place among the event's CAPAs (1 for the first): what keys it."""
     if event_status(event) == "closed":
         return []
-    return [(n, c) for n, c in enumerate(event.capas, start=1) if c.due and c.due < today]
+    return [c for c in event.capas if c.due and c.due < today]
 
 
 def event_status(event: InvestigationEvent) -> str:

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from agents.nightly_runner import NightlyRunner, NightlyScheduler
 from api import auth
 from api.deps import AppState, get_principal
-from api.limits import RequestLimits
+from api.limits import KeyBeforeBody, RequestLimits
 from api.routers import chat, documents, extraction, findings, jobs, oversight, search, store, web
 from core.auth import Principal, Role
 from core.config import Settings, get_settings
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         )
 
     app.add_middleware(RequestLimits, settings=state.settings)  # inside: its refusals are not "unexpected"
+    app.add_middleware(KeyBeforeBody, settings=state.settings)  # outside it: no body is read for a stranger
     app.add_middleware(UnexpectedFailures)
 
     @app.get("/health", tags=["health"], responses={503: {"description": "The store cannot answer, and why"}})

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api import accounts
 from api.audit import audit_csv, record
 from api.deps import AppState, get_principal, require
-from core.audit import AuditVerification
+from core.audit import AuditVerification, parse_anchor
 from core.auth import (
     ApiKeyInfo,
     AuditEntry,
@@ -40,7 +40,7 @@ def authenticate(request: Request, state: AppState) -> Principal | None:
         key = store.api_key(secret_hash(header[7:].strip()))
         if key is None:
             return None
-        return Principal(name=key.name, kind="key", role=key.role, programs=key.programs, sites=key.sites)
+        return Principal(name=key.name, kind="key", role=key.role, programs=key.programs, sites=key.sites, key_id=key.id)
     token = request.cookies.get(SESSION_COOKIE)
     user = store.session_user(secret_hash(token)) if token else None
     if user is None:
@@ -66,21 +66,28 @@ def login(body: Login, request: Request, response: Response):
     window = timedelta(minutes=settings.login_lockout_minutes)
     # counted before the password is checked, so concurrent guesses cannot all get in under the limit; a name is
     # locked whether or not it exists (no telling which do), and then its password is not even checked
-    attempt, failures = store.login_attempt(body.username, utcnow() - window)
-    if failures > settings.login_max_failures:
+    # one address's failures lock the name for that address only: a stranger's guesses do not lock a user out
+    # from their own desk; many addresses together (a spread attack) lock it everywhere
+    source = request.client.host if request.client else None
+    attempt, here, anywhere = store.login_attempt(body.username, utcnow() - window, source)
+    if here > settings.login_max_failures or anywhere > settings.login_max_failures_anywhere:
         store.login_outcome(attempt, "locked")
-        record(store, claimed, "login", outcome="locked")
+        where = "from this address" if here > settings.login_max_failures else "from many addresses"
+        # refusals by whatever name anyone sends are written at a bounded rate (api/refusals.py)
+        state.refused_logins.refused(store, claimed, request.method, request.url.path, 429, f"login locked ({where})",
+                               action="login", outcome="locked")  # fmt: skip
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"{settings.login_max_failures} failed logins for {body.username}: try again in "
-            f"{settings.login_lockout_minutes} minutes",
+            f"too many failed logins for {body.username} {where}: try again in {settings.login_lockout_minutes} "
+            "minutes",
             headers={"Retry-After": str(int(window.total_seconds()))},
         )
     found = store.user(body.username)
     # an unknown name costs the same hashing as a known one: the time of the answer tells nothing
     if not check_password(body.password, found[1] if found else _unknown_user_hash()):
         store.login_outcome(attempt, "refused")
-        record(store, claimed, "login", outcome="refused")
+        state.refused_logins.refused(store, claimed, request.method, request.url.path, 401, "unknown user or wrong password",
+                               action="login", outcome="refused")  # fmt: skip
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown user or wrong password")
     store.login_outcome(attempt, "ok")
     user = found[0]
@@ -171,9 +178,14 @@ def revoke_key(key_id: str, request: Request, admin: Annotated[Principal, requir
 
 
 @router.get("/audit/verify", response_model=AuditVerification)
-def verify_audit(request: Request, admin: Annotated[Principal, require(Role.ADMIN)]):
-    """Walk the trail's hash chain: an entry changed, removed or cut from the end is named."""
-    return _app(request).corpus.store.verify_audit()
+def verify_audit(request: Request, admin: Annotated[Principal, require(Role.ADMIN)], against: str | None = None):
+    """Walk the trail's hash chain: an entry changed, removed or cut from the end is named; `against`: a head noted
+    elsewhere earlier ('<entry>:<hash>', as the digest prints it), which must still be in the chain."""
+    try:
+        anchor = parse_anchor(against) if against else None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return _app(request).corpus.store.verify_audit(anchor)
 
 
 @router.get("/audit", response_model=list[AuditEntry])

@@ -160,8 +160,9 @@ class ServerClient:
     def revoke_key(self, key_id: str) -> bool:
         return self._call("DELETE", f"/auth/keys/{key_id}", ok=(204, 404)).status_code == 204
 
-    def verify_audit(self) -> AuditVerification:
-        return AuditVerification.model_validate(self._call("GET", "/audit/verify").json())
+    def verify_audit(self, against: str | None = None) -> AuditVerification:
+        params = {"against": against} if against else {}
+        return AuditVerification.model_validate(self._call("GET", "/audit/verify", params=params).json())
 
     def findings(self, status: FindingStatus | None, site: str | None, program: str | None) -> list[TrackedFinding]:
         params = {k: v for k, v in (("status", status), ("site", site), ("program", program)) if v}

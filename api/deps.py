@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from agents.chat import ChatService, make_chat_service
+from agents.register import upgrade_positional_keys
 from api.client import ACTOR_HEADER
 from api.jobs import JobRunner
 from api.refusals import RefusalLog, claimed
@@ -37,7 +38,9 @@ class AppState:
         # the local CLI's admin credential for this server, written beside the store's lock (0600), so that
         # whoever can read the data folder (and nobody else) works through the server while it runs
         self.cli_token = new_secret("cl")
-        self.refusals = RefusalLog()  # refused requests, into the audit trail at a bounded rate
+        self.refusals = RefusalLog(settings.refusals_per_minute)  # refused requests, into the audit trail, bounded
+        # refused logins, bounded apart: a flood of them hides no other refusal
+        self.refused_logins = RefusalLog(settings.refusals_per_minute)
 
     def borrow(self, corpus: Corpus) -> None:
         """Serve a corpus its caller opened and will close (the tests, the load run)."""
@@ -54,6 +57,7 @@ class AppState:
         with self._lock:  # opened on first use so that the app starts at once
             if self._corpus is None:
                 self._corpus = Corpus(self.settings)
+                upgrade_positional_keys(self._corpus.store, self.portfolio)  # work kept under keys of before
             return self._corpus
 
     @property
@@ -149,15 +153,22 @@ def cli_principal(request: Request, app_state: AppState) -> Principal | None:
     return Principal(name=actor, kind="cli", role=Role.ADMIN)
 
 
-def get_principal(request: Request) -> Principal:
+def known_principal(request: Request, app_state: AppState) -> Principal | None:
+    """Who the request's headers prove it is (the local CLI's token, a key, a session), or None."""
     from api.auth import authenticate
 
+    return cli_principal(request, app_state) or authenticate(request, app_state)
+
+
+def get_principal(request: Request) -> Principal:
     app_state: AppState = request.app.state.cdmo
+    if (checked := request.scope.get("cdmo.principal")) is not None:
+        return checked  # found before the body was read (api.limits.KeyBeforeBody)
     if (cli := cli_principal(request, app_state)) is not None:
         return cli
     if not app_state.settings.auth_enabled:
         return LOCAL
-    principal = authenticate(request, app_state)
+    principal = known_principal(request, app_state)
     if principal is None:
         reason = "log in, or send an API key as 'Authorization: Bearer ...'"
         refused(request, claimed(request.headers.get("authorization", "")), 401, "no valid key or session")

@@ -46,10 +46,12 @@ def ingest_bytes(
     result, file_type = _add(corpus, portfolio, filename, data, on_progress, principal)
     if file_type is not None:
         # one level: an attached e-mail's own attachments are not followed
-        attached = email_attachments(result.filename, data, file_type)
+        limit = corpus.settings.max_attachments
+        attached, over = email_attachments(result.filename, data, file_type, limit)
         result.attachments = [
             _add(corpus, portfolio, name, payload, on_progress, principal)[0] for name, payload in attached
-        ]
+        ] + [failure(IngestError(name, f"not stored: the e-mail has {len(attached) + len(over):,} attachments, over "
+                                       f"the {limit:,}-attachment limit (CDMO_MAX_ATTACHMENTS)")) for name in over]  # fmt: skip
     return result
 
 
@@ -66,8 +68,11 @@ def _add(
     try:
         if (existing := corpus.already_stored(content_hash(data))) is not None:
             # the same bytes were stored: said only to who may write them; to anyone else the answer a
-            # fresh upload would get (its contents decide it), so that nothing about the store is revealed
+            # fresh upload would get (its contents decide it), after the same work, so that neither the words
+            # nor the time taken reveal what is stored
             if principal and (reason := principal.may_write(existing.metadata.programs, existing.metadata.sites)):
+                with file_work(name, corpus.settings, on_progress):
+                    prepare(name, data, corpus.settings, portfolio)
                 raise IngestError(safe_filename(name), reason)
             corpus.store.keep_original(existing.id, data)  # stored before originals were kept: kept now
             result, file_type = corpus.unchanged(existing), existing.file_type
@@ -99,16 +104,22 @@ def hold_if_lowered(store, document_id: str, principal: Principal | None = None)
     lowered = downgrades(before, after) if before and after else []
     if lowered:
         previous = store.get(doc.supersedes)
-        review = VersionReview(document_id=doc.id, previous_id=previous.id, changes=lowered, raised_at=utcnow())
-        summary = (f"{doc.filename} (version {doc.version}) lowers what {previous.filename} said: {'; '.join(lowered)}. "
-                   "Until a person confirms or rejects it, the earlier reading counts.")  # fmt: skip
-        finding = FindingRow(document_id=doc.id, source=FindingSource.NEW_VERSION, code="downgraded_by_new_version",
-                             severity="high", site=after.site, programs=after.programs, batch_ids=after.batch_ids,
-                             product=after.payload.get("product"), summary=summary)  # fmt: skip
+        review = VersionReview(document_id=doc.id, previous_id=previous.id, changes=lowered, raised_at=utcnow(),
+                               raised_by=principal.identity if principal else None)  # fmt: skip
         entry = principal and audit_entry(principal, "hold_downgrade", documents=[doc, previous],
                                           detail={"changes": lowered})  # fmt: skip
-        store.hold_downgrade(review, finding, entry)
+        store.hold_downgrade(review, downgrade_finding(store, review), entry)
     return lowered
+
+
+def downgrade_finding(store, review: VersionReview) -> FindingRow:
+    """The finding that asks a person to decide on a held downgrade."""
+    doc, previous, after = store.get(review.document_id), store.get(review.previous_id), store.analysis(review.document_id)
+    summary = (f"{doc.filename} (version {doc.version}) lowers what {previous.filename} said: {'; '.join(review.changes)}. "
+               "Until a person confirms or rejects it, the earlier reading counts.")  # fmt: skip
+    return FindingRow(document_id=doc.id, source=FindingSource.NEW_VERSION, code="downgraded_by_new_version",
+                      severity="high", site=after.site, programs=after.programs, batch_ids=after.batch_ids,
+                      product=after.payload.get("product"), summary=summary)  # fmt: skip
 
 
 def analyse(corpus: Corpus, portfolio: Portfolio, document_id: str, principal: Principal | None = None) -> str:

@@ -79,7 +79,7 @@ class JobRunner:
 
     def _new(self, principal: Principal, filename: str, size: int, status: JobStatus) -> IngestJob:
         now = utcnow()
-        return IngestJob(id=secrets.token_hex(12), filename=filename, size_bytes=size, submitted_by=principal.name,
+        return IngestJob(id=secrets.token_hex(12), filename=filename, size_bytes=size, submitted_by=principal.identity,
                          submitted_at=now, status=status, updated_at=now)  # fmt: skip
 
     # --- running ---------------------------------------------------------------------------------

@@ -85,6 +85,35 @@ class RequestLimits:
             await _audited(scope, refused[0].status, refused[0].detail)
 
 
+class KeyBeforeBody:
+    """With authentication on, a request that carries a body (an upload of 200 MB, a question) is let through
+    only with a valid key, session or CLI token, checked on its headers before a byte of the body is read: a
+    caller without one is answered 401 at once and its body is never spooled. The principal found is handed to
+    the route (api.deps.get_principal), which does not look it up again."""
+
+    _OPEN = {("POST", "/auth/login")}  # the body is the credential
+
+    def __init__(self, app, settings: Settings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] != "http" or not self.settings.auth_enabled or scope["method"] in ("GET", "HEAD", "OPTIONS")
+                or (scope["method"], scope["path"].rstrip("/")) in self._OPEN):  # fmt: skip
+            return await self.app(scope, receive, send)
+        from fastapi import Request
+
+        from api.deps import known_principal
+
+        request = Request(scope)
+        principal = await asyncio.to_thread(known_principal, request, scope["app"].state.cdmo)
+        if principal is None:
+            detail = "log in, or send an API key as 'Authorization: Bearer ...'"
+            await _answer(send, 401, detail, {b"www-authenticate": b"Bearer"})
+            return await _audited(scope, 401, "no valid key or session (refused before its body was read)")
+        scope["cdmo.principal"] = principal
+        return await self.app(scope, receive, send)
+
+
 async def _audited(scope, status: int, detail: str) -> None:
     """The refusal in the audit trail, by what the request claimed (it was refused before anyone was asked)."""
     state = scope["app"].state.cdmo
@@ -93,9 +122,9 @@ async def _audited(scope, status: int, detail: str) -> None:
                                                            status, detail))  # fmt: skip
 
 
-async def _answer(send, status: int, detail: str) -> None:
+async def _answer(send, status: int, detail: str, headers: dict[bytes, bytes] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
+                            (b"connection", b"close"), *(headers or {}).items()]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})

@@ -37,6 +37,7 @@ def run(corpus_dir: Path) -> list[Probe]:
             keys = {who: issue_key(corpus.store, who, Role.REVIEWER, **scope).key for who, scope in (
                 ("hb101", {"programs": ["HB-101"]}), ("hb240", {"programs": ["HB-240"]}),
                 ("monza", {"sites": ["SFF-MONZA"]}))}  # fmt: skip
+            keys["admin"] = issue_key(corpus.store, "admin", Role.ADMIN).key
             report = next(d for d in corpus.store.list_documents() if d.filename == REPORT)
             with serving(settings, corpus) as url:
                 return _probes(url, keys, corpus_dir, report.id, corpus)
@@ -84,4 +85,49 @@ def _probes(url: str, keys: dict, corpus_dir: Path, report_id: str, corpus: Corp
         cork = upload(monza, "DEV-2024-044.pdf", (corpus_dir / "DEV-2024-044_Buffer_Preparation_Error.pdf").read_bytes())
         out.append(Probe(probe="store a file of a site outside the scope", leaked=cork["status"] != "failed",
                          got=cork["status"]))  # fmt: skip
+        with client("admin") as admin:
+            out += _register_probes(admin, {"hb101": hb101, "hb240": hb240, "monza": monza})
+        out.append(_body_before_key(url))
+        hits = hb240.get("/search", params={"q": "24-019 SEC purity", "limit": 10}).json()
+        named = [i for h in hits for i in h["matched_identifiers"] if i.lower() not in h["text"].lower()]
+        out.append(Probe(probe="learn of an identifier from a hit's matches", leaked=bool(named), got=str(named)))
     return out
+
+
+def _register_probes(admin: httpx.Client, scoped: dict[str, httpx.Client]) -> list[Probe]:
+    """Finding keys that would mean another item in another view; a finding of two programs closed by one."""
+    everything = {f["key"]: f for f in admin.get("/findings").json()}
+
+    def where(f: dict) -> tuple:
+        e = f["evidence"]
+        return f["document_id"], f["code"], (e["page"], e["start"]) if e else None
+
+    differ = [(who, k) for who, http in scoped.items() for k, f in ((f["key"], f) for f in http.get("/findings").json())
+              if k not in everything or where(everything[k]) != where(f)]  # fmt: skip
+    out = [Probe(probe="a finding key naming another item in another view", leaked=bool(differ),
+                 got=f"{len(differ)} keys" + (f", e.g. {differ[0]}" if differ else ""))]  # fmt: skip
+    shared = next((k for k, f in ((f["key"], f) for f in scoped["hb240"].get("/findings").json())
+                   if {"HB-101", "HB-240"} <= set(everything[k]["programs"])), None)  # fmt: skip
+    if shared:
+        closed = scoped["hb240"].post(f"/findings/{shared}", json={"action": "close", "text": "closed by one program"})
+        out.append(Probe(probe="close a finding another program shares", leaked=closed.status_code == 200,
+                         got=str(closed.status_code)))  # fmt: skip
+    return out
+
+
+def _body_before_key(url: str) -> Probe:
+    """An upload of 200 MB announced without a key: answered before its body is sent, or spooled first."""
+    import socket
+    from urllib.parse import urlparse
+
+    where = urlparse(url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as raw:
+        raw.sendall(b"POST /documents HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                    b"Content-Length: 200000000\r\n\r\n--b\r\n" + b"x" * 65536)  # fmt: skip
+        raw.settimeout(5)
+        try:
+            answer = raw.recv(200)
+        except TimeoutError:
+            answer = b"(no answer while the body was still to come)"
+    return Probe(probe="have an upload's body read before its key is checked", leaked=not answer.startswith(b"HTTP/1.1 401"),
+                 got=answer.split(b"\r\n", 1)[0].decode("latin-1"))  # fmt: skip

@@ -15,13 +15,15 @@ _PER_MINUTE = 60
 
 
 class RefusalLog:
-    def __init__(self):
+    def __init__(self, per_minute: int = _PER_MINUTE):
+        self.per_minute = per_minute
         self._lock = threading.Lock()
         self._minute = 0
         self._written = 0
         self._unwritten = 0
 
-    def refused(self, store, who: Principal, method: str, path: str, status: int, reason: str) -> None:
+    def refused(self, store, who: Principal, method: str, path: str, status: int, reason: str,
+                action: str = "refused_request", outcome: str | None = None) -> None:  # fmt: skip
         minute = int(time.time() // 60)
         with self._lock:
             if minute != self._minute:
@@ -29,14 +31,14 @@ class RefusalLog:
                 self._minute, self._written, self._unwritten = minute, 0, 0
             else:
                 overflow, since = 0, minute
-            write = self._written < _PER_MINUTE
+            write = self._written < self.per_minute
             self._written += write
             self._unwritten += not write
         if overflow:
             record(store, SYSTEM, "refused_requests", outcome="not recorded one by one",
                    detail={"count": overflow, "minute": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(since * 60))})  # fmt: skip
         if write:
-            record(store, who, "refused_request", outcome=str(status),
+            record(store, who, action, outcome=outcome or str(status),
                    detail={"method": method, "path": path, "reason": reason})  # fmt: skip
 
 

@@ -49,6 +49,7 @@ class VersionReview(BaseModel):
     previous_id: str
     changes: list[str] = Field(description="What it lowers, in words")
     raised_at: datetime
+    raised_by: str | None = Field(None, description="Who sent the new version (kind:name): never its decider")
     status: VersionReviewStatus = VersionReviewStatus.PENDING
     decided_by: str | None = None
     decided_at: datetime | None = None
@@ -70,6 +71,8 @@ class FindingRow(BaseModel):
     across documents. `due` is carried by the rows derived when the register is read (overdue commitments)."""
 
     id: int | None = None
+    key: str | None = Field(None, description="What people work on it under: the same item, the same key, in "
+                            "every view (core.workflow)")  # fmt: skip
     document_id: str
     source: FindingSource
     code: str

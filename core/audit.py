@@ -58,12 +58,26 @@ def entry_hash(entry: AuditEntry, seq: int, previous: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def head_anchor(seq: int, digest: str) -> str:
+    """The chain's head as one line to keep elsewhere (the digest prints it): "<entry>:<hash>"."""
+    return f"{seq}:{digest}"
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """"<entry>:<hash>" back into its parts (ValueError, in words, when it is not one)."""
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a head noted from the audit trail ('<entry>:<64 hex digits>'): {text[:80]!r}")
+    return int(seq), digest
+
+
 class AuditVerification(BaseModel):
     entries: int = Field(description="Entries in the trail")
     chained: int = Field(description="Entries in the hash chain")
     unchained: int = Field(0, description="Entries written before the chain began (an older store)")
     head_seq: int = Field(description="The chain's last number, as the store's head records it")
     head_hash: str = Field(description="The chain's last hash: note it elsewhere to prove later that nothing changed")
+    anchor: str = Field("", description="The head as one line, '<entry>:<hash>', for `cdmo audit verify --against`")
     problems: list[str] = Field(default_factory=list)
 
     @property

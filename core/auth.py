@@ -31,11 +31,12 @@ class Principal(BaseModel):
     role: Role
     programs: list[str] | None = Field(None, description="Programs it may see; None: every program")
     sites: list[str] | None = Field(None, description="Sites it may see; None: every site")
+    key_id: str | None = Field(None, description="A key's own id: two keys may share a name")
 
     @property
     def identity(self) -> str:
-        """Who, as one string: a key and a user may share a name."""
-        return f"{self.kind}:{self.name}"
+        """Who, as one string: a key and a user may share a name, and so may two keys."""
+        return f"key:{self.key_id}" if self.kind == "key" and self.key_id else f"{self.kind}:{self.name}"
 
     @property
     def scoped(self) -> bool:
@@ -52,6 +53,13 @@ class Principal(BaseModel):
             return (f"the file concerns {', '.join(sites) or 'no site of yours'}: you may {doing} only files "
                     f"of {', '.join(self.sites) or 'no site'}")  # fmt: skip
         return None
+
+    def lacks(self, programs: list[str], sites: list[str]) -> str | None:
+        """What of a record's programs and sites lies outside this principal's scope, in words (None: its scope
+        covers all of them), for a change that would hold for every program and site the record concerns."""
+        outside = [p for p in programs if self.programs is not None and p not in self.programs]
+        outside += [s for s in sites if self.sites is not None and s not in self.sites]
+        return ", ".join(outside) or None
 
     def sees(self, programs: list[str], sites: list[str]) -> bool:
         """A record is visible when it concerns one of the principal's programs and one of its sites."""

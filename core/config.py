@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         None, description="The day readiness, overdue items and risk are judged on; default: today (set it to replay)"
     )
     summaries_dir: Path | None = Field(None, description="Where nightly digests are written; default: data/summaries")
+    audit_anchor_file: Path | None = Field(
+        None, description="Each nightly digest appends the audit trail's head to this file; keep it off the data "
+        "folder's disk, to prove the trail later (`cdmo audit verify --against`)",
+    )
     nightly_at: str | None = Field(None, description="HH:MM: the server runs the nightly digest every day then")
     smtp_host: str | None = Field(None, description="Mail each nightly digest through this SMTP server")
     smtp_port: int = 25
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(500, description="Files waiting or being ingested; more uploads get 429")
     max_upload_files: int = Field(50, description="Files in one upload request")
     max_upload_bytes: int = Field(200 * 1024 * 1024, description="Largest upload request (all its files together)")
+    max_attachments: int = Field(50, description="Attachments of one e-mail stored; each one past it is named as not stored")
+    max_email_parts: int = Field(200, description="Nested messages and multipart parts of one e-mail")
     max_json_bytes: int = Field(64 * 1024, description="Largest body of a JSON request (chat, login, keys)")
     body_idle_timeout_s: float = Field(
         30.0, description="A request body that sends nothing for this long is refused (408): slow or truncated"
@@ -123,7 +129,15 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(
         False, description="Require a login or an API key (off: one local user, the machine's own, is admin)"
     )
-    login_max_failures: int = Field(5, description="Refused logins in a row that lock a user name out")
+    login_max_failures: int = Field(5, description="Refused logins in a row from one address that lock a user name "
+                                    "out there (from elsewhere the user still logs in)")
+    refusals_per_minute: int = Field(
+        60, description="Refused requests (and, apart, refused logins) written to the audit trail one by one each "
+        "minute; past it they are counted in one entry",
+    )
+    login_max_failures_anywhere: int = Field(
+        50, description="Refused logins in a row from all addresses together that lock a user name out everywhere"
+    )
     login_lockout_minutes: int = Field(15, description="How long those failures count, and the lockout lasts")
     store_wait_s: float = Field(
         30.0, description="How long a CLI command waits, saying so, for another command that owns the store"

@@ -21,6 +21,10 @@ class ConsistencyReport(BaseModel):
     keyword_drift: list[str] = Field(
         default_factory=list, description="Passages whose keyword point is missing, stale or without a chunk"
     )
+    keyword_damaged: list[str] = Field(
+        default_factory=list, description="Passages whose keyword point holds other terms or numbers than its text's"
+    )
+    keywords_checked: int = Field(0, description="Keyword points compared with their passage's terms")
     vectors_checked: int = Field(0, description="Vectors compared with their chunk embedded again")
     unreadable: str | None = Field(None, description="Why the vector index could not be opened or read")
     rebuilt_from: str | None = Field(None, description="Where the damaged index was moved before it was rebuilt")
@@ -35,6 +39,7 @@ class ConsistencyReport(BaseModel):
             or self.wrong_status
             or self.damaged_vectors
             or self.keyword_drift
+            or self.keyword_damaged
             or self.unreadable
             or (self.arithmetic is not None and not self.arithmetic.mixable)
         )

@@ -33,14 +33,34 @@ class StoreBusyError(RuntimeError):
 
 
 class IndexUnreadable(RuntimeError):
-    """The vector index's files cannot be opened or read (damaged): `cdmo check --repair` rebuilds it."""
+    """The vector index's files cannot be opened or read (damaged): `cdmo check --repair` rebuilds it. Its words
+    name no path (a caller without a key reads them at /health); the log has the path."""
 
     def __init__(self, path: str):
         self.path = path
         super().__init__(
-            f"the vector index in {path} cannot be read (its files are damaged): stop the server and run "
+            "the vector index cannot be read (its files are damaged): stop the server and run "
             "`cdmo check --repair`, which rebuilds it from the records"
         )
+
+
+def described(log: logging.Logger, what: str, exc: BaseException) -> str:
+    """Why a file or page could not be read, in words a user can act on: the exception's class and text (a
+    parser's "XMLSyntaxError: Entity 'xxe' not defined ...") go to the log, under a reference the words give."""
+    reference = secrets.token_hex(4)
+    log.warning("%s: %s: %s [reference %s]", what, type(exc).__name__, exc, reference)
+    text = str(exc).lower()
+    if "entity" in text or "doctype" in text:
+        cause = "its XML declares entities, which are refused"
+    elif isinstance(exc, RecursionError) or "recursion" in text or "nest" in text:
+        cause = "its structure nests too deep to read"
+    elif "zip" in text or "central directory" in text:
+        cause = "its container (ZIP) is damaged"
+    elif isinstance(exc, (EOFError, MemoryError)) or "truncat" in text or "eof" in text or "end of" in text:
+        cause = "it is cut short"
+    else:
+        cause = "its content is damaged"
+    return f"{cause} (reference {reference} in the log)"
 
 
 def unexpected(log: logging.Logger, doing: str, exc: BaseException | None = None) -> str:

@@ -125,6 +125,10 @@ class Digest(BaseModel):
     site_scores: dict[str, float]
     program_scores: dict[str, float]
     narrative: str | None = None
+    audit_anchor: str | None = Field(
+        None, description="The audit trail's head when the digest was made, '<entry>:<hash>': kept with the digest "
+        "elsewhere, it proves later that the trail up to it was not rewritten (`cdmo audit verify --against`)",
+    )
 
 
 class SummaryRun(BaseModel):

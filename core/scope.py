@@ -195,14 +195,20 @@ class ScopedStore:
     def version_reviews(self, pending_only: bool = False) -> list[VersionReview]:
         return [r for r in self._store.version_reviews(pending_only) if self.visible(r.document_id)]
 
+    def _counted(self, document_id: str, claims: dict[str, str]) -> bool:
+        """Whether a document's readings count in this view: a document that carries another record's number
+        without being it counts only where that record cannot be seen (there it is all the view knows of it)."""
+        return self.visible(document_id) and (document_id not in claims or not self.visible(claims[document_id]))
+
     def list_analyses(self, *args, **kwargs) -> list[Analysis]:
-        return [
-            self._masked_analysis(a) for a in self._store.list_analyses(*args, **kwargs) if self.visible(a.document_id)
-        ]
+        claims = self._store.claims()
+        return [self._masked_analysis(a) for a in self._store.list_analyses(*args, **kwargs, claims=True)
+                if self._counted(a.document_id, claims)]  # fmt: skip
 
     def list_findings(self, *args, **kwargs) -> list[FindingRow]:
+        claims = self._store.claims()
         rows = [f.model_copy(update={"evidence": self._own_evidence(f.evidence)})
-                for f in self._store.list_findings(*args, **kwargs) if self.visible(f.document_id)]  # fmt: skip
+                for f in self._store.list_findings(*args, **kwargs, claims=True) if self._counted(f.document_id, claims)]  # fmt: skip
         if self._passages is None:
             return rows
         narrowed = []

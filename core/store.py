@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from core.analysis import Analysis, FindingRow, FindingSource, VersionReview, VersionReviewStatus
-from core.audit import GENESIS, AuditVerification, entry_hash
+from core.audit import GENESIS, AuditVerification, entry_hash, head_anchor
 from core.auth import ApiKeyInfo, AuditEntry, Principal, User
 from core.chat import ChatTurn
 from core.embeddings import EmbeddingStamp
@@ -57,7 +57,7 @@ from core.jobs import IngestJob, JobStatus
 from core.oversight import SummaryRun
 from core.tables import Table as DocumentTable
 from core.versions import Placement, amends, is_amendment, judge_version, keyed_by_number
-from core.workflow import FindingChange, FindingState, FindingStatus, applied, replayed
+from core.workflow import FindingChange, FindingState, FindingStatus, applied, finding_keys, replayed
 
 metadata = MetaData()
 
@@ -156,6 +156,17 @@ chunks = Table(
     Column("text", Text, nullable=False),
 )
 
+# Documents that carry another stored record's number without being it (a note "NC-2024-0127 update", a scoped
+# writer's claim about a record it cannot see): their events and flags are not that record's, so they are left out
+# of every view that can see the record (risk, readiness, the register, the digest count the record itself). Never
+# shown: a writer is not told that the number it used belongs to a record it may not see.
+record_claims = Table(
+    "record_claims",
+    metadata,
+    Column("document_id", String(64), ForeignKey("documents.id"), primary_key=True),
+    Column("record_id", String(64), ForeignKey("documents.id"), nullable=False),
+)
+
 # Analyses of a stored document: the latest QTA review or investigation event, as JSON, with the columns
 # later aggregation filters on. Re-analysing a document replaces its row.
 analyses = Table(
@@ -177,6 +188,7 @@ findings = Table(
     "findings",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), index=True),  # core.workflow; NULL in a store older than it, filled on open
     Column("document_id", String(64), ForeignKey("documents.id"), nullable=False, index=True),
     Column("source", String(16), nullable=False),  # event or qta_review
     Column("code", String(64), nullable=False),
@@ -213,6 +225,7 @@ version_reviews = Table(
     Column("previous_id", String(64), ForeignKey("documents.id"), nullable=False),
     Column("changes", JSON, nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("raised_by", String(160)),  # added later: NULL in older stores (the audit trail says who uploaded)
     Column("status", String(16), nullable=False, index=True),
     Column("decided_by", String(120)),
     Column("decided_at", DateTime(timezone=True)),
@@ -297,26 +310,53 @@ audit_log = Table(
     Column("hash", String(64)),
 )
 # The chain's head: its last number and hash. Updating it first is what makes concurrent appends take turns
-# (a row lock on PostgreSQL, the write lock on SQLite), and it tells when entries were cut from the end.
+# (a row lock on PostgreSQL, the write lock on SQLite), and it tells when entries were cut from the end. Its
+# triggers let it move only forward, to the hash of the chain's last entry, and never be deleted; its seals, set
+# once when a store first opens with them, say how many entries and documents came before the chain (an older
+# store's), so that an entry forged outside the chain, or a trail emptied under stored documents, is seen.
 audit_head = Table(
     "audit_head",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("legacy", Integer),  # entries written before the chain began
+    Column("unaudited", Integer),  # documents stored before the audit trail named them
+)
+_SAME_SEALS = {
+    "sqlite": "NEW.legacy IS OLD.legacy AND NEW.unaudited IS OLD.unaudited",
+    "postgresql": "NEW.legacy IS NOT DISTINCT FROM OLD.legacy AND NEW.unaudited IS NOT DISTINCT FROM OLD.unaudited",
+}
+_HEAD_MOVES = (
+    "(NEW.seq = OLD.seq + 1 AND NEW.hash = OLD.hash AND {same})"
+    " OR (NEW.seq = OLD.seq AND NEW.hash = (SELECT hash FROM audit_log WHERE seq = NEW.seq) AND {same})"
+    " OR (NEW.seq = OLD.seq AND NEW.hash = OLD.hash AND OLD.legacy IS NULL AND OLD.unaudited IS NULL)"
 )
 _APPEND_ONLY = {
     "sqlite": [
-        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
-        for op in ("UPDATE", "DELETE")
-    ],
+        *(f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{op.lower()} BEFORE {op} ON audit_log "
+          "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END" for op in ("UPDATE", "DELETE")),
+        "CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head "
+        "BEGIN SELECT RAISE(ABORT, 'the audit head is kept'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head "
+        f"WHEN NOT ({_HEAD_MOVES.format(same=_SAME_SEALS['sqlite'])}) "
+        "BEGIN SELECT RAISE(ABORT, 'the audit head moves only forward, to the chain''s last entry'); END",
+    ],  # fmt: skip
     "postgresql": [
         "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
         "CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
         "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
         "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+        "CREATE OR REPLACE FUNCTION audit_head_forward() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN IF {_HEAD_MOVES.format(same=_SAME_SEALS['postgresql'])} THEN RETURN NEW; END IF; "
+        "RAISE EXCEPTION 'the audit head moves only forward, to the chain''s last entry'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_head_only_forward BEFORE UPDATE ON audit_head "
+        "FOR EACH ROW EXECUTE FUNCTION audit_head_forward()",
+        "CREATE OR REPLACE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+        "CREATE OR REPLACE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head "
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
     ],
 }
@@ -357,6 +397,7 @@ login_attempts = Table(
     Column("username", String(120), nullable=False, index=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(16), nullable=False),  # pending, ok, refused, locked
+    Column("source", String(64)),  # where the attempt came from (its client address); NULL in older stores
 )
 _LOGIN_LOCK = 7_341_903
 
@@ -403,12 +444,14 @@ class RecordStore:
             _add_missing_columns(conn)
             if not mentions_were_kept:  # a store from before the table: its passages are read once, here
                 _note_all_mentions(conn)
+            _key_unkeyed_findings(conn)
             for statement in _APPEND_ONLY.get(dialect, []):
                 conn.execute(text(statement))
             if conn.execute(select(corpus_state.c.id)).first() is None:
                 conn.execute(corpus_state.insert().values(id=1, generation=0))
             if conn.execute(select(audit_head.c.id)).first() is None:
                 conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+            _seal_audit(conn)
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -418,9 +461,11 @@ class RecordStore:
         in_transaction: Callable[[], None] = lambda: None,
         audit: AuditEntry | None = None,
         amendments: list[str] = (),
+        claims: str | None = None,
     ) -> None:
         """Store a document; supersede the current version with the same key; link the stored `amendments` of it
-        to it. All or nothing, its audit entry included."""
+        to it; note the record it `claims` (carries the number of, without being it). All or nothing, its audit
+        entry included."""
         doc = prepared.document
         with self.engine.begin() as conn:
             _recognise_known_numbers(conn, prepared)
@@ -460,10 +505,17 @@ class RecordStore:
                 )
             if prepared.original:
                 conn.execute(originals.insert().values(document_id=doc.id, data=prepared.original))
+            if claims:
+                conn.execute(record_claims.insert().values(document_id=doc.id, record_id=claims))
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
             if audit is not None:
                 _append_audit(conn, audit)
             in_transaction()
+
+    def claims(self) -> dict[str, str]:
+        """Document -> the record whose number it carries without being it."""
+        with self.engine.connect() as conn:
+            return {r.document_id: r.record_id for r in conn.execute(select(record_claims))}
 
     def save_analysis(self, analysis: Analysis, rows: list[FindingRow], audit: AuditEntry | None = None) -> None:
         """Replace a document's analysis and its findings, in one transaction."""
@@ -473,8 +525,9 @@ class RecordStore:
             conn.execute(
                 analyses.insert().values(**analysis.model_dump(mode="json") | {"analysed_at": analysis.analysed_at})
             )
-            if rows:
-                conn.execute(findings.insert(), [r.model_dump(mode="json", exclude=_DERIVED) for r in rows])
+            if rows:  # keyed among the document's own findings: the same keys for every view
+                keyed = [r.model_copy(update={"key": k}) for r, k in zip(rows, finding_keys(rows))]
+                conn.execute(findings.insert(), [r.model_dump(mode="json", exclude=_DERIVED) for r in keyed])
             if audit is not None:
                 _append_audit(conn, audit)
 
@@ -499,8 +552,41 @@ class RecordStore:
                 _append_audit(conn, audit)
             conn.execute(version_reviews.delete().where(version_reviews.c.document_id == review.document_id))
             conn.execute(version_reviews.insert().values(**_review_row(review)))
-            conn.execute(findings.insert().values(finding.model_dump(mode="json", exclude=_DERIVED)))
+            keyed = finding.model_copy(update={"key": finding_keys([finding])[0]})
+            conn.execute(findings.insert().values(keyed.model_dump(mode="json", exclude=_DERIVED)))
             conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+
+    def undo_downgrade(self, review: VersionReview, finding: FindingRow, in_transaction: Callable[[], None] = lambda: None,
+                       audit: AuditEntry | None = None) -> None:  # fmt: skip
+        """Undo a decision on a downgrade (an admin's): held again, with the finding that asks a person to decide; a
+        withdrawn new version is current again and the one before superseded by it. `in_transaction`: the index."""
+        with self.engine.begin() as conn:
+            if review.status == VersionReviewStatus.REJECTED:
+                conn.execute(update(documents).where(documents.c.id == review.document_id)
+                             .values(status=DocumentStatus.CURRENT.value))  # fmt: skip
+                conn.execute(update(documents).where(documents.c.id == review.previous_id)
+                             .values(status=DocumentStatus.SUPERSEDED.value, superseded_by=review.document_id))  # fmt: skip
+            pending = review.model_copy(update={"status": VersionReviewStatus.PENDING, "decided_by": None,
+                                                "decided_at": None, "reason": None})  # fmt: skip
+            conn.execute(update(version_reviews).where(version_reviews.c.document_id == review.document_id)
+                         .values(**_review_row(pending)))  # fmt: skip
+            keyed = finding.model_copy(update={"key": finding_keys([finding])[0]})
+            conn.execute(findings.insert().values(keyed.model_dump(mode="json", exclude=_DERIVED)))
+            conn.execute(update(corpus_state).values(generation=corpus_state.c.generation + 1))
+            if audit is not None:
+                _append_audit(conn, audit)
+            in_transaction()
+
+    def uploader_of(self, document_id: str) -> str | None:
+        """Who stored a document (kind:name), as its upload entry in the audit trail says."""
+        query = select(audit_log.c.actor_kind, audit_log.c.actor, audit_log.c.documents).where(
+            (audit_log.c.action == "upload") & (audit_log.c.documents.cast(Text).like(f"%{document_id}%"))
+        )
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if any(d.get("id") == document_id for d in row.documents):
+                    return f"{row.actor_kind}:{row.actor}"
+        return None
 
     def version_review(self, document_id: str) -> VersionReview | None:
         with self.engine.connect() as conn:
@@ -549,10 +635,12 @@ class RecordStore:
             in_transaction()
 
     def list_analyses(
-        self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None
-    ) -> list[Analysis]:
-        """Analyses of current documents (a superseded version's analysis is history, kept but not listed)."""
-        query = _of_current_documents(analyses).order_by(analyses.c.analysed_at, analyses.c.document_id)
+        self, kind: str | None = None, site: str | None = None, program: str | None = None, batch: str | None = None,
+        claims: bool = False,
+    ) -> list[Analysis]:  # fmt: skip
+        """Analyses of current documents (a superseded version's analysis is history, kept but not listed); those
+        of documents that claim another record's number only with `claims`."""
+        query = _of_current_documents(analyses, claims).order_by(analyses.c.analysed_at, analyses.c.document_id)
         if kind:
             query = query.where(analyses.c.kind == kind)
         if site:
@@ -562,10 +650,10 @@ class RecordStore:
         return [a for a in rows if (program is None or program in a.programs) and (batch is None or batch in a.batch_ids)]
 
     def list_findings(
-        self, site: str | None = None, program: str | None = None, code: str | None = None
+        self, site: str | None = None, program: str | None = None, code: str | None = None, claims: bool = False
     ) -> list[FindingRow]:
-        """Findings of current documents."""
-        query = _of_current_documents(findings).order_by(findings.c.id)
+        """Findings of current documents (of those that claim another record's number only with `claims`)."""
+        query = _of_current_documents(findings, claims).order_by(findings.c.id)
         if site:
             query = query.where(findings.c.site == site)
         if code:
@@ -581,6 +669,19 @@ class RecordStore:
             for i in range(0, len(keys), 500):
                 out |= _histories(conn, finding_changes.c.key.in_(keys[i : i + 500]))
         return out
+
+    def finding_keys_like(self, pattern: str) -> list[str]:
+        """The distinct keys of recorded work that match a LIKE pattern."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(finding_changes.c.key).where(finding_changes.c.key.like(pattern)).distinct()).scalars())
+
+    def rename_finding_keys(self, moved: dict[str, str]) -> None:
+        """Move recorded work from old keys to new ones, in one transaction (an upgrade of the key scheme)."""
+        if not moved:
+            return
+        with self.engine.begin() as conn:
+            for old, new in moved.items():
+                conn.execute(update(finding_changes).where(finding_changes.c.key == old).values(key=new))
 
     def closed_findings(self) -> set[str]:
         """The keys of the findings a person has closed (and not reopened)."""
@@ -673,23 +774,24 @@ class RecordStore:
                 _append_audit(conn, audit)
             return revoked
 
-    def login_attempt(self, username: str, since: datetime) -> tuple[int, int]:
+    def login_attempt(self, username: str, since: datetime, source: str | None = None) -> tuple[int, int, int]:
         """Count a login attempt before its password is checked: its id, and the attempts for the name (this one
-        included) since `since` and since its last successful login that did not succeed. Attempts for one name
-        take turns here (the write lock on SQLite, an advisory lock on PostgreSQL), so the count is exact
-        however many arrive at once."""
+        included) since `since` and since its last successful login that did not succeed, from `source` and from
+        anywhere. Attempts for one name take turns here (the write lock on SQLite, an advisory lock on
+        PostgreSQL), so the counts are exact however many arrive at once."""
         with self.engine.begin() as conn:
             attempt = conn.execute(
-                login_attempts.insert().values(username=username, at=utcnow(), outcome="pending")
+                login_attempts.insert().values(username=username, at=utcnow(), outcome="pending", source=source)
             ).inserted_primary_key[0]
             if self.engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:u))"), {"k": _LOGIN_LOCK, "u": username})
-            return attempt, _failed_logins(conn, username, since)
+            return attempt, _failed_logins(conn, username, since, source), _failed_logins(conn, username, since)
 
-    def failed_logins(self, username: str, since: datetime) -> int:
-        """Attempts for the name since `since` and since its last successful login that did not succeed."""
+    def failed_logins(self, username: str, since: datetime, source: str | None = None) -> int:
+        """Attempts for the name (from `source`, if given) since `since` and since its last successful login that
+        did not succeed."""
         with self.engine.connect() as conn:
-            return _failed_logins(conn, username, since)
+            return _failed_logins(conn, username, since, source)
 
     def login_outcome(self, attempt: int, outcome: str) -> None:
         with self.engine.begin() as conn:
@@ -716,13 +818,22 @@ class RecordStore:
         with self.engine.begin() as conn:
             _append_audit(conn, entry)
 
-    def verify_audit(self) -> AuditVerification:
-        """Walk the chain: every entry's hash recomputed, every link and number checked, the head compared."""
+    def audit_anchor(self) -> str:
+        """The chain's head as one line to keep elsewhere: '<entry>:<hash>'."""
+        with self.engine.connect() as conn:
+            return head_anchor(*conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one())
+
+    def verify_audit(self, against: tuple[int, str] | None = None) -> AuditVerification:
+        """Walk the chain: every entry's hash recomputed, every link and number checked, the head compared; the
+        entries outside the chain and the documents no entry names counted against the store's seals; with
+        `against` (a head noted elsewhere: number, hash), that entry must still be in the chain as it was."""
         problems: list[str] = []
         entries = chained = unchained = 0
-        expected, previous = None, GENESIS
+        expected, previous, anchored = None, GENESIS, None
         with self.engine.connect() as conn:
-            head_seq, head_hash = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+            head_seq, head_hash, legacy, unaudited = conn.execute(
+                select(audit_head.c.seq, audit_head.c.hash, audit_head.c.legacy, audit_head.c.unaudited)
+            ).one()
             for row in conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings():
                 entries += 1
                 if row["seq"] is None:
@@ -741,12 +852,24 @@ class RecordStore:
                 entry = AuditEntry(**_aware(row, "at"))
                 if entry_hash(entry, row["seq"], row["prev_hash"]) != row["hash"]:
                     problems.append(f"entry {row['seq']} ({row['action']} by {row['actor']}) was changed after it was written")
+                if against and row["seq"] == against[0]:
+                    anchored = row["hash"]
                 expected, previous = row["seq"] + 1, row["hash"]
+            missing_documents = len(_unaudited_documents(conn))
         last = (expected or 1) - 1
         if head_seq != last or (head_seq and head_hash != previous):
             problems.append(f"the chain ends at entry {last} but its head says {head_seq}: entries cut from the end")
+        if unchained > (legacy or 0):
+            problems.append(f"{unchained - (legacy or 0)} entries stand outside the chain where the store had "
+                            f"{legacy or 0}: written around it")  # fmt: skip
+        if missing_documents > (unaudited or 0):
+            problems.append(f"{missing_documents - (unaudited or 0)} stored documents are named by no audit entry: "
+                            "entries of their upload were removed")  # fmt: skip
+        if against and anchored != against[1]:
+            problems.append(f"the head noted elsewhere (entry {against[0]}, {against[1][:12]}...) is not in the chain "
+                            f"as it was: {'entry changed' if anchored else 'entry gone'}; the trail was rewritten")  # fmt: skip
         return AuditVerification(entries=entries, chained=chained, unchained=unchained, head_seq=head_seq,
-                                 head_hash=head_hash, problems=problems)  # fmt: skip
+                                 head_hash=head_hash, anchor=head_anchor(head_seq, head_hash), problems=problems)  # fmt: skip
 
     def audit_entries(self, actor: str | None = None, action: str | None = None) -> list[AuditEntry]:
         """The audit trail, oldest first."""
@@ -865,7 +988,8 @@ class RecordStore:
         beside = f"{doc.document_key[:220]}~{doc.content_hash[:12]}"  # a key of its own: never a version of it
         if writer is not None and not writer.sees(previous.metadata.programs, previous.metadata.sites):
             doc = doc.model_copy(update={"document_key": beside})
-            return Placement(prepared=prepared.model_copy(update={"document": doc}), refused=previous)
+            claims = previous.id if keyed_by_number(doc.model_copy(update={"document_key": previous.document_key})) else None
+            return Placement(prepared=prepared.model_copy(update={"document": doc}), refused=previous, claims=claims)
         new_text = "\n".join(p.text for p in prepared.pages)
         judgement = judge_version(doc, previous, new_text, "\n".join(p.text for p in self.pages(previous.id)))
         why = "; ".join(judgement.reasons)
@@ -879,9 +1003,9 @@ class RecordStore:
                              note=f"shares its title with {previous.filename} but is not a new version of it ({why}): "
                                   "stored as a document of its own")  # fmt: skip
         doc = doc.model_copy(update={"document_key": beside, "related_to": previous.id})
-        return Placement(prepared=prepared.model_copy(update={"document": doc}),
+        return Placement(prepared=prepared.model_copy(update={"document": doc}), claims=previous.id,
                          note=f"names {previous.filename} but is not a new version of it ({why}): stored beside it, "
-                              "linked")  # fmt: skip
+                              "linked; its reading is not counted as the record's")  # fmt: skip
 
     def _unlinked_amendments(self) -> list[Document]:
         """Current agreements keyed by themselves (an amendment's key ends in its hash) and linked to nothing."""
@@ -1046,12 +1170,29 @@ class RecordStore:
         return _document(row) if row else None
 
 
-def _failed_logins(conn, username: str, since: datetime) -> int:
+def _failed_logins(conn, username: str, since: datetime, source: str | None = None) -> int:
     name = login_attempts.c.username == username
     last_ok = conn.execute(select(func.max(login_attempts.c.id)).where(name & (login_attempts.c.outcome == "ok")))
     counted = name & login_attempts.c.outcome.in_(["pending", "refused"]) & (login_attempts.c.at > since)
+    if source is not None:
+        counted &= login_attempts.c.source == source
     counted &= login_attempts.c.id > (last_ok.scalar_one_or_none() or 0)
     return conn.execute(select(func.count()).select_from(login_attempts).where(counted)).scalar_one()
+
+
+def _seal_audit(conn) -> None:
+    """Once per store: how many entries came before the chain and how many documents before any entry named them."""
+    if conn.execute(select(audit_head.c.legacy).where(audit_head.c.id == 1)).scalar_one() is not None:
+        return
+    legacy = conn.execute(select(func.count()).select_from(audit_log).where(audit_log.c.seq.is_(None))).scalar_one()
+    unaudited = len(_unaudited_documents(conn))
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(legacy=legacy, unaudited=unaudited))
+
+
+def _unaudited_documents(conn) -> set[str]:
+    """Stored documents that no audit entry names."""
+    named = {d.get("id") for docs in conn.execute(select(audit_log.c.documents)).scalars() for d in docs or []}
+    return set(conn.execute(select(documents.c.id)).scalars()) - named
 
 
 def _append_audit(conn, entry: AuditEntry) -> None:
@@ -1065,9 +1206,10 @@ def _append_audit(conn, entry: AuditEntry) -> None:
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
 
 
-def _of_current_documents(table: Table):
+def _of_current_documents(table: Table, claims: bool = False):
     """Rows of `table` that count now: those of current documents, except that a current version whose
-    downgrade waits for a person counts with its previous version's rows (the higher reading)."""
+    downgrade waits for a person counts with its previous version's rows (the higher reading); without `claims`,
+    not those of documents that carry another record's number without being it."""
     pending = version_reviews.c.status == VersionReviewStatus.PENDING.value
     held = select(version_reviews.c.document_id).where(pending)
     standing_in = select(version_reviews.c.previous_id).where(pending)
@@ -1076,6 +1218,8 @@ def _of_current_documents(table: Table):
     )
     if table is findings:  # the finding that asks a person to decide belongs to the new version
         counts = counts | ((findings.c.source == FindingSource.NEW_VERSION.value) & table.c.document_id.in_(held))
+    if not claims:
+        counts = counts & table.c.document_id.not_in(select(record_claims.c.document_id))
     return select(table).join(documents, documents.c.id == table.c.document_id).where(counts)
 
 
@@ -1135,6 +1279,17 @@ def _mention_tokens(texts: list[str]) -> set[str]:
 def _note_mentions(conn, document_id: str, texts: list[str]) -> None:
     if tokens := _mention_tokens(texts):
         conn.execute(number_mentions.insert(), [{"token": t, "document_id": document_id} for t in sorted(tokens)])
+
+
+def _key_unkeyed_findings(conn) -> None:
+    """Findings stored before they carried their key: keyed among their document's findings in stored order, as
+    every view numbered them then."""
+    unkeyed = select(findings.c.document_id).where(findings.c.key.is_(None)).distinct()
+    for document_id in list(conn.execute(unkeyed).scalars()):
+        rows = conn.execute(select(findings).where(findings.c.document_id == document_id).order_by(findings.c.id))
+        rows = [FindingRow(**r) for r in rows.mappings()]
+        for row, key in zip(rows, finding_keys([r.model_copy(update={"key": None}) for r in rows])):
+            conn.execute(update(findings).where(findings.c.id == row.id).values(key=key))
 
 
 def _note_all_mentions(conn) -> None:

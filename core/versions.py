@@ -104,6 +104,7 @@ class Placement(BaseModel):
     amendments: list[str] = Field(
         default_factory=list, description="Stored amendments of this agreement that arrived before it: linked to it"
     )
+    claims: str | None = Field(None, description="The stored record whose number it carries without being it")
 
 
 class VersionJudgement(BaseModel):

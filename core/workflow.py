@@ -1,12 +1,17 @@
 """What people do with a finding: acknowledge it, assign it with a due date, comment, close it with a reason,
 reopen it. A finding's state is its history replayed; the history is never changed, only added to.
 
-A finding is known by its key, "<document id>:<source>:<code>" ("~2", "~3" after it for a code the document
-has more than once, as a letter's second observation of the same category): a document's analysis is stored
-again when it is re-read, with new row ids, but the same document, source and code, in the same order, are the
-same findings. A new version of the document is a new document, so its findings start open; the old
-version's stay in history.
+A finding is known by its key, the same for every caller whatever its view shows:
+- a stored finding (a flag, a gap, an observation): "<document id>:<source>:<code>" ("~2", "~3" after it for a
+  code the document has more than once, as a letter's second observation of the same category), numbered among
+  its document's own findings when they are stored. A document's analysis is stored again when it is re-read,
+  with new row ids, but the same document, source and code, in the same order, are the same findings;
+- a commitment fallen due (a CAPA, a meeting's action item): "<document id>:<source>:<code>@p<page>.<offset>",
+  where its passage stands in its document, never its place in a list a view has narrowed.
+A new version of the document is a new document, so its findings start open; the old version's stay in history.
 """
+
+import hashlib
 
 from datetime import date, datetime
 from enum import StrEnum
@@ -17,6 +22,7 @@ from core.analysis import FindingRow, FindingSource
 from core.audit import audit_entry
 from core.auth import Principal
 from core.errors import NotFoundError
+from core.evidence import Evidence
 
 
 class FindingStatus(StrEnum):
@@ -76,6 +82,25 @@ class WorkflowError(ValueError):
     """A change that does not apply to the finding as it stands (said in words)."""
 
 
+class InvalidChange(WorkflowError):
+    """A change whose own values cannot stand, whatever the finding's state (a due date in year 1)."""
+
+
+_LONGEST_DUE = 3 * 366  # days ahead a due date may be set: further is a typing error, not a plan
+
+
+def due_out_of_range(request: FindingRequest, today: date) -> str | None:
+    """Why an assignment's due date cannot stand, in words (None: it can): before the day of judgement, or years
+    past it."""
+    if request.due is None:
+        return None
+    if request.due < today:
+        return f"the due date {request.due} is before today ({today}): a finding is assigned to be done from now on"
+    if (request.due - today).days > _LONGEST_DUE:
+        return f"the due date {request.due} is over three years ahead: set a date the work can be planned for"
+    return None
+
+
 _ACRONYMS = {"capa": "CAPA", "capas": "CAPAs", "oos": "OOS", "qta": "QTA", "ctd": "CTD", "gmp": "GMP"}
 
 
@@ -103,9 +128,19 @@ def base_key(document_id: str, source: FindingSource, code: str) -> str:
     return f"{document_id}:{source.value}:{code}"
 
 
+def item_key(document_id: str, source: FindingSource, code: str, evidence: Evidence | None, text: str) -> str:
+    """A derived finding's key: its document, kind, and where its passage stands in the document (or, with no
+    passage, a digest of its own words)."""
+    if evidence is not None:
+        return f"{base_key(document_id, source, code)}@p{evidence.page}.{evidence.start}"
+    return f"{base_key(document_id, source, code)}@h{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
 def finding_keys(rows: list[FindingRow]) -> list[str]:
-    """Each row's key, rows in their stored order."""
-    return numbered([base_key(row.document_id, row.source, row.code) for row in rows])
+    """Each row's key: its own where it carries one, else numbered among `rows` (one document's stored findings,
+    in their stored order)."""
+    numbered_keys = numbered([base_key(row.document_id, row.source, row.code) for row in rows])
+    return [row.key or key for row, key in zip(rows, numbered_keys)]
 
 
 def numbered(keys: list[str]) -> list[str]:
@@ -165,7 +200,7 @@ def replayed(history: list[FindingChange]) -> FindingState:
 def tracked_findings(view, rows: list[FindingRow], status: FindingStatus | None = None) -> list[TrackedFinding]:
     """`rows` (every finding of a view, in the view's order: their keys are numbered in it) with their states, read
     from `view` (a record store, or a principal's scoped view of it)."""
-    keys = finding_keys(rows)
+    keys = finding_keys(rows)  # every row the store gives carries its key: numbering is for rows not yet stored
     histories = view.finding_histories(keys)
     found = [_tracked(r, k, replayed(histories.get(k, []))) for r, k in zip(rows, keys)]
     return [f for f in found if status is None or f.state.status == status]
@@ -190,4 +225,4 @@ def change_finding(store, finding: FindingRow, key: str, request: FindingRequest
 
 
 def _tracked(row: FindingRow, key: str, state: FindingState) -> TrackedFinding:
-    return TrackedFinding(**row.model_dump(), key=key, name=finding_name(row), state=state)
+    return TrackedFinding(**row.model_dump(exclude={"key"}), key=key, name=finding_name(row), state=state)

@@ -11,20 +11,19 @@ from email.message import EmailMessage
 
 from core.documents import FileType
 
-MAX_ATTACHMENTS = 50
-
-
-def email_attachments(name: str, data: bytes, file_type: FileType) -> list[tuple[str, bytes]]:
-    """(file name, bytes) of each attachment of an EML message; other types have none here."""
+def email_attachments(name: str, data: bytes, file_type: FileType, limit: int) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """(file name, bytes) of each attachment of an EML message up to `limit`, and the names of those past it
+    (never dropped unsaid); other types have none here."""
     if file_type != FileType.EML:
-        return []
+        return [], []
     message = email.message_from_bytes(data, policy=email.policy.default)
     if not isinstance(message, EmailMessage):
-        return []
-    found = []
+        return [], []
+    found, over = [], []
     for index, part in enumerate(message.iter_attachments(), start=1):
-        payload = part.get_payload(decode=True) or b""
-        found.append((f"{name} - {part.get_filename() or f'attachment-{index}'}", payload))
-        if len(found) == MAX_ATTACHMENTS:
-            break
-    return found
+        attached = f"{name} - {part.get_filename() or f'attachment-{index}'}"
+        if len(found) < limit:
+            found.append((attached, part.get_payload(decode=True) or b""))
+        else:
+            over.append(attached)
+    return found, over

@@ -27,14 +27,20 @@ _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")  
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _EMAIL_HEADER = re.compile(rb"^(From|To|Subject|Date|Message-ID|Received|Return-Path|MIME-Version):", re.I | re.M)
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
+# characters that reorder or hide what a name shows ("invoice\u202efdp.exe" reads as "invoiceexe.pdf"): removed
+_BIDI = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def safe_filename(name: str) -> str:
-    """The name as given, refused when it tries to point anywhere but at itself."""
+    """The name as given, refused when it tries to point anywhere but at itself; characters that change the
+    direction or visibility of what it shows are removed, so that it reads as it is."""
     if not name or not name.strip():
         raise IngestError("(unnamed)", "the upload has no filename")
     if _UNSAFE_NAME.search(name):
         raise IngestError(repr(name), "filename contains control characters")
+    name = _BIDI.sub("", name)  # the name is shown as it reads
+    if not name.strip():
+        raise IngestError("(unnamed)", "the upload's filename is only direction or invisible characters")
     if "/" in name or "\\" in name or name in {".", ".."} or re.match(r"^[A-Za-z]:", name):
         raise IngestError(name, "filename contains path components; send a plain file name")
     if len(name.encode("utf-8")) > 255:

@@ -1,5 +1,6 @@
 """Refuse what would be dangerous or pointless to parse, before any parser sees it."""
 
+import re
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -28,14 +29,25 @@ def read_file(path: Path, settings: Settings) -> bytes:
         raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
 
 
+# a MIME part that holds others: a multipart body or an attached message
+_CONTAINER_PART = re.compile(rb"^content-type:\s*(multipart/|message/rfc822)", re.I | re.M)
+
+
 def check_archive(name: str, data: bytes, file_type: FileType, settings: Settings) -> None:
-    """A DOCX is a ZIP: refuse one that would unpack to far more than it weighs (a ZIP bomb)."""
+    """A DOCX is a ZIP: refuse one that would unpack to far more than it weighs (a ZIP bomb). An e-mail is a tree
+    of parts: refuse one of more container parts than a message nests (its parser would recurse past its limit)."""
+    if file_type == FileType.EML:
+        nested = len(_CONTAINER_PART.findall(data))
+        if nested > settings.max_email_parts:
+            raise IngestError(name, f"the e-mail holds {nested:,} nested messages or multipart parts, over the "
+                                    f"{settings.max_email_parts:,}-part limit (CDMO_MAX_EMAIL_PARTS)")  # fmt: skip
+        return
     if file_type != FileType.DOCX:
         return
     try:
         members = zipfile.ZipFile(BytesIO(data)).infolist()
     except zipfile.BadZipFile as exc:
-        raise IngestError(name, f"corrupt DOCX: {exc}") from exc
+        raise IngestError(name, "corrupt DOCX: its container (ZIP) is damaged") from exc
     if len(members) > 10_000:
         raise IngestError(name, f"DOCX holds {len(members):,} parts; refusing a probable ZIP bomb")
     unpacked = sum(m.file_size for m in members)

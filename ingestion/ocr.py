@@ -13,6 +13,7 @@ the page), so a citation can be drawn on the image.
 """
 
 import io
+import logging
 import os
 import re
 import shutil
@@ -30,7 +31,10 @@ from scipy import ndimage
 
 from core.config import Settings
 from core.documents import PageScan, UnreadablePage, WordBox
+from core.errors import described
 from core.work import FileWork
+
+log = logging.getLogger(__name__)
 
 # Tesseract's OpenMP threads contend on a small machine: one page took 8.5 s with them and 3.5 s without
 # on 2 cores. Pages are read in parallel instead (ocr_workers). The limit goes into the Tesseract processes'
@@ -135,14 +139,14 @@ def _render(pdf: pdfium.PdfDocument, number: int, dpi: int, work: FileWork) -> I
     try:
         return page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
     except Exception as exc:  # a damaged page must be reported, not take the document down
-        return f"the page cannot be rendered ({type(exc).__name__}: {exc})"
+        return f"the page cannot be rendered: {described(log, f'page {number}', exc)}"
 
 
 def _read_safely(number: int, image: Image.Image | str, settings: Settings) -> OcrPage:
     try:
         return _read(number, image, settings)
     except Exception as exc:  # one odd page must be reported, not take the document down
-        return OcrPage(number, "", None, f"OCR failed ({type(exc).__name__}: {exc})")
+        return OcrPage(number, "", None, f"OCR failed: {described(log, f'page {number}', exc)}")
 
 
 def _read(number: int, image: Image.Image | str, settings: Settings) -> OcrPage:

@@ -174,7 +174,8 @@ class Corpus:
                     self._set_status(previous.id, DocumentStatus.SUPERSEDED)
 
             try:
-                self.store.add(prepared, in_transaction=write_indexes, audit=entry, amendments=placement.amendments)
+                self.store.add(prepared, in_transaction=write_indexes, audit=entry, amendments=placement.amendments,
+                               claims=placement.claims)  # fmt: skip
             except BaseException:
                 self.vectors.delete_document(doc.id)
                 self.keywords.delete_document(doc.id)
@@ -216,6 +217,23 @@ class Corpus:
             except BaseException:
                 self._set_status(review.document_id, DocumentStatus.CURRENT)
                 self._set_status(review.previous_id, DocumentStatus.SUPERSEDED)
+                raise
+
+    def undo_downgrade(self, review: VersionReview, finding, audit: AuditEntry | None = None) -> None:
+        """Hold a decided downgrade again (the records and, for a withdrawn version, the index together)."""
+
+        def index() -> None:
+            if review.status == VersionReviewStatus.REJECTED:
+                self._set_status(review.document_id, DocumentStatus.CURRENT)
+                self._set_status(review.previous_id, DocumentStatus.SUPERSEDED)
+
+        with self._lock:
+            try:
+                self.store.undo_downgrade(review, finding, in_transaction=index, audit=audit)
+            except BaseException:
+                if review.status == VersionReviewStatus.REJECTED:
+                    self._set_status(review.document_id, DocumentStatus.WITHDRAWN)
+                    self._set_status(review.previous_id, DocumentStatus.CURRENT)
                 raise
 
     def _set_status(self, document_id: str, status: DocumentStatus) -> None:

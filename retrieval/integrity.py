@@ -1,7 +1,8 @@
 """Are the vector and keyword indexes what the records say they should be — and, with repair, make them so.
 
-The records win: they are written in one transaction, the index is derived from them. Four kinds of
-damage are looked for: vectors of another arithmetic (retrieval.arithmetic: another engine, model or processor
+The records win: they are written in one transaction, the index is derived from them. Five kinds of
+damage are looked for: keyword points whose terms are not their passage's (a sample, every point once damage is
+seen), which a repair writes anew; vectors of another arithmetic (retrieval.arithmetic: another engine, model or processor
 made them), which a repair embeds again, every one; drift (a chunk without a point, a point without a chunk, a stale current/superseded
 flag, as a crash between the two writes leaves), silent damage (vectors whose bytes were changed: every
 request still answers, but the nearest passages are wrong), found by embedding a sample of chunks again
@@ -21,7 +22,7 @@ from core.consistency import ConsistencyReport
 from core.consistency import ArithmeticState
 from core.errors import IndexUnreadable
 from retrieval import arithmetic
-from retrieval.corpus import Corpus, embedding_text
+from retrieval.corpus import Corpus, _payload, embedding_text
 
 log = logging.getLogger(__name__)
 SAMPLE = 200  # chunks embedded again per check (all of them when damage is found and a repair asked)
@@ -48,6 +49,13 @@ def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE
         report.damaged_vectors = _damaged(corpus, by_chunk, checked)
         report.vectors_checked = len(checked)
         report.keyword_drift = corpus.keyword_drift()
+        keyed = sorted(set(by_chunk) & set(corpus.keywords.points()))
+        sampled = random.Random(len(keyed)).sample(keyed, min(sample, len(keyed)))
+        report.keyword_damaged = corpus.keywords.damaged([by_chunk[i] for i in sampled])
+        if repair and report.keyword_damaged and len(sampled) < len(keyed):
+            sampled = keyed  # damage seen: look at every point
+            report.keyword_damaged = corpus.keywords.damaged([by_chunk[i] for i in keyed])
+        report.keywords_checked = len(sampled)
         report.arithmetic = corpus.arithmetic
         if repair and corpus.arithmetic.state == ArithmeticState.DIFFERS:
             corpus.arithmetic = report.arithmetic = arithmetic.reembedded(corpus.arithmetic, corpus.reembed_all(), "by the repair")
@@ -60,6 +68,8 @@ def check_consistency(corpus: Corpus, repair: bool = False, sample: int = SAMPLE
             corpus.vectors.delete_points(report.orphan_points)
             redo = sorted(set(report.missing_vectors + report.wrong_status + report.damaged_vectors))
             corpus.reembed([by_chunk[i] for i in redo])
+            corpus.keywords.add([by_chunk[i] for i in report.keyword_damaged],
+                                [_payload(by_chunk[i][1]) for i in report.keyword_damaged])  # fmt: skip
             corpus.sync_keywords()
             report.repaired = True
         return report
@@ -88,18 +98,29 @@ def check_store(settings: Settings, repair: bool = False) -> ConsistencyReport:
     try:
         corpus = Corpus(settings, reembed_at_open=False)  # vectors of another arithmetic are reported, or repaired
     except IndexUnreadable as exc:
-        return _rebuilt(settings, str(exc)) if repair else ConsistencyReport(chunks=0, points=0, unreadable=str(exc))
+        return _rebuilt(settings, str(exc)) if repair else _unreadable(settings, exc)
     try:
         return check_consistency(corpus, repair=repair)
     except IndexUnreadable as exc:
         if not repair:
-            return ConsistencyReport(chunks=0, points=0, unreadable=str(exc))
+            return _unreadable(settings, exc)
         corpus.close()
         corpus = None
         return _rebuilt(settings, str(exc))
     finally:
         if corpus is not None:
             corpus.close()
+
+
+def _unreadable(settings: Settings, exc: IndexUnreadable) -> ConsistencyReport:
+    """An index that cannot be read, beside what the records hold (they can be read: the repair starts from them)."""
+    from core.store import RecordStore
+
+    store = RecordStore(settings.sqlalchemy_url)
+    try:
+        return ConsistencyReport(chunks=store.counts()["chunks"], points=0, unreadable=str(exc))
+    finally:
+        store.engine.dispose()
 
 
 def _rebuilt(settings: Settings, reason: str) -> ConsistencyReport:

@@ -29,8 +29,11 @@ class ScopedCorpus:
                 continue
             text = mask(hit.text, self.store.withheld(hit.document_id).get(hit.page, []), hit.start)
             if readable(text):  # a passage all about another program is not a hit
+                # an identifier the hit carries only in words this view may not read is not named to it
+                shown = [i for i in hit.matched_identifiers if i.lower() in text.lower()]
                 update = {"rank": len(kept) + 1, "text": text, "programs": doc.metadata.programs, "title": doc.title,
-                          "filename": doc.filename, "section": self.store.masked(hit.section)}  # fmt: skip
+                          "filename": doc.filename, "section": self.store.masked(hit.section),
+                          "matched_identifiers": shown}  # fmt: skip
                 kept.append(hit.model_copy(update=update))
             if len(kept) == limit:
                 break

@@ -164,11 +164,13 @@ def empty_corpus(make_settings, embedder):
 
 
 def ingest_all(corpus: Corpus, folder: Path) -> None:
-    from api.ingest import ingest_path
+    """Every file of the folder, uploaded and audited as the product stores them (by the local operator)."""
+    from api.ingest import ingest_bytes
+    from core.auth import LOCAL
 
     portfolio = load_portfolio()
     for path in sorted(folder.iterdir()):
-        result = ingest_path(corpus, portfolio, path)
+        result = ingest_bytes(corpus, portfolio, path.name, path.read_bytes(), principal=LOCAL)
         assert result.error is None, result
 
 

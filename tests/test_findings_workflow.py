@@ -1,6 +1,8 @@
 """A finding is acknowledged, assigned, commented on, closed and reopened over HTTP by reviewers, each change
 audited; viewers read it; its state outlives a re-reading of its document."""
 
+from datetime import date
+
 import pytest
 
 from api.accounts import issue_key
@@ -17,7 +19,7 @@ QTA = "Stellaris_QTA_Halvorsen_v1.docx"
 
 @pytest.fixture
 def tracked(make_settings, embedder, corpus_dir):
-    settings = make_settings(auth_enabled=True)
+    settings = make_settings(auth_enabled=True, as_of=date(2024, 11, 25))  # due dates are set from the sample's day
     corpus = Corpus(settings, embedder=embedder)
     for name in (LATE, QTA):
         ingest_path(corpus, load_portfolio(), corpus_dir / name)

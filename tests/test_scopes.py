@@ -35,8 +35,9 @@ def site(request, tmp_path_factory, corpus_dir, embedder):
         from tests.postgres import new_database
 
         url = new_database(request.getfixturevalue("postgres_server"))
+    # hundreds of refused logins are sent here on purpose: each is kept one by one (the bound is tested apart)
     settings = Settings(data_dir=tmp_path_factory.mktemp(f"scopes-{request.param}"), database_url=url,
-                        auth_enabled=True)  # fmt: skip
+                        auth_enabled=True, refusals_per_minute=10_000)  # fmt: skip
     corpus = Corpus(settings, embedder=embedder)
     ingest_all(corpus, corpus_dir)
     keys = {

@@ -15,8 +15,31 @@ from core.errors import unexpected
 log = logging.getLogger("cdmo")
 
 
+class _CommandLog(logging.Handler):
+    """A command's warnings and failures (tracebacks among them), into the data folder's logs/cli.log, opened on
+    the first one: the terminal gets the command's words, never a traceback."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self._file: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._file is None:
+            from core.config import get_settings
+
+            folder = get_settings().logs_path
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._file = logging.FileHandler(folder / "cli.log")
+            except OSError:
+                return
+            self._file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._file.emit(record)
+
+
 def main() -> None:
     """The console script: a failure is told in words, its traceback goes to the data folder's log."""
+    logging.basicConfig(handlers=[_CommandLog()])  # `cdmo serve` replaces it with its own (api/cli/admin.py)
     try:
         app()
     except Exception:

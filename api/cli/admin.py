@@ -26,16 +26,26 @@ def check(repair: Annotated[bool, typer.Option(help="Make the vector index match
     if report.arithmetic is not None:
         console.print(report.arithmetic.words, style=None if report.arithmetic.mixable else "red", markup=False,
                       highlight=False)  # fmt: skip
-    console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
-                  f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
-                  f"without a chunk, {len(report.wrong_status)} with a stale status, "
-                  f"{len(report.damaged_vectors)} of {report.vectors_checked} vectors checked damaged, "
-                  f"{len(report.keyword_drift)} passages out of step in the keyword index")  # fmt: skip
+    if report.unreadable and not report.rebuilt_from:
+        console.print(f"{report.chunks} chunks in the records; the index could not be read to compare them",
+                      highlight=False)  # fmt: skip
+    else:
+        _counts(report)
     if report.repaired:
         console.print("[green]repaired: the index now matches the records[/green]")
     elif not report.consistent:
         console.print("run `cdmo check --repair` to fix it")
         raise typer.Exit(1)
+
+
+def _counts(report) -> None:
+    console.print(f"{report.chunks} chunks in the records, {report.points} points in the index: "
+                  f"{len(report.missing_vectors)} chunks without a vector, {len(report.orphan_points)} vectors "
+                  f"without a chunk, {len(report.wrong_status)} with a stale status, "
+                  f"{len(report.damaged_vectors)} of {report.vectors_checked} vectors checked damaged, "
+                  f"{len(report.keyword_drift)} passages out of step in the keyword index, "
+                  f"{len(report.keyword_damaged)} of {report.keywords_checked} keyword points checked damaged",
+                  highlight=False)  # fmt: skip
 
 
 @app.command()
@@ -166,13 +176,17 @@ def audit(
 
 
 @audit_app.command("verify")
-def verify() -> None:
+def verify(
+    against: Annotated[str | None, typer.Option(help="A head noted elsewhere earlier, '<entry>:<hash>' (the digest "
+                                                     "prints it): it must still be in the chain")] = None,
+) -> None:
     """Walk the hash chain: every entry's hash recomputed and every link checked; exit 1 on any problem."""
     with store_access(get_settings()) as store:
-        result = store.verify_audit()
+        result = store.verify_audit(against)
     console.print(f"{result.entries} entries, {result.chained} in the chain"
                   + (f", {result.unchained} written before it began" if result.unchained else "")
-                  + f"; head: entry {result.head_seq}, hash {result.head_hash}", highlight=False)  # fmt: skip
+                  + f"; head: {result.anchor} (note it elsewhere: `cdmo audit verify --against {result.anchor}`)",
+                  highlight=False)  # fmt: skip
     for problem in result.problems:
         console.print(problem, style="red", markup=False, highlight=False)
     if result.problems:
@@ -210,5 +224,6 @@ def _log_to(settings: Settings) -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[logging.StreamHandler(), logging.FileHandler(settings.logs_path / "server.log")],
+        force=True,
     )
 

@@ -40,14 +40,21 @@ class LocalStore:
             from retrieval.corpus import Corpus
 
             self._corpus = Corpus(self.settings)
+            self._upgraded(self._corpus.store)
         return self._corpus
+
+    def _upgraded(self, store: RecordStore) -> RecordStore:
+        from agents.register import upgrade_positional_keys
+
+        upgrade_positional_keys(store, self.portfolio)  # work kept under keys of before
+        return store
 
     @property
     def records(self) -> RecordStore:
         if self._corpus is not None:
             return self._corpus.store
         if self._records is None:
-            self._records = RecordStore(self.settings.sqlalchemy_url)
+            self._records = self._upgraded(RecordStore(self.settings.sqlalchemy_url))
         return self._records
 
     @property
@@ -218,8 +225,14 @@ class LocalStore:
     def revoke_key(self, key_id: str) -> bool:
         return accounts.revoke_key(self.records, self.actor, key_id)
 
-    def verify_audit(self) -> AuditVerification:
-        return self.records.verify_audit()
+    def verify_audit(self, against: str | None = None) -> AuditVerification:
+        from core.audit import parse_anchor
+
+        try:
+            anchor = parse_anchor(against) if against else None
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        return self.records.verify_audit(anchor)
 
     def audit(self, actor: str | None, action: str | None) -> list[AuditEntry]:
         return self.records.audit_entries(actor=actor, action=action)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel, Field
 
 from api.deps import RequestState, get_corpus, get_state, refused, require
-from api.ingest import failure, read_upload
+from api.ingest import downgrade_finding, failure, read_upload
 from api.jobs import QueueFull
 from core.analysis import VersionReview, VersionReviewStatus
 from core.audit import audit_entry
@@ -134,6 +134,7 @@ class DowngradeDecision(BaseModel):
 def decide_downgrade(
     document_id: str,
     decision: DowngradeDecision,
+    request: Request,
     state: Annotated[RequestState, Depends(get_state)],
     who: Annotated[Principal, require(Role.REVIEWER)],
 ):
@@ -145,6 +146,12 @@ def decide_downgrade(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no downgrade waits on document {document_id}")
     if review.status != VersionReviewStatus.PENDING:
         raise HTTPException(status.HTTP_409_CONFLICT, f"decided already: {review.status.value} by {review.decided_by}")
+    sender = review.raised_by or store.uploader_of(document_id)
+    # with authentication off there is one person, who decides; else the sender of the version never does
+    if who.kind != "local" and sender in (who.identity, f"{who.kind}:{who.name}"):
+        reason = f"{who.name} sent this version: a second person decides on a downgrade it brought"
+        refused(request, who, 403, reason)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
     review = review.model_copy(update={
         "status": VersionReviewStatus.CONFIRMED if decision.confirm else VersionReviewStatus.REJECTED,
         "decided_by": who.name, "decided_at": utcnow(), "reason": decision.reason,
@@ -155,6 +162,31 @@ def decide_downgrade(
                         detail={"changes": review.changes, "reason": decision.reason})  # fmt: skip
     state.app.corpus.decide_downgrade(review, entry)
     return review
+
+
+class UndoDecision(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000, description="Why the decision is undone, for the audit trail")
+
+
+@router.post("/{document_id}/downgrade/undo", response_model=VersionReview)
+def undo_downgrade(
+    document_id: str,
+    undo: UndoDecision,
+    state: Annotated[RequestState, Depends(get_state)],
+    who: Annotated[Principal, require(Role.ADMIN)],
+):
+    """Undo a decision on a downgrade (admins): it is held again, and a withdrawn version is current again, until
+    a person decides anew."""
+    store = state.app.corpus.store
+    review = store.version_review(document_id)
+    if review is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no downgrade on document {document_id}")
+    if review.status == VersionReviewStatus.PENDING:
+        raise HTTPException(status.HTTP_409_CONFLICT, "not decided yet: nothing to undo")
+    entry = audit_entry(who, "undo_downgrade_decision", documents=[store.get(review.document_id), store.get(review.previous_id)],
+                        detail={"undone": review.status.value, "decided_by": review.decided_by, "reason": undo.reason})  # fmt: skip
+    state.app.corpus.undo_downgrade(review, downgrade_finding(store, review), entry)
+    return store.version_review(document_id)
 
 
 @router.get("/{document_id}", response_model=DocumentDetail)

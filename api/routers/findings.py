@@ -4,16 +4,24 @@ commented on, closed with a reason, reopened (reviewers and admins), each change
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from agents.register import FindingRegister
-from api.deps import RequestState, get_state, require
+from agents.register import FindingRegister, OutsideScope
+from api.deps import RequestState, get_state, refused, require
 from api.register import register_file
 from core.auth import Principal, Role
 from core.errors import NotFoundError
 from core.scope import scoped_portfolio
 from core.store import utcnow
-from core.workflow import FindingChange, FindingRequest, FindingStatus, TrackedFinding, WorkflowError, missing_for
+from core.workflow import (
+    FindingChange,
+    FindingRequest,
+    FindingStatus,
+    InvalidChange,
+    TrackedFinding,
+    WorkflowError,
+    missing_for,
+)
 
 router = APIRouter(tags=["findings"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -73,6 +81,7 @@ def finding_history(key: str, state: Annotated[RequestState, Depends(get_state)]
 def change(
     key: str,
     request: FindingRequest,
+    http: Request,
     state: Annotated[RequestState, Depends(get_state)],
     who: Annotated[Principal, require(Role.REVIEWER)],
 ):
@@ -81,6 +90,11 @@ def change(
         return _register(state).change(state.app.corpus.store, key, request, who, utcnow())
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except OutsideScope as exc:
+        refused(http, who, 403, str(exc))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except WorkflowError as exc:
-        lacking = missing_for(request) is not None
+        lacking = missing_for(request) is not None or isinstance(exc, InvalidChange)
+        if isinstance(exc, InvalidChange):
+            refused(http, who, 422, f"{key}: {exc}")
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT if lacking else status.HTTP_409_CONFLICT, str(exc)) from None

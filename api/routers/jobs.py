@@ -17,7 +17,7 @@ _WATCH_S = 3600  # one stream follows its jobs at most this long; the client rec
 def _visible(state: RequestState, job_id: str) -> IngestJob:
     """A job is seen by who submitted it, and by admins; to anyone else it does not exist."""
     found = state.app.jobs.get(job_id)
-    if found is None or not (found[1].name == state.principal.name or state.principal.role.allows(Role.ADMIN)):
+    if found is None or not (found[1].identity == state.principal.identity or state.principal.role.allows(Role.ADMIN)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id}")
     return found[0]
 
@@ -25,7 +25,7 @@ def _visible(state: RequestState, job_id: str) -> IngestJob:
 @router.get("", response_model=list[IngestJob])
 def list_jobs(state: Annotated[RequestState, Depends(get_state)], unfinished: bool = False):
     """Your recent jobs, newest first (an admin's: everyone's)."""
-    mine = None if state.principal.role.allows(Role.ADMIN) else state.principal.name
+    mine = None if state.principal.role.allows(Role.ADMIN) else state.principal.identity
     return state.app.jobs.store.jobs(submitted_by=mine, unfinished=unfinished)
 
 

@@ -5,6 +5,7 @@ none, by taking its width for a letter or A4 page. A page that cannot be decoded
 number and reason; a file with no readable page is refused with every page's reason.
 """
 
+import logging
 from collections.abc import Iterator
 from io import BytesIO
 
@@ -12,10 +13,12 @@ from PIL import Image
 
 from core.config import Settings
 from core.documents import FileType, Page, ParsedDocument, UnreadablePage
-from core.errors import IngestError
+from core.errors import IngestError, described
 from core.work import FileWork, work_on
 from ingestion.blocks import blocks_from_text, first_heading
 from ingestion.ocr import nothing_readable, read_images, unavailable
+
+log = logging.getLogger(__name__)
 
 _PAGE_WIDTH_INCHES = 8.5  # letter; A4 is 8.27
 _LOWEST_DPI = 72  # a stated resolution under this is a placeholder, not the scanner's
@@ -26,7 +29,7 @@ def parse_image(name: str, data: bytes, settings: Settings) -> ParsedDocument:
         image = Image.open(BytesIO(data))
         frames = getattr(image, "n_frames", 1)
     except Exception as exc:  # Pillow raises a wide variety on damaged files (fuzzing found TypeError)
-        raise IngestError(name, f"corrupt or unreadable image ({type(exc).__name__}: {exc})") from exc
+        raise IngestError(name, f"corrupt or unreadable image: {described(log, name, exc)}") from exc
     if frames > settings.max_pages:
         raise IngestError(name, f"image has {frames:,} pages, over the {settings.max_pages:,}-page limit")
     work = work_on(name, settings)
@@ -71,4 +74,4 @@ def _pages(image: Image.Image, frames: int, dpi: int, work: FileWork) -> Iterato
                 page = page.resize(size, Image.LANCZOS)
             yield number, page
         except Exception as exc:  # a truncated or damaged frame: reported with its page, never unnamed
-            yield number, f"the page image cannot be decoded ({type(exc).__name__}: {exc})"
+            yield number, f"the page image cannot be decoded: {described(log, f'page {number}', exc)}"

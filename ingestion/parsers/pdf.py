@@ -4,6 +4,7 @@ A page without a usable text layer (a scan) is read by OCR; a page that gives no
 reported with the document as unreadable, by number and reason.
 """
 
+import logging
 import re
 from collections import Counter
 from io import BytesIO
@@ -13,10 +14,12 @@ from pypdf.errors import PdfReadError, PyPdfError
 
 from core.config import Settings
 from core.documents import FileType, Page, PageScan, ParsedDocument, UnreadablePage
-from core.errors import IngestError
+from core.errors import IngestError, described
 from core.work import step, work_on
 from ingestion.blocks import blocks_from_text, first_heading, normalized
 from ingestion.ocr import letters, nothing_readable, read_pages, unavailable, usable_text
+
+log = logging.getLogger(__name__)
 
 # Titles that PDF writers and scanners fill in by default (reportlab's "untitled", a scanner's "Scan"):
 # the document's own first heading says more.
@@ -39,11 +42,11 @@ def parse_pdf(name: str, data: bytes, settings: Settings) -> ParsedDocument:
     except IngestError:
         raise
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise IngestError(name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+        raise IngestError(name, f"corrupt or unreadable PDF: {described(log, name, exc)}") from exc
     except Exception as exc:  # pypdf raises a wide variety on damaged files; none may escape unnamed
         if "crypt" in str(exc).lower():
-            raise IngestError(name, f"PDF is encrypted with an unsupported method ({exc})") from exc
-        raise IngestError(name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+            raise IngestError(name, "PDF is encrypted with an unsupported method") from exc
+        raise IngestError(name, f"corrupt or unreadable PDF: {described(log, name, exc)}") from exc
     if not raw_pages:
         raise IngestError(name, "PDF has no pages")
     scans, unreadable = _read_scanned_pages(name, data, raw_pages, settings)

@@ -4,6 +4,7 @@ Each element becomes a block; a page's text is its elements joined by blank line
 offsets point into the stored page text. Tables are written as rows of cells joined by " | ".
 """
 
+import logging
 import email
 import email.policy
 import os
@@ -19,8 +20,10 @@ from email.message import EmailMessage
 from lxml import html as lxml_html
 
 from core.documents import Block, BlockKind, FileType, Page, ParsedDocument
-from core.errors import IngestError
+from core.errors import IngestError, described
 from ingestion.blocks import blocks_from_text, first_heading, heading_title
+
+log = logging.getLogger(__name__)
 
 _SKIPPED = {"Footer", "PageBreak", "PageNumber", "Image"}
 _KINDS = {"Title": BlockKind.HEADING, "ListItem": BlockKind.LIST_ITEM, "Table": BlockKind.TABLE}
@@ -42,7 +45,7 @@ def parse_with_unstructured(name: str, data: bytes, file_type: FileType) -> Pars
     except IngestError:
         raise
     except Exception as exc:
-        raise IngestError(name, f"cannot parse {file_type.value.upper()} ({type(exc).__name__}: {exc})") from exc
+        raise IngestError(name, f"cannot parse {file_type.value.upper()}: {described(log, name, exc)}") from exc
 
     per_page: dict[int, list[tuple[BlockKind, str]]] = {}
     if header_lines:

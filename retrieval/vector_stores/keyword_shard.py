@@ -89,6 +89,18 @@ class KeywordIndex:
         """Every point: id -> (document_id, status)."""
         return point_ids(self.shard)
 
+    def damaged(self, rows: list[tuple[Chunk, Document]]) -> list[str]:
+        """Of these passages, those whose stored point is not what their records make of them: other term weights,
+        or other record and batch numbers (bytes overwritten, a point written by another build)."""
+        found = []
+        for start in range(0, len(rows), _BATCH):
+            batch = {c.id: (c, d) for c, d in rows[start : start + _BATCH]}
+            stored = {str(r.id): r for r in self.shard.retrieve(list(batch), True, True)}
+            for chunk_id, (chunk, doc) in batch.items():
+                if chunk_id in stored and not _same(stored[chunk_id], chunk, doc):
+                    found.append(chunk_id)
+        return found
+
     def search(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[str, float]]:
         terms, weights = query_weights(query)
         if not terms:
@@ -112,3 +124,18 @@ class KeywordIndex:
         record), within the filters."""
         condition = engine_filter(filters, qe.FieldCondition(key="record", match=qe.MatchValue(identifier.lower())))
         return [str(r.id) for r in scrolled(self.shard, condition)]
+
+
+def _same(record, chunk: Chunk, doc: Document) -> bool:
+    vector = (record.vector or {}).get(_VECTOR)
+    if vector is None:
+        return False
+    terms, weights = passage_weights(chunk, doc)
+    kept = dict(zip(vector.indices, vector.values))
+    payload = record.payload or {}
+    return (
+        kept.keys() == set(terms)
+        and all(abs(kept[t] - w) < 1e-4 for t, w in zip(terms, weights))
+        and payload.get("identifiers") == passage_identifiers(chunk)
+        and payload.get("record") == record_number(doc)
+    )
